@@ -1,0 +1,187 @@
+"""Checks for worked math answers: `arithmetic`, `answer_format`, `consistency`, `grounding`.
+
+Where this sits: built by `registry.build_check` for policies that route math
+questions through a cascade. None of them knows the right answer; each checks
+something a careful teacher checks without solving the problem: is every
+written calculation right, is there a clear numeric final answer, does the
+final answer follow from the working, and does the working use the numbers
+the question gives.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+from .base import CheckResult, Draft
+from .numbers import ANNOTATION_RE, close, decimals, equations_in, numbers_in, parse_number
+
+_NUM = r"(-?\$?\s?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)\s?%?)"
+DEFAULT_ANSWER_PATTERNS: tuple[str, ...] = (
+    r"####\s*" + _NUM,
+    r"\\boxed\{\s*" + _NUM + r"\s*\}",
+    r"(?:final answer|the answer is|answer\s*:)\s*(?:is\s*)?[:=]?\s*\**\s*" + _NUM,
+)
+
+
+@dataclass(frozen=True)
+class FinalAnswer:
+    raw: str
+    value: float | None
+    start: int  # where the final-answer marker begins: the working is the text before it
+
+
+def _compile_answer_patterns(pattern: str | None) -> tuple[re.Pattern[str], ...]:
+    sources = (pattern,) if pattern is not None else DEFAULT_ANSWER_PATTERNS
+    compiled = []
+    for source in sources:
+        try:
+            regex = re.compile(source, re.IGNORECASE)
+        except re.error as exc:
+            raise ValueError(f"answer_pattern {source!r} is not a valid regular expression: {exc}") from exc
+        if regex.groups < 1:
+            raise ValueError(f"answer_pattern {source!r} needs one capture group around the answer")
+        compiled.append(regex)
+    return tuple(compiled)
+
+
+def find_final_answer(text: str, patterns: tuple[re.Pattern[str], ...]) -> FinalAnswer | None:
+    """The last final-answer statement of the first pattern that matches."""
+    for regex in patterns:
+        matches = list(regex.finditer(text))
+        if matches:
+            last = matches[-1]
+            raw = last.group(1).strip()
+            return FinalAnswer(raw=raw, value=parse_number(raw), start=last.start())
+    return None
+
+
+@dataclass(frozen=True)
+class ArithmeticCheck:
+    """Every `a op b = c` the answer writes is recomputed; score is the share that is right."""
+
+    kind: ClassVar[str] = "arithmetic"
+    tolerance: float = 1e-6
+    allow_rounding: bool = True
+    min_share: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.tolerance < 0:
+            raise ValueError(f"tolerance must be >= 0, got {self.tolerance}")
+        if not 0.0 <= self.min_share <= 1.0:
+            raise ValueError(f"min_share must be between 0 and 1, got {self.min_share}")
+
+    def __call__(self, draft: Draft) -> CheckResult:
+        equations = equations_in(draft.text)
+        if not equations:
+            return CheckResult(self.kind, 1.0, True, skipped=True, detail="no equations to check")
+        wrong = [
+            eq for eq in equations
+            if not close(eq.right, eq.left, tolerance=self.tolerance,
+                         shown_decimals=eq.right_decimals if self.allow_rounding else None)
+        ]  # fmt: skip
+        share = 1.0 - len(wrong) / len(equations)
+        if not wrong:
+            return CheckResult(self.kind, 1.0, True, detail=f"all {len(equations)} equations correct")
+        first = wrong[0]
+        detail = f"{len(wrong)} of {len(equations)} equations wrong: {first.text[:60]} (is {first.left:.10g})"
+        return CheckResult(self.kind, share, share >= self.min_share, detail=detail)
+
+
+@dataclass(frozen=True)
+class AnswerFormatCheck:
+    """A final answer statement exists and, when `numeric`, is a number (optionally whole)."""
+
+    kind: ClassVar[str] = "answer_format"
+    answer_pattern: str | None = None
+    numeric: bool = True
+    integer: bool = False
+    max_decimals: int | None = None
+    _patterns: tuple[re.Pattern[str], ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_patterns", _compile_answer_patterns(self.answer_pattern))
+        if self.max_decimals is not None and self.max_decimals < 0:
+            raise ValueError(f"max_decimals must be >= 0, got {self.max_decimals}")
+
+    def __call__(self, draft: Draft) -> CheckResult:
+        found = find_final_answer(draft.text, self._patterns)
+        if found is None:
+            return CheckResult(self.kind, 0.0, False, detail="no final answer statement")
+        if not self.numeric:
+            return CheckResult(self.kind, 1.0, True, detail=f"final answer {found.raw!r}")
+        if found.value is None:
+            return CheckResult(self.kind, 0.0, False, detail=f"final answer {found.raw!r} is not a number")
+        if self.integer and not found.value.is_integer():
+            return CheckResult(self.kind, 0.0, False, detail=f"final answer {found.raw} is not a whole number")
+        if self.max_decimals is not None and decimals(found.raw) > self.max_decimals:
+            return CheckResult(self.kind, 0.0, False, detail=f"final answer {found.raw} has more than {self.max_decimals} decimals")
+        return CheckResult(self.kind, 1.0, True, detail=f"final answer {found.raw}")
+
+
+@dataclass(frozen=True)
+class ConsistencyCheck:
+    """The final answer equals a result the working computed (the last one, or `mode: any`)."""
+
+    kind: ClassVar[str] = "consistency"
+    answer_pattern: str | None = None
+    mode: Literal["last", "any"] = "last"
+    tolerance: float = 1e-6
+    _patterns: tuple[re.Pattern[str], ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_patterns", _compile_answer_patterns(self.answer_pattern))
+        if self.mode not in ("last", "any"):
+            raise ValueError(f"mode must be 'last' or 'any', got {self.mode!r}")
+
+    def __call__(self, draft: Draft) -> CheckResult:
+        found = find_final_answer(draft.text, self._patterns)
+        if found is None or found.value is None:
+            return CheckResult(self.kind, 1.0, True, skipped=True, detail="no numeric final answer")
+        working = draft.text[: found.start]
+        results = [eq.right for eq in equations_in(working)]
+        if not results:
+            return CheckResult(self.kind, 1.0, True, skipped=True, detail="no computed results in the working")
+        final = found.value
+        candidates = results if self.mode == "any" else [results[-1], *_last_numbers(working)]
+        if any(close(final, c, tolerance=self.tolerance, shown_decimals=None) for c in candidates):
+            return CheckResult(self.kind, 1.0, True, detail=f"final answer {found.raw} follows from the working")
+        return CheckResult(self.kind, 0.0, False, detail=f"final answer {found.raw} is not the working's result {results[-1]:.10g}")
+
+
+def _last_numbers(working: str) -> list[float]:
+    """The last number written in the working, which is often the result it states in words."""
+    numbers = numbers_in(working)
+    return numbers[-1:]
+
+
+@dataclass(frozen=True)
+class GroundingCheck:
+    """Share of the numbers the question gives that the answer uses; passes at `min_share`."""
+
+    kind: ClassVar[str] = "grounding"
+    min_share: float = 0.75
+    number_words: bool = True
+    tolerance: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_share <= 1.0:
+            raise ValueError(f"min_share must be between 0 and 1, got {self.min_share}")
+
+    def __call__(self, draft: Draft) -> CheckResult:
+        given = sorted(set(numbers_in(draft.prompt, words=self.number_words)))
+        if not given:
+            return CheckResult(self.kind, 1.0, True, skipped=True, detail="the question gives no numbers")
+        used = set(numbers_in(draft.text, words=self.number_words))
+        for match in ANNOTATION_RE.finditer(draft.text):
+            used.update(numbers_in(match[1]))
+        used |= {v * 100 for v in used} | {v / 100 for v in used}  # 30% may be written 0.3
+        missing = [g for g in given if not any(close(u, g, tolerance=self.tolerance, shown_decimals=None) for u in used)]
+        share = 1.0 - len(missing) / len(given)
+        detail = f"uses {len(given) - len(missing)} of {len(given)} numbers from the question"
+        if missing:
+            detail += f"; unused: {', '.join(f'{m:g}' for m in missing[:4])}"
+        return CheckResult(self.kind, share, share >= self.min_share, detail=detail)
+
+
