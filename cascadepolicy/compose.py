@@ -1,0 +1,81 @@
+"""Stage 2b: `extends` composition.
+
+A policy may name one or more base files in `extends` (paths relative to the
+file). Bases are loaded first, in order, then the file itself is laid over
+them: mappings merge key by key, everything else (lists, scalars) is replaced
+whole. The source map follows the data, so a value inherited from a base still
+points at its line in the base file. A file that extends itself, directly or
+through others, is an error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cascadepolicy.diagnostics import Diagnostic
+from cascadepolicy.interpolate import interpolate
+from cascadepolicy.source import PathKey, SourceDocument, SourceMap, load_file
+
+
+def compose(path: Path, display: str, environ: Mapping[str, str] | None = None) -> tuple[SourceDocument | None, list[Diagnostic]]:
+    """Load `path` with everything it extends, interpolated and merged."""
+    return _compose(path, display, dict(os.environ if environ is None else environ), ())
+
+
+def compose_document(document: SourceDocument, base_dir: Path, environ: Mapping[str, str]) -> tuple[SourceDocument | None, list[Diagnostic]]:
+    """Interpolate and compose an already parsed document (for `loads`)."""
+    return _finish(document, base_dir, dict(environ), ())
+
+
+def _compose(path: Path, display: str, environ: dict[str, str], chain: tuple[Path, ...]) -> tuple[SourceDocument | None, list[Diagnostic]]:
+    document, diagnostics = load_file(path, display)
+    if document is None:
+        return None, diagnostics
+    return _finish(document, path.parent, environ, (*chain, path.resolve()))
+
+
+def _finish(document: SourceDocument, base_dir: Path, environ: dict[str, str], chain: tuple[Path, ...]) -> tuple[SourceDocument | None, list[Diagnostic]]:
+    data, diagnostics = interpolate(document.data, document.source_map, environ)
+    bases = data.get("extends")
+    if bases is None:
+        return document, diagnostics
+    names = [bases] if isinstance(bases, str) else bases
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return document, diagnostics  # the schema stage reports the wrong type
+    merged: dict[str, Any] = {}
+    merged_map = SourceMap()
+    for index, name in enumerate(names):
+        where = document.source_map.value(("extends",) if isinstance(bases, str) else ("extends", index))
+        target = (base_dir / name).resolve()
+        if target in chain:
+            cycle = " -> ".join(p.name for p in (*chain[chain.index(target):], target))
+            diagnostics.append(Diagnostic("extends-cycle", f"`extends` forms a cycle: {cycle}.", where,
+                                          hint="remove one of the `extends` entries."))
+            continue
+        if not target.is_file():
+            diagnostics.append(Diagnostic("extends-not-found", f"`extends` names {name!r}, which does not exist (looked for {target}).", where))
+            continue
+        display = os.path.relpath(target) if not os.path.isabs(name) else str(target)
+        base, base_diagnostics = _compose(target, display, environ, chain)
+        diagnostics.extend(base_diagnostics)
+        if base is not None:
+            _merge(merged, merged_map, base.data, base.source_map, ())
+    own = {k: v for k, v in data.items() if k != "extends"}
+    _merge(merged, merged_map, own, document.source_map, ())
+    merged_map.values[()] = document.source_map.values[()]
+    return SourceDocument(document.file, merged, merged_map, document.text), diagnostics
+
+
+def _merge(target: dict[str, Any], target_map: SourceMap, overlay: dict[str, Any], overlay_map: SourceMap, path: PathKey) -> None:
+    for key, value in overlay.items():
+        child = (*path, key)
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            target_map.keys[child] = overlay_map.keys.get(child, target_map.keys.get(child))  # type: ignore[arg-type]
+            _merge(target[key], target_map, value, overlay_map, child)
+            continue
+        target_map.drop(child)
+        target_map.update(overlay_map.rebase(child))
+        target[key] = value

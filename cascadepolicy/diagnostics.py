@@ -1,0 +1,138 @@
+"""Diagnostics: the plain data every checking stage yields.
+
+Parsing, schema checking, reference checking and condition checking all
+produce `Diagnostic` values instead of raising; only the convenience loader
+turns a list of them into a `PolicyError`. Each diagnostic carries a stable
+code from `CODES`, which tests assert on instead of wording.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A 1-based line and column in a file."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+    def shifted(self, columns: int) -> Location:
+        return Location(self.file, self.line, self.column + columns)
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    location: Location | None = None
+    severity: Severity = Severity.ERROR
+    hint: str | None = None
+    context: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise ValueError(f"unregistered diagnostic code {self.code!r}")
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        loc = self.location
+        return (loc.file, loc.line, loc.column, self.code) if loc else ("", 0, 0, self.code)
+
+    def format(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        text = f"{where}{self.severity.value}[{self.code}] {self.message}"
+        if self.hint:
+            text += f"\n    hint: {self.hint}"
+        return text
+
+    def to_dict(self) -> dict[str, object]:
+        loc = self.location
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "file": loc.file if loc else None,
+            "line": loc.line if loc else None,
+            "column": loc.column if loc else None,
+            "hint": self.hint,
+        }
+
+
+def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    return sorted(diagnostics, key=Diagnostic.sort_key)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """A "did you mean" hint for a misspelt name, or None when nothing is close."""
+    matches = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
+    return f"did you mean {matches[0]!r}?" if matches else None
+
+
+# Every code a diagnostic may carry, with the one-line meaning the docs list.
+CODES: dict[str, str] = {
+    # reading the file
+    "file-not-found": "The policy file does not exist or cannot be read.",
+    "file-too-large": "The file is larger than the size limit for a policy.",
+    "file-encoding": "The file is not UTF-8 text (binary data or another encoding).",
+    "file-empty": "The file is empty or holds only comments.",
+    "yaml-syntax": "The YAML cannot be parsed.",
+    "yaml-duplicate-key": "A mapping repeats a key; YAML would silently keep only one.",
+    "yaml-tab": "A tab character is used for indentation.",
+    "yaml-not-mapping": "The document is not a mapping of policy sections.",
+    "yaml-unsupported": "A YAML feature that policies do not allow (aliases to non-scalars, tags, several documents).",
+    # composition and interpolation
+    "env-unset": "A ${VAR} reference names an environment variable that is not set and has no default.",
+    "env-syntax": "A ${...} reference is malformed.",
+    "extends-not-found": "A file named in `extends` does not exist.",
+    "extends-cycle": "Files extend each other in a cycle.",
+    # schema
+    "schema-unknown-key": "A key that the policy language does not define.",
+    "schema-missing-key": "A required key is missing.",
+    "schema-type": "A value has the wrong type.",
+    "schema-enum": "A value is not one of the allowed choices.",
+    "schema-range": "A number is outside its allowed range.",
+    "schema-duration": "A duration is malformed (write 30s, 10m, 1h, 1d or 7d).",
+    "schema-pattern": "A string does not have the required form.",
+    "schema-version": "The policy `version` is not one this release reads.",
+    "schema-invalid": "A value is invalid for another reason given in the message.",
+    "schema-secret": "A secret is written literally where an environment reference is required.",
+    "schema-timezone": "A time zone name is not in the IANA database.",
+    # references
+    "ref-undefined": "A reference names a model, cascade, validator set, tier or guardrail that does not exist.",
+    "ref-duplicate-id": "Two elements share an id that must be unique.",
+    "ref-custom-callable": "A `module:function` reference cannot be imported or is not callable.",
+    # conditions
+    "expr-syntax": "A condition is not a valid expression.",
+    "expr-unknown-name": "A condition uses a name that is neither declared in `context` nor built in.",
+    "expr-forbidden": "A condition uses an operator, attribute access or construct that is not allowed.",
+    "expr-unknown-function": "A condition calls a function that is not on the allowlist.",
+    "expr-enum-value": "A condition compares an enum field with a value it can never have.",
+    "expr-too-complex": "A condition is longer or deeper than the limits allow.",
+    # logic
+    "route-unreachable": "A route can never be taken because an earlier route matches every request.",
+    "route-no-default": "The routes have no default, so some requests would match nothing.",
+    "cascade-cost-order": "A cascade step costs more than the step after it.",
+    "cascade-last-accept": "The last cascade step has an acceptance rule but nothing to escalate to.",
+    "store-not-durable": "Budgets or rate windows are kept in the memory store and are lost on restart.",
+    "guardrail-action": "A guardrail action does not fit its stage or check.",
+    "budget-thresholds": "Budget thresholds are out of order (warn <= degrade <= block).",
+    "price-unknown": "A model has no known price; give `pricing` in the policy.",
+    "model-context": "A model's max_tokens exceeds what the price table says it can produce.",
+}

@@ -1,0 +1,90 @@
+"""The front half of the pipeline, shared by `validate`, `load` and the runtime.
+
+    read + parse (source) → interpolate + extends (compose) → schema (schema_check)
+    → references, conditions, logic, prices (checks) → Policy
+
+`check_file` and `check_text` return every diagnostic and, when there are no
+errors, the loaded `Policy`; `load` and `loads` raise `PolicyError` instead.
+What `validate` accepts is exactly what the runtime runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cascadepolicy.checks import check_policy
+from cascadepolicy.compose import compose, compose_document
+from cascadepolicy.diagnostics import Diagnostic, sort_diagnostics
+from cascadepolicy.errors import PolicyError
+from cascadepolicy.policy import Policy
+from cascadepolicy.schema_check import check_schema
+from cascadepolicy.source import SourceDocument, parse_yaml
+
+
+@dataclass
+class LoadResult:
+    file: str
+    policy: Policy | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if not d.is_error]
+
+
+def check_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> LoadResult:
+    display = os.fspath(path)
+    document, diagnostics = compose(Path(path), display, environ)
+    return _finish(display, document, diagnostics)
+
+
+def check_text(text: str, name: str = "<string>", environ: Mapping[str, str] | None = None,
+               base_dir: str | os.PathLike[str] = ".") -> LoadResult:
+    document, diagnostics = parse_yaml(text, name)
+    if document is not None:
+        document, more = compose_document(document, Path(base_dir), os.environ if environ is None else environ)
+        diagnostics += more
+    return _finish(name, document, diagnostics)
+
+
+def _finish(display: str, document: SourceDocument | None, diagnostics: list[Diagnostic]) -> LoadResult:
+    if document is None or any(d.is_error for d in diagnostics):
+        return LoadResult(display, None, sort_diagnostics(diagnostics))
+    spec, problems = check_schema(document.data, document.source_map)
+    diagnostics += problems
+    if spec is None:
+        return LoadResult(display, None, sort_diagnostics(diagnostics))
+    checked = check_policy(spec, document.source_map)
+    diagnostics += checked.diagnostics
+    if any(d.is_error for d in diagnostics):
+        return LoadResult(display, None, sort_diagnostics(diagnostics))
+    digest = hashlib.sha256(json.dumps(document.data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    policy = Policy(spec=spec, file=display, source_map=document.source_map, conditions=checked.conditions,
+                    prices=checked.prices, fields=checked.fields, content_hash=digest,
+                    warnings=tuple(d for d in diagnostics if not d.is_error))
+    return LoadResult(display, policy, sort_diagnostics(diagnostics))
+
+
+def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Policy:
+    """Load and check a policy file; raise `PolicyError` carrying every diagnostic."""
+    result = check_file(path, environ)
+    if result.policy is None:
+        raise PolicyError(result.diagnostics)
+    return result.policy
+
+
+def loads(text: str, name: str = "<string>", environ: Mapping[str, str] | None = None) -> Policy:
+    """Like `load`, for policy text held in a string."""
+    result = check_text(text, name, environ)
+    if result.policy is None:
+        raise PolicyError(result.diagnostics)
+    return result.policy

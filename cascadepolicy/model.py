@@ -1,0 +1,463 @@
+"""Stage 3: the typed policy model (policy language v1).
+
+These pydantic models are the single source of truth for the policy's
+shape: `schemas/policy.schema.json` is generated from them
+(`cascadepolicy schema`), and the loader validates every document against
+them. Every model forbids unknown keys, is strict about types and frozen.
+Cross-references (a route naming a cascade, ...) are checked later, in
+`cascadepolicy.checks`, because they need the whole document.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic_core import PydanticCustomError
+
+SUPPORTED_VERSIONS = (1,)
+
+DURATION_PATTERN = r"^[1-9][0-9]*(ms|s|m|h|d|w)$"
+PERIOD_PATTERN = r"^(day|week|month|[1-9][0-9]*(s|m|h|d|w))$"
+ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+CALLABLE_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
+CONTEXT_NAME_PATTERN = r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+$"
+
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN, examples=["30s", "10m", "1h", "1d", "7d"])]
+Id = Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
+Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
+Mode = Literal["enforce", "warn", "dry_run"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
+
+
+def _exactly_one(values: dict[str, Any], names: tuple[str, ...], what: str) -> None:
+    given = [n for n in names if values.get(n) is not None]
+    if len(given) != 1:
+        listed = ", ".join(f"`{n}`" for n in names)
+        found = f"found {', '.join(f'`{g}`' for g in given)}" if given else "found none"
+        raise PydanticCustomError("schema_invalid", "{what} needs exactly one of {listed}; {found}.",
+                                  {"what": what, "listed": listed, "found": found})
+
+
+# ---------------------------------------------------------------- context
+
+class ContextField(Strict):
+    """A request field that conditions may use."""
+
+    type: Literal["string", "integer", "number", "boolean"] = Field(
+        "string", description="The field's type. A field with `enum` is a string.")
+    enum: tuple[str, ...] | None = Field(
+        None, min_length=1, description="The only values the field may take; conditions comparing it with any other value are errors.")
+    description: str | None = Field(None, description="What the field means, for reviewers.")
+    required: bool = Field(
+        False, description="When true, a request without this field is refused instead of the condition failing closed at evaluation.")
+
+
+ContextSpec = Annotated[
+    Literal["string", "integer", "number", "boolean"] | ContextField,
+    Field(description="A type name (`string`, `integer`, `number`, `boolean`) or a field description with `enum`."),
+]
+
+
+# ---------------------------------------------------------------- models
+
+class Pricing(Strict):
+    """Prices that override litellm's price table for one model."""
+
+    input_per_million: float = Field(ge=0, description="USD per one million prompt tokens.")
+    output_per_million: float = Field(ge=0, description="USD per one million completion tokens.")
+
+
+class ModelSpec(Strict):
+    """One model the policy may call, under a short id used everywhere else."""
+
+    model: str = Field(min_length=1, description="The litellm model name, e.g. `gpt-4o-mini` or `openai/my-local-alias`.")
+    max_tokens: int = Field(1024, ge=1, le=1_000_000, description="Most completion tokens one call may produce; also the worst case reserved against budgets.")
+    temperature: float | None = Field(None, ge=0, le=2, description="Sampling temperature passed to the provider.")
+    pricing: Pricing | None = Field(None, description="Prices overriding litellm's table; required when the model is not in it.")
+    api_base: str | None = Field(None, description="Base URL of an OpenAI-compatible server or proxy; `${VAR}` references are allowed.")
+    api_key_env: str | None = Field(None, pattern=ENV_NAME_PATTERN, description="Name of the environment variable holding the API key. Keys are never written in the policy.")
+    timeout: Duration = Field("60s", description="Per-call timeout, e.g. `30s`.")
+    retries: int = Field(2, ge=0, le=10, description="Retries with exponential backoff on transient provider errors (timeouts, rate limits, 5xx).")
+    fallbacks: tuple[Id, ...] = Field((), description="Model ids tried in order when this model still fails after its retries.")
+    logprobs: bool = Field(False, description="Ask the provider for token log-probabilities (needed by the `logprob` validator).")
+
+
+# ---------------------------------------------------------------- store
+
+class MemoryStore(Strict):
+    """In-process state; lost on restart. For tests and single processes."""
+
+    kind: Literal["memory"] = Field(description="`memory`: counters live in this process only.")
+    reservation_ttl: Duration = Field("10m", description="An unsettled reservation (a crashed worker) stops counting after this long.")
+
+
+class SqliteStore(Strict):
+    """A SQLite file shared by the processes of one host."""
+
+    kind: Literal["sqlite"] = Field(description="`sqlite`: one file, WAL mode, safe across processes on one host.")
+    path: str = Field(".cascadepolicy/state.db", min_length=1, description="Path of the database file, relative to the working directory.")
+    reservation_ttl: Duration = Field("10m", description="An unsettled reservation (a crashed worker) stops counting after this long.")
+
+
+class RedisStore(Strict):
+    """A Redis server shared by many hosts."""
+
+    kind: Literal["redis"] = Field(description="`redis`: atomic server-side scripts, for many processes on many hosts.")
+    url: str = Field(min_length=1, description="Redis URL, usually `${REDIS_URL:?...}`.")
+    key_prefix: str = Field("cascadepolicy:", description="Prefix of every key this policy writes.")
+    reservation_ttl: Duration = Field("10m", description="An unsettled reservation (a crashed worker) stops counting after this long.")
+
+
+Store = Annotated[MemoryStore | SqliteStore | RedisStore, Field(discriminator="kind")]
+
+
+# ---------------------------------------------------------------- limits
+
+class RateWindow(Strict):
+    """At most `requests` requests, or `tokens` tokens, in any window of length `per`."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["requests"]}, {"required": ["tokens"]}]})
+
+    requests: int | None = Field(None, ge=1, description="Most requests admitted in any window of length `per`.")
+    tokens: int | None = Field(None, ge=1, description="Most tokens (prompt + worst-case completion, settled to actual) in any window of length `per`.")
+    per: Duration = Field(description="Window length, e.g. `30s`, `1h`, `7d`. Windows slide: no window of this length ever admits more.")
+    scope: Literal["user", "tier"] = Field("user", description="`user`: each user has their own window; `tier`: all users of the tier share one.")
+    mode: Mode = Field("enforce", description="`enforce` refuses; `warn` admits and records; `dry_run` only records what would happen.")
+    fail_open: bool = Field(False, description="Admit when the state store cannot be reached (default: refuse).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_measure(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            _exactly_one(values, ("requests", "tokens"), "a rate window")
+        return values
+
+
+class Budget(Strict):
+    """A USD budget over a calendar or rolling period, with degradation thresholds."""
+
+    usd: float = Field(gt=0, description="The budget in US dollars for each period.")
+    per: str = Field(pattern=PERIOD_PATTERN, description="`day`, `week` or `month` (calendar periods in `timezone`), or a rolling duration such as `24h` or `30d`.")
+    timezone: str = Field("UTC", description="IANA time zone in which calendar periods start, e.g. `Europe/Berlin`.")
+    scope: Literal["user", "tier"] = Field("user", description="`user`: each user has their own budget; `tier`: all users of the tier share one.")
+    warn_at: Ratio | None = Field(None, description="Share of the budget at which requests are still served but a warning is recorded and the callback called.")
+    degrade_at: Ratio | None = Field(None, description="Share of the budget from which requests go to `degrade_to` instead of their route.")
+    degrade_to: Id | None = Field(None, description="The cheaper cascade id used from `degrade_at` on.")
+    block_at: Ratio = Field(1.0, description="Share of the budget from which requests are refused with a retry-after.")
+    mode: Mode = Field("enforce", description="`enforce` refuses; `warn` admits and records; `dry_run` only records what would happen.")
+    fail_open: bool = Field(False, description="Admit when the state store cannot be reached (default: refuse).")
+
+    @model_validator(mode="after")
+    def _degrade_pair(self) -> Budget:
+        if (self.degrade_at is None) != (self.degrade_to is None):
+            raise PydanticCustomError("schema_invalid", "`degrade_at` and `degrade_to` go together: give both or neither.")
+        return self
+
+
+class Tier(Strict):
+    """What one class of caller may do."""
+
+    description: str | None = Field(None, description="What the tier is, for reviewers.")
+    rate: tuple[RateWindow, ...] = Field((), description="Rate windows; every one must admit a request.")
+    budget: Budget | None = Field(None, description="USD budget with warn/degrade/block thresholds.")
+    models: tuple[Id, ...] | None = Field(None, description="Model ids this tier may call; cascade steps with other models are skipped. Omit to allow all.")
+
+
+class Limit(Strict):
+    """A limit outside tiers: global, or per model."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["rate"]}, {"required": ["budget"]}]})
+
+    id: Id = Field(description="Unique id, used in decision records and `cascadepolicy usage`.")
+    scope: Literal["global", "model"] = Field(description="`global`: one counter for all requests; `model`: one counter for calls of `model`.")
+    model: Id | None = Field(None, description="With `scope: model`, the model id the limit counts.")
+    rate: RateWindow | None = Field(None, description="A rate window (its own `scope` key is not used here).")
+    budget: Budget | None = Field(None, description="A USD budget (its own `scope` key is not used here).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_kind(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            _exactly_one(values, ("rate", "budget"), "a limit")
+        return values
+
+    @model_validator(mode="after")
+    def _model_scope(self) -> Limit:
+        if (self.scope == "model") != (self.model is not None):
+            raise PydanticCustomError("schema_invalid", "`model` is given exactly when `scope` is `model`.")
+        return self
+
+
+# ---------------------------------------------------------------- guardrails
+
+class GuardrailBase(Strict):
+    id: Id = Field(description="Unique id, named in decision records and block messages.")
+    stage: Literal["input", "output"] = Field(description="`input`: user messages before any model call; `output`: each cascade step's answer before it is accepted.")
+    action: Literal["block", "redact", "warn", "escalate", "reask"] = Field(
+        description="`block` refuses; `redact` replaces findings with placeholders; `warn` records; `escalate` (output) rejects the answer and moves to the next step; `reask` (output) asks the same model again with feedback.")
+    mode: Mode = Field("enforce", description="`enforce` acts; `warn` records what the action would be; `dry_run` records only the verdict.")
+    message: str | None = Field(None, description="Text returned to the caller when the guardrail blocks.")
+    timeout: Duration = Field("2s", description="Longest time the check may take.")
+    on_timeout: Literal["block", "allow"] = Field("block", description="What happens when the check times out or fails: `block` (default, fail closed) or `allow`.")
+    max_reasks: int = Field(1, ge=1, le=5, description="With `action: reask`, the most times the model is asked again.")
+
+
+class PiiGuardrail(GuardrailBase):
+    check: Literal["pii"] = Field(description="Personal data: emails, phone numbers, SSNs, cards, IBANs, IPs, secrets.")
+    entities: tuple[Literal["email", "phone", "ssn", "credit_card", "iban", "ip_address", "api_key", "street_address", "person"], ...] = Field(
+        ("email", "phone", "ssn", "credit_card", "iban", "ip_address", "api_key"), min_length=1, description="Entity kinds to detect.")
+
+
+class InjectionGuardrail(GuardrailBase):
+    check: Literal["prompt_injection"] = Field(description="Prompt injection and jailbreak attempts.")
+    threshold: Ratio = Field(0.5, description="Score from which the guardrail fires.")
+    apply_to: tuple[Literal["user", "system", "tool", "document"], ...] = Field(
+        ("user",), min_length=1, description="Message roles scanned; `document` scans `metadata.documents`.")
+
+
+class ToxicityGuardrail(GuardrailBase):
+    check: Literal["toxicity"] = Field(description="Insults, threats, hate, sexual content, self-harm (built-in lexicon).")
+    threshold: Ratio = Field(0.5, description="Score from which the guardrail fires.")
+
+
+class ModerationGuardrail(GuardrailBase):
+    check: Literal["moderation"] = Field(description="A provider moderation model through litellm, or the offline lexicon when `provider` is omitted.")
+    provider: str | None = Field(None, description="litellm moderation model, e.g. `omni-moderation-latest`.")
+    threshold: Ratio = Field(0.5, description="Score from which the guardrail fires.")
+
+
+class GroundingGuardrail(GuardrailBase):
+    check: Literal["grounding"] = Field(description="The answer's claims must be supported by the request's source documents (`metadata.documents`).")
+    threshold: Ratio = Field(0.5, description="Least share of supported claims.")
+
+
+class CustomGuardrail(GuardrailBase):
+    check: Literal["custom"] = Field(description="A Python callable `module:function` taking the text and returning a verdict.")
+    function: str = Field(pattern=CALLABLE_PATTERN, description="`module:function` importable where the policy runs.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments passed to the function.")
+
+
+Guardrail = Annotated[
+    PiiGuardrail | InjectionGuardrail | ToxicityGuardrail | ModerationGuardrail | GroundingGuardrail | CustomGuardrail,
+    Field(discriminator="check"),
+]
+
+
+# ---------------------------------------------------------------- validators
+
+class CheckBase(Strict):
+    weight: float = Field(1.0, gt=0, description="Weight of this check in the step's composite score.")
+    required: bool = Field(False, description="When true, failing this check sets the composite score to 0.")
+
+
+class RegexCheck(CheckBase):
+    check: Literal["regex"] = Field(description="The answer must (or must not) match a regular expression.")
+    pattern: str = Field(min_length=1, description="Python regular expression, searched anywhere in the answer.")
+    must_match: bool = Field(True, description="`false` turns it into a must-not-match rule.")
+    ignore_case: bool = Field(False, description="Match without regard to case.")
+
+
+class LengthCheck(CheckBase):
+    check: Literal["length"] = Field(description="Answer length bounds (words approximate tokens).")
+    min_chars: int | None = Field(None, ge=0, description="Fewest characters.")
+    max_chars: int | None = Field(None, ge=1, description="Most characters.")
+    min_words: int | None = Field(None, ge=0, description="Fewest words.")
+    max_words: int | None = Field(None, ge=1, description="Most words.")
+
+
+class HedgingCheck(CheckBase):
+    check: Literal["hedging"] = Field(description="Share of sentences that hedge (\"I think\", \"probably\", ...).")
+    max_ratio: Ratio = Field(0.3, description="Most share of hedging sentences that still passes.")
+    phrases: tuple[str, ...] | None = Field(None, description="Phrases replacing the built-in list.")
+
+
+class RefusalCheck(CheckBase):
+    check: Literal["refusal"] = Field(description="The model declined to answer.")
+    phrases: tuple[str, ...] | None = Field(None, description="Phrases replacing the built-in list.")
+
+
+class CoherenceCheck(CheckBase):
+    check: Literal["coherence"] = Field(description="Self-contradiction, degenerate repetition, an answer that stops mid-sentence.")
+    max_repeat_ratio: Ratio = Field(0.3, description="Most share of repeated lines or n-grams that still passes.")
+
+
+class JsonCheck(CheckBase):
+    check: Literal["json"] = Field(description="The answer is valid JSON, optionally against a JSON Schema.")
+    json_schema: dict[str, Any] | None = Field(None, alias="schema", description="JSON Schema the answer must satisfy.")
+
+
+class ArithmeticCheck(CheckBase):
+    check: Literal["arithmetic"] = Field(description="Every `a op b = c` the answer writes is recomputed.")
+    tolerance: float = Field(0.01, ge=0, description="Relative tolerance for a result to count as right.")
+
+
+class AnswerFormatCheck(CheckBase):
+    check: Literal["answer_format"] = Field(description="A final answer line exists and holds a number.")
+    marker: str = Field("####", description="Text that introduces the final answer, e.g. `####` or `Answer:`.")
+
+
+class ConsistencyCheck(CheckBase):
+    check: Literal["consistency"] = Field(description="The final answer agrees with the last result computed in the working.")
+    marker: str = Field("####", description="Text that introduces the final answer.")
+
+
+class LogprobCheck(CheckBase):
+    check: Literal["logprob"] = Field(description="Mean and minimum token log-probability of the answer; skipped when the provider returns none.")
+    min_mean: float | None = Field(None, le=0, description="Least mean token log-probability.")
+    min_token: float | None = Field(None, le=0, description="Least log-probability of any single token.")
+
+
+class JudgeCheck(CheckBase):
+    check: Literal["judge"] = Field(description="A model grades the answer 1-10 against a rubric; its cost is counted.")
+    model: Id = Field(description="Model id of the judge.")
+    rubric: str = Field(min_length=1, description="What a good answer does.")
+    min_score: float = Field(7, ge=1, le=10, description="Least grade that passes.")
+
+
+class CustomCheck(CheckBase):
+    check: Literal["custom"] = Field(description="A Python callable `module:function` scoring the draft.")
+    function: str = Field(pattern=CALLABLE_PATTERN, description="`module:function` taking a Draft and returning a score 0..1.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments passed to the function.")
+
+
+QualityCheck = Annotated[
+    RegexCheck | LengthCheck | HedgingCheck | RefusalCheck | CoherenceCheck | JsonCheck | ArithmeticCheck
+    | AnswerFormatCheck | ConsistencyCheck | LogprobCheck | JudgeCheck | CustomCheck,
+    Field(discriminator="check"),
+]
+
+
+# ---------------------------------------------------------------- cascades
+
+class Accept(Strict):
+    """When a step's answer is good enough to return."""
+
+    validators: Id = Field(description="Name of a validator set in `validators`.")
+    min_score: Ratio = Field(description="Least composite score that accepts the answer.")
+    min_score_by_complexity: dict[Literal["trivial", "simple", "moderate", "hard", "expert"], Ratio] = Field(
+        default_factory=dict, description="Per `request.complexity` thresholds overriding `min_score`.")
+
+
+class Step(Strict):
+    """One step of a cascade: call a model, then accept or escalate."""
+
+    model: Id = Field(description="Model id to call.")
+    accept: Accept | None = Field(None, description="Acceptance rule; without it the answer is accepted as it is.")
+    pass_draft: bool = Field(False, description="Give the rejected draft of the previous step to this model as context.")
+    guardrails: bool = Field(True, description="Run the output guardrails on this step's answer.")
+
+
+# ---------------------------------------------------------------- routes
+
+class BlockTarget(Strict):
+    block: str = Field(min_length=1, description="Refuse the request with this message.")
+
+
+def _route_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        if "default" in value:
+            return "default"
+        if "when" in value:
+            return "conditional"
+        return None
+    return "default" if isinstance(value, DefaultRoute) else "conditional"
+
+
+class Target(Strict):
+    """Where a matching request goes: exactly one of `cascade`, `model`, `block`."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["cascade"]}, {"required": ["model"]}, {"required": ["block"]}]})
+
+    cascade: Id | None = Field(None, description="Run this cascade.")
+    model: Id | None = Field(None, description="Call this model alone (a one-step cascade without validation).")
+    block: str | None = Field(None, min_length=1, description="Refuse the request with this message.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_target(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            _exactly_one(values, ("cascade", "model", "block"), "a route target")
+        return values
+
+
+class ConditionalRoute(Target):
+    """Taken when `when` is true; routes are tried in order."""
+
+    model_config = ConfigDict(json_schema_extra={
+        "oneOf": [{"required": ["when", "cascade"]}, {"required": ["when", "model"]}, {"required": ["when", "block"]}]})
+
+    name: Id | None = Field(None, description="A name for the route in decision records.")
+    when: str = Field(min_length=1, max_length=2000, description="Condition over the request context, e.g. `user.tier == 'free' and request.tokens > 4000`.")
+    on_error: Literal["block", "skip"] = Field("block", description="When the condition cannot be evaluated: `block` (fail closed) or `skip` to the next route.")
+
+
+class DefaultRoute(Strict):
+    """Taken when no earlier route matched; required, and last."""
+
+    name: Id | None = Field(None, description="A name for the route in decision records.")
+    default: Target = Field(description="Where every remaining request goes.")
+
+
+Route = Annotated[
+    Annotated[ConditionalRoute, Tag("conditional")] | Annotated[DefaultRoute, Tag("default")],
+    Discriminator(_route_tag, custom_error_type="schema_route",
+                  custom_error_message="a route needs either `when` with a target or `default`"),
+]
+
+
+# ---------------------------------------------------------------- features
+
+class Features(Strict):
+    """Word lists of the built-in request detectors."""
+
+    domains: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], tuple[str, ...]] = Field(
+        default_factory=dict, description="Per domain, keywords replacing the built-in list (a new name adds a domain).")
+    complexity: dict[Literal["trivial", "simple", "moderate", "hard", "expert"], tuple[str, ...]] = Field(
+        default_factory=dict, description="Per complexity level, keywords replacing the built-in list.")
+
+
+class Audit(Strict):
+    """Where decision records go."""
+
+    decision_log: str | None = Field(None, description="Append every decision record as one JSON line to this file.")
+    include_text: bool = Field(False, description="Keep prompt and answer text in records (still with PII masked).")
+
+
+# ---------------------------------------------------------------- policy
+
+class PolicyDocument(Strict):
+    """A cascadepolicy policy, language version 1."""
+
+    model_config = ConfigDict(title="cascadepolicy policy", json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"})
+
+    version: Literal[1] = Field(description="Policy language version; this release reads version 1.")
+    name: Id = Field(description="Policy name, recorded in every decision.")
+    description: str | None = Field(None, description="What the policy is for.")
+    extends: str | tuple[str, ...] | None = Field(
+        None, description="Base policy file(s), relative to this file. Maps merge key by key, lists and scalars replace; later files win.")
+    context: dict[Annotated[str, Field(pattern=CONTEXT_NAME_PATTERN)], ContextSpec] = Field(
+        default_factory=dict, description="Request fields usable in conditions, by dotted name (e.g. `metadata.feature`).")
+    models: dict[Id, ModelSpec] = Field(min_length=1, description="Models the policy may call, by id.")
+    store: Store = Field(default_factory=lambda: MemoryStore(kind="memory"), description="Where counters and spend are kept: `memory`, `sqlite` or `redis`.")
+    default_tier: Id | None = Field(None, description="Tier of requests that name none; without it such requests are refused when tiers exist.")
+    tiers: dict[Id, Tier] = Field(default_factory=dict, description="Caller tiers with their rate windows and budgets.")
+    limits: tuple[Limit, ...] = Field((), description="Global and per-model limits.")
+    guardrails: tuple[Guardrail, ...] = Field((), description="Checks on input and output, in order.")
+    validators: dict[Id, Annotated[tuple[QualityCheck, ...], Field(min_length=1)]] = Field(default_factory=dict, description="Named sets of quality checks used by cascade steps.")
+    cascades: dict[Id, Annotated[tuple[Step, ...], Field(min_length=1)]] = Field(default_factory=dict, description="Ordered steps: each step's answer is accepted or escalated to the next.")
+    routes: tuple[Route, ...] = Field(min_length=1, description="Ordered routes; the first whose condition holds is taken; the last must be `default`.")
+    features: Features = Field(default_factory=Features, description="Word lists of the built-in detectors behind `request.domain` and `request.complexity`.")
+    audit: Audit = Field(default_factory=Audit, description="Decision record output.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_version(cls, values: Any) -> Any:
+        if isinstance(values, dict) and "version" in values and values["version"] not in SUPPORTED_VERSIONS:
+            raise PydanticCustomError("schema_version", "policy version {v!r} is not supported; this release reads version 1.",
+                                      {"v": values["version"]})
+        return values

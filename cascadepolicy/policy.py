@@ -1,0 +1,50 @@
+"""The loaded policy: the public, immutable result of the front half of the pipeline.
+
+A `Policy` holds the validated document, where each of its parts stands in
+the source, the route conditions compiled once, each model's price and a
+content hash that every decision record carries. `engine()` compiles it into
+the evaluation graph and returns a runtime bound to a state store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cascadepolicy.conditions import Condition, FieldType
+from cascadepolicy.diagnostics import Diagnostic, Location
+from cascadepolicy.model import PolicyDocument
+from cascadepolicy.pricing import Price
+from cascadepolicy.source import PathKey, SourceMap
+
+if TYPE_CHECKING:
+    from cascadepolicy.engine import Engine
+
+
+@dataclass(frozen=True, eq=False)
+class Policy:
+    spec: PolicyDocument
+    file: str
+    source_map: SourceMap
+    conditions: dict[int, Condition]
+    prices: dict[str, Price]
+    fields: dict[str, FieldType]
+    content_hash: str
+    warnings: tuple[Diagnostic, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def version(self) -> int:
+        return self.spec.version
+
+    def location(self, path: PathKey) -> Location | None:
+        return self.source_map.value(path)
+
+    def engine(self, **options: Any) -> Engine:
+        """Compile the policy and return an engine; see `Engine` for the options."""
+        from cascadepolicy.engine import Engine
+
+        return Engine(self, **options)

@@ -1,0 +1,216 @@
+"""Stage 3: check the composed data against the policy model.
+
+Validation is done by the pydantic models in `cascadepolicy.model`, the same
+models the JSON Schema is generated from, so the schema an editor shows and
+the checks `validate` runs cannot drift apart. Each pydantic error is turned
+into a `Diagnostic` with a stable code, the `file:line:col` of the offending
+key or value, a sentence that says what is wrong, and a "did you mean" where
+a close name exists.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from cascadepolicy.diagnostics import Diagnostic, did_you_mean
+from cascadepolicy.model import DURATION_PATTERN, PERIOD_PATTERN, PolicyDocument
+from cascadepolicy.source import PathKey, SourceMap
+
+_TYPE_NOUNS = {
+    "int_type": "a whole number", "int_parsing": "a whole number", "int_from_float": "a whole number",
+    "float_type": "a number", "float_parsing": "a number",
+    "string_type": "text", "bool_type": "true or false", "bool_parsing": "true or false",
+    "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
+    "tuple_type": "a list", "list_type": "a list",
+}
+_RANGE = {"greater_than": "greater than {gt}", "greater_than_equal": "at least {ge}",
+          "less_than": "less than {lt}", "less_than_equal": "at most {le}",
+          "too_short": "at least {min_length} item(s) long", "too_long": "at most {max_length} item(s) long",
+          "string_too_short": "at least {min_length} character(s) long", "string_too_long": "at most {max_length} characters long"}
+
+
+def check_schema(data: dict[str, Any], source_map: SourceMap) -> tuple[PolicyDocument | None, list[Diagnostic]]:
+    try:
+        return PolicyDocument.model_validate(_tuples(data)), []
+    except ValidationError as exc:
+        diagnostics = [_diagnostic(error, data, source_map) for error in exc.errors()]
+        return None, _dedupe(diagnostics)
+
+
+def _tuples(value: Any) -> Any:
+    """Lists become tuples so the frozen models can hold them as they are."""
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for d in diagnostics:
+        key = (d.code, d.location, d.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def data_path(loc: tuple[Any, ...], data: Any) -> tuple[PathKey, bool]:
+    """The path in the data for a pydantic `loc` (dropping union tags); and whether the loc ends on a key."""
+    path: list[str | int] = []
+    cursor = data
+    on_key = False
+    for index, step in enumerate(loc):
+        last = index == len(loc) - 1
+        if step == "[key]":
+            on_key = True
+            continue
+        if isinstance(cursor, dict) and step in cursor:
+            path.append(step)
+            cursor = cursor[step]
+        elif isinstance(cursor, list | tuple) and isinstance(step, int) and 0 <= step < len(cursor):
+            path.append(step)
+            cursor = cursor[step]
+        elif last and isinstance(step, str) and isinstance(cursor, dict):
+            path.append(step)  # a missing key: its parent is located
+    return tuple(path), on_key
+
+
+def _name(path: PathKey) -> str:
+    parts = []
+    for step in path:
+        parts.append(f"[{step}]" if isinstance(step, int) else (f".{step}" if parts else str(step)))
+    return "".join(parts) or "the document"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return "null" if value is None else type(value).__name__
+
+
+def _diagnostic(error: Any, data: Any, source_map: SourceMap) -> Diagnostic:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    given = error.get("input")
+    path, on_key = data_path(loc, data)
+    where = source_map.key(path) if on_key else source_map.value(path)
+    field = _name(path)
+
+    if kind == "extra_forbidden":
+        key = str(path[-1]) if path else "?"
+        allowed = allowed_keys(loc[:-1])
+        hint = did_you_mean(key, allowed) if allowed else None
+        if not hint and allowed:
+            hint = "allowed here: " + ", ".join(sorted(allowed))
+        return Diagnostic("schema-unknown-key", f"unknown key {key!r} in {_name(path[:-1])}.", source_map.key(path), hint=hint)
+    if kind == "missing":
+        key = str(loc[-1])
+        return Diagnostic("schema-missing-key", f"{_name(path[:-1])} is missing the required key {key!r}.",
+                          source_map.value(path[:-1]))
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        discriminator = str(ctx.get("discriminator", "")).strip("'")
+        tag = ctx.get("tag")
+        options = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",") if t.strip()]
+        if kind == "union_tag_not_found":
+            return Diagnostic("schema-missing-key", f"{field} is missing the required key {discriminator!r} (one of {', '.join(options)}).", where)
+        where = source_map.value((*path, discriminator)) or where
+        return Diagnostic("schema-enum", f"{discriminator} {tag!r} in {field} is not known; expected one of {', '.join(options)}.",
+                          where, hint=did_you_mean(str(tag), options))
+    if kind == "schema_route":
+        return Diagnostic("schema-invalid", f"{field} is not a route: a route needs either `when` with a target (`cascade`, `model` or `block`) or `default`.", where)
+    if kind == "literal_error":
+        expected = [e.strip(" '") for e in str(ctx.get("expected", "")).replace(" or ", ",").split(",") if e.strip()]
+        return Diagnostic("schema-enum", f"{field} is {_kind(given)}; expected one of {', '.join(expected)}.", where,
+                          hint=did_you_mean(str(given), expected))
+    if kind in ("string_pattern_mismatch",):
+        pattern = ctx.get("pattern")
+        if pattern in (DURATION_PATTERN, PERIOD_PATTERN):
+            allowed = "day, week, month or a duration" if pattern == PERIOD_PATTERN else "a duration"
+            return Diagnostic("schema-duration", f"{field} is {given!r}, which is not {allowed}.", where,
+                              hint="write a positive whole number followed by s, m, h, d or w, such as 30s, 10m, 1h or 7d.")
+        return Diagnostic("schema-pattern", f"{field} is {given!r}, which does not have the required form ({pattern}).", where)
+    if kind in _RANGE:
+        bound = _RANGE[kind].format(**{k: ctx.get(k) for k in ("gt", "ge", "lt", "le", "min_length", "max_length")})
+        return Diagnostic("schema-range", f"{field} is {_kind(given)}; it must be {bound}.", where)
+    if kind in _TYPE_NOUNS:
+        return Diagnostic("schema-type", f"{field} must be {_TYPE_NOUNS[kind]}, not {_kind(given)}.", where)
+    if kind.startswith("schema_"):
+        code = kind.replace("_", "-")
+        return Diagnostic(code if code in _CUSTOM_CODES else "schema-invalid", f"{field}: {error['msg']}", where)
+    return Diagnostic("schema-invalid", f"{field}: {error['msg']}.", where)
+
+
+_CUSTOM_CODES = {"schema-invalid", "schema-version", "schema-secret", "schema-timezone"}
+
+
+# --------------------------------------------------------- "did you mean" support
+
+def allowed_keys(loc: tuple[Any, ...]) -> set[str]:
+    """The keys the model accepts at `loc` (a pydantic error location)."""
+    candidates: list[Any] = [PolicyDocument]
+    for step in loc:
+        candidates = [nxt for ann in candidates for nxt in _step(ann, step)]
+        if not candidates:
+            return set()
+    keys: set[str] = set()
+    for ann in candidates:
+        for model in _models(ann):
+            keys |= {f.alias or name for name, f in model.model_fields.items()}
+    return keys
+
+
+def _unwrap(ann: Any) -> list[Any]:
+    """The concrete alternatives of an annotation (Annotated and unions opened)."""
+    origin = typing.get_origin(ann)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(ann)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return [alt for arg in typing.get_args(ann) for alt in _unwrap(arg)]
+    return [ann]
+
+
+def _models(ann: Any) -> list[type[BaseModel]]:
+    return [a for a in _unwrap(ann) if isinstance(a, type) and issubclass(a, BaseModel)]
+
+
+def _step(ann: Any, step: Any) -> list[Any]:
+    out: list[Any] = []
+    for alt in _unwrap(ann):
+        origin = typing.get_origin(alt)
+        if isinstance(alt, type) and issubclass(alt, BaseModel):
+            fields = {f.alias or n: f for n, f in alt.model_fields.items()}
+            if step in fields:
+                out.append(fields[step].annotation)
+            elif _is_tag(alt, step):
+                out.append(alt)
+        elif origin is dict and isinstance(step, str):
+            out.append(typing.get_args(alt)[1])
+        elif origin is tuple and isinstance(step, int):
+            out.append(typing.get_args(alt)[0])
+    return out
+
+
+def _is_tag(model: type[BaseModel], step: Any) -> bool:
+    for discriminator in ("check", "kind"):
+        field = model.model_fields.get(discriminator)
+        if field is not None and step in typing.get_args(field.annotation):
+            return True
+    from cascadepolicy.model import ConditionalRoute, DefaultRoute
+
+    return (step, model) in (("conditional", ConditionalRoute), ("default", DefaultRoute))
