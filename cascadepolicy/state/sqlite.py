@@ -1,0 +1,358 @@
+"""The embedded default state store: one SQLite file in WAL mode.
+
+Every operation is one `BEGIN IMMEDIATE` transaction, so reserve is atomic
+across threads and across processes on one host, and the counts survive
+restarts. The layout mirrors `MemoryStore`: `counters` holds each counter's
+last seen limit and a running total of its counted entries, `entries` holds
+the sliding log (one row per counter and reservation).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from cascadepolicy.errors import StoreError
+from cascadepolicy.state.base import (
+    Admission,
+    Charge,
+    Usage,
+    check_charges,
+    first_refusal,
+    gc_at,
+    new_reservation_id,
+    retry_after,
+)
+
+SCHEMA_VERSION = 1
+SWEEP_EVERY = 4096  # see memory.SWEEP_EVERY
+SWEEP_BATCH = 1000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS counters (
+    key        TEXT PRIMARY KEY,
+    lim        REAL NOT NULL,
+    win        REAL,              -- sliding window in seconds, NULL for a calendar period
+    period_end REAL,
+    label      TEXT NOT NULL,
+    gc_at      REAL,              -- every entry has left by then, NULL = never
+    total      REAL NOT NULL      -- sum of live entries
+);
+CREATE INDEX IF NOT EXISTS counters_gc ON counters (gc_at);
+CREATE TABLE IF NOT EXISTS entries (
+    key        TEXT NOT NULL,
+    rid        TEXT NOT NULL,
+    ts         REAL NOT NULL,
+    amount     REAL NOT NULL,
+    expires_at REAL,              -- NULL once settled
+    live       INTEGER NOT NULL,  -- 0 once an unsettled reservation expired
+    PRIMARY KEY (key, rid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entries_ts ON entries (key, ts);
+CREATE INDEX IF NOT EXISTS entries_rid ON entries (rid);
+CREATE INDEX IF NOT EXISTS entries_pending ON entries (key, expires_at)
+    WHERE live = 1 AND expires_at IS NOT NULL;
+"""
+
+_UPSERT_COUNTER = """
+INSERT INTO counters (key, lim, win, period_end, label, gc_at, total)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET
+    lim = excluded.lim, win = excluded.win, period_end = excluded.period_end,
+    label = excluded.label, gc_at = max(gc_at, excluded.gc_at), total = total + excluded.total
+"""
+
+_PurgedRow = tuple[float, "float | None", "float | None"]
+
+
+class SQLiteStore:
+    """Store in one SQLite file, shared safely by the threads and processes of one host.
+
+    `synchronous="NORMAL"` (the default) survives a crash of any process but may
+    lose the last transactions on power loss; pass "FULL" to fsync every commit.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout: float = 10.0,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
+        self.path = os.fspath(path)
+        self._busy_timeout = busy_timeout
+        self._synchronous = synchronous.upper()
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+        self._ops = 0
+        with self._transaction():
+            pass  # open now, so a bad path fails at construction with a clear error
+
+    # -- the Store interface -------------------------------------------------
+
+    def reserve(self, charges: Sequence[Charge], *, now: float, ttl: float) -> Admission:
+        check_charges(charges, ttl)
+        with self._transaction() as db:
+            self._tick(db, now)
+            rows = [self._purge(db, charge.key, now) for charge in charges]
+            used = [0.0 if row is None else row[0] for row in rows]
+            index = first_refusal(charges, used)
+            if index is not None:
+                used = [
+                    0.0 if row is None else self._recount(db, c.key)
+                    for c, row in zip(charges, rows, strict=True)
+                ]
+                index = first_refusal(charges, used)
+            if index is not None:
+                charge = charges[index]
+                log = db.execute(
+                    "SELECT ts, amount FROM entries WHERE key = ? AND live = 1 ORDER BY ts",
+                    (charge.key,),
+                )
+                return Admission(
+                    admitted=False,
+                    reservation_id=None,
+                    refused=charge,
+                    retry_after=retry_after(charge, used[index], log, now=now),
+                    used={c.key: u for c, u in zip(charges, used, strict=True)},
+                )
+            rid = new_reservation_id()
+            db.executemany(
+                _UPSERT_COUNTER,
+                [
+                    (c.key, c.limit, c.window, c.period_end, c.label, gc_at(c, now), c.amount)
+                    for c in charges
+                ],
+            )
+            db.executemany(
+                "INSERT INTO entries (key, rid, ts, amount, expires_at, live) VALUES (?, ?, ?, ?, ?, 1)",
+                [(c.key, rid, now, c.amount, now + ttl) for c in charges],
+            )
+            return Admission(
+                True, rid, None, None, {c.key: u for c, u in zip(charges, used, strict=True)}
+            )
+
+    def settle(self, reservation_id: str, actual: Mapping[str, float], *, now: float) -> None:
+        with self._transaction() as db:
+            self._tick(db, now)
+            keys = [
+                k for (k,) in db.execute("SELECT key FROM entries WHERE rid = ?", (reservation_id,))
+            ]
+            if not keys:
+                self._record_unknown(db, reservation_id, actual, now)
+                return
+            for key in keys:
+                self._purge(db, key, now)
+                row = db.execute(
+                    "SELECT amount, live FROM entries WHERE key = ? AND rid = ?",
+                    (key, reservation_id),
+                ).fetchone()
+                if row is None:
+                    continue  # aged out of its window meanwhile: it would not count
+                old, live = row
+                amount = float(actual.get(key, old))
+                db.execute(
+                    "UPDATE entries SET amount = ?, expires_at = NULL, live = 1 WHERE key = ? AND rid = ?",
+                    (amount, key, reservation_id),
+                )
+                db.execute(
+                    "UPDATE counters SET total = total + ? WHERE key = ?",
+                    (amount - old if live else amount, key),
+                )
+
+    def release(self, reservation_id: str, *, now: float) -> None:
+        with self._transaction() as db:
+            pending = db.execute(
+                "SELECT key, amount, live FROM entries WHERE rid = ? AND expires_at IS NOT NULL",
+                (reservation_id,),
+            ).fetchall()
+            for key, amount, live in pending:
+                db.execute("DELETE FROM entries WHERE key = ? AND rid = ?", (key, reservation_id))
+                if live:
+                    db.execute("UPDATE counters SET total = total - ? WHERE key = ?", (amount, key))
+                if (
+                    db.execute("SELECT 1 FROM entries WHERE key = ? LIMIT 1", (key,)).fetchone()
+                    is None
+                ):
+                    db.execute("DELETE FROM counters WHERE key = ?", (key,))
+
+    def usage(self, key_prefix: str = "", *, now: float) -> list[Usage]:
+        with self._transaction() as db:
+            keys = [
+                k
+                for (k,) in db.execute(
+                    "SELECT key FROM counters WHERE substr(key, 1, ?) = ? ORDER BY key",
+                    (len(key_prefix), key_prefix),
+                )
+            ]
+            found = []
+            for key in keys:
+                if self._purge(db, key, now) is None:
+                    continue
+                lim, win, period_end, label = db.execute(
+                    "SELECT lim, win, period_end, label FROM counters WHERE key = ?", (key,)
+                ).fetchone()
+                settled, reserved, oldest = db.execute(
+                    "SELECT total(CASE WHEN expires_at IS NULL THEN amount END),"
+                    " total(CASE WHEN expires_at IS NOT NULL THEN amount END), min(ts)"
+                    " FROM entries WHERE key = ? AND live = 1",
+                    (key,),
+                ).fetchone()
+                if win is not None:
+                    resets_at = None if oldest is None else oldest + win
+                else:
+                    resets_at = period_end
+                found.append(Usage(key, settled, reserved, lim, win, period_end, label, resets_at))
+            return found
+
+    def reset(self, key_prefix: str) -> int:
+        with self._transaction() as db:
+            where = "WHERE substr(key, 1, ?) = ?"
+            db.execute(f"DELETE FROM entries {where}", (len(key_prefix), key_prefix))
+            return db.execute(
+                f"DELETE FROM counters {where}", (len(key_prefix), key_prefix)
+            ).rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    # -- internals -----------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                db = self._connection()
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            except sqlite3.Error as error:
+                raise StoreError(f"the SQLite state store {self.path} failed: {error}") from error
+
+    def _connection(self) -> sqlite3.Connection:
+        # A connection must not cross a fork: a child reopens the file.
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(
+            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal" and self.path != ":memory:":
+                raise StoreError(f"the SQLite state store {self.path} cannot use WAL mode ({mode})")
+            db.execute(f"PRAGMA synchronous = {self._synchronous}")
+            db.execute("BEGIN IMMEDIATE")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise StoreError(
+                    f"the SQLite state store {self.path} has schema version {version};"
+                    f" this cascadepolicy reads version {SCHEMA_VERSION}"
+                )
+            for statement in _SCHEMA.split(";"):  # no ';' inside the statements
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.close()
+            raise
+        self._conn, self._pid = db, os.getpid()
+        return db
+
+    def _tick(self, db: sqlite3.Connection, now: float) -> None:
+        self._ops += 1
+        if self._ops % SWEEP_EVERY:
+            return
+        stale = db.execute(
+            "SELECT key FROM counters WHERE gc_at <= ? LIMIT ?", (now, SWEEP_BATCH)
+        ).fetchall()
+        for (key,) in stale:
+            self._forget(db, key)
+
+    def _purge(self, db: sqlite3.Connection, key: str, now: float) -> _PurgedRow | None:
+        """Bring one counter up to `now`: (total, window, period_end), None when it holds nothing."""
+        row = db.execute(
+            "SELECT total, win, period_end FROM counters WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return None
+        total, win, period_end = row
+        if win is None and period_end is not None and now >= period_end:
+            self._forget(db, key)
+            return None
+        changed = False
+        expired, count = db.execute(
+            "SELECT total(amount), count(*) FROM entries"
+            " WHERE key = ? AND live = 1 AND expires_at IS NOT NULL AND expires_at <= ?",
+            (key, now),
+        ).fetchone()
+        if count:
+            db.execute(
+                "UPDATE entries SET live = 0"
+                " WHERE key = ? AND live = 1 AND expires_at IS NOT NULL AND expires_at <= ?",
+                (key, now),
+            )
+            total -= expired
+            changed = True
+        if win is not None:
+            cutoff = now - win
+            gone, count = db.execute(
+                "SELECT total(CASE WHEN live = 1 THEN amount END), count(*) FROM entries"
+                " WHERE key = ? AND ts <= ?",
+                (key, cutoff),
+            ).fetchone()
+            if count:
+                db.execute("DELETE FROM entries WHERE key = ? AND ts <= ?", (key, cutoff))
+                if (
+                    db.execute("SELECT 1 FROM entries WHERE key = ? LIMIT 1", (key,)).fetchone()
+                    is None
+                ):
+                    db.execute("DELETE FROM counters WHERE key = ?", (key,))
+                    return None
+                total -= gone
+                changed = True
+        if changed:
+            db.execute("UPDATE counters SET total = ? WHERE key = ?", (total, key))
+        return total, win, period_end
+
+    def _recount(self, db: sqlite3.Connection, key: str) -> float:
+        (total,) = db.execute(
+            "SELECT total(amount) FROM entries WHERE key = ? AND live = 1", (key,)
+        ).fetchone()
+        db.execute("UPDATE counters SET total = ? WHERE key = ?", (total, key))
+        return float(total)
+
+    def _record_unknown(
+        self, db: sqlite3.Connection, rid: str, actual: Mapping[str, float], now: float
+    ) -> None:
+        for key, amount in actual.items():
+            if self._purge(db, key, now) is None:
+                continue  # a counter the store no longer holds: nothing left to charge
+            db.execute(
+                "INSERT INTO entries (key, rid, ts, amount, expires_at, live) VALUES (?, ?, ?, ?, NULL, 1)",
+                (key, rid, now, float(amount)),
+            )
+            db.execute(
+                "UPDATE counters SET total = total + ?,"
+                " gc_at = CASE WHEN win IS NULL THEN gc_at ELSE max(gc_at, ? + win) END WHERE key = ?",
+                (float(amount), now, key),
+            )
+
+    def _forget(self, db: sqlite3.Connection, key: str) -> None:
+        db.execute("DELETE FROM entries WHERE key = ?", (key,))
+        db.execute("DELETE FROM counters WHERE key = ?", (key,))
