@@ -1,0 +1,196 @@
+"""Measure the guardrail detectors on the shared evaluation files.
+
+    python benchmarks/guardrail_eval.py [--pii FILE] [--injection FILE] [--json OUT] [--roc OUT.png]
+
+PII: per-entity precision, recall and F1 on span matches. A predicted span
+matches a gold span of the same entity when their character overlap covers at
+least half of the longer of the two (each gold and each predicted span is
+matched at most once). All entity kinds the detector knows are scanned.
+Injection: TPR and FPR at the detector's default threshold, ROC AUC, and an
+optional ROC curve PNG. Latency: median wall time of the default input
+checks (pii + prompt_injection + toxicity) on a 4 KB prompt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA = REPO_ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(REPO_ROOT))
+
+from cascadepolicy.guardrails import injection, pii, toxicity  # noqa: E402
+
+# file entity name -> detector entity name
+ENTITY_MAP: dict[str, str] = {
+    "EMAIL_ADDRESS": "email",
+    "PHONE_NUMBER": "phone",
+    "CREDIT_CARD": "credit_card",
+    "IBAN_CODE": "iban",
+    "US_SSN": "ssn",
+    "IP_ADDRESS": "ip_address",
+    "PERSON": "person",
+    "STREET_ADDRESS": "street_address",
+}
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def spans_match(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    overlap = min(a[1], b[1]) - max(a[0], b[0])
+    return overlap > 0 and overlap * 2 >= max(a[1] - a[0], b[1] - b[0])
+
+
+def _count_matches(gold: Sequence[tuple[int, int]], pred: Sequence[tuple[int, int]]) -> int:
+    used: set[int] = set()
+    hits = 0
+    for g in gold:
+        for i, p in enumerate(pred):
+            if i not in used and spans_match(g, p):
+                used.add(i)
+                hits += 1
+                break
+    return hits
+
+
+def _prf(tp: int, n_pred: int, n_gold: int) -> dict[str, float]:
+    precision = tp / n_pred if n_pred else (1.0 if not n_gold else 0.0)
+    recall = tp / n_gold if n_gold else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4), "support": n_gold}
+
+
+def eval_pii(rows: Iterable[dict[str, Any]], errors: list[dict[str, Any]] | None = None) -> dict[str, dict[str, float]]:
+    tp = dict.fromkeys(ENTITY_MAP, 0)
+    n_pred = dict.fromkeys(ENTITY_MAP, 0)
+    n_gold = dict.fromkeys(ENTITY_MAP, 0)
+    for row in rows:
+        verdict = pii.scan(row["text"], pii.PII_ENTITIES)
+        for entity, kind in ENTITY_MAP.items():
+            gold = [(s["start"], s["end"]) for s in row["spans"] if s["type"] == entity]
+            pred = [(f.start, f.end) for f in verdict.findings if f.kind == kind]
+            hits = _count_matches(gold, pred)
+            tp[entity] += hits
+            n_pred[entity] += len(pred)
+            n_gold[entity] += len(gold)
+            if errors is not None and (hits != len(gold) or hits != len(pred)):
+                errors.append({"id": row["id"], "entity": entity, "gold": gold, "pred": pred})
+    return {e: _prf(tp[e], n_pred[e], n_gold[e]) for e in ENTITY_MAP}
+
+
+def roc_points(scores: Sequence[float], labels: Sequence[bool]) -> list[tuple[float, float]]:
+    pos = sum(labels)
+    neg = len(labels) - pos
+    points = [(0.0, 0.0)]
+    tp = fp = 0
+    ranked = sorted(zip(scores, labels, strict=True), key=lambda x: -x[0])
+    for i, (score, label) in enumerate(ranked):
+        tp += label
+        fp += not label
+        if i + 1 == len(ranked) or ranked[i + 1][0] != score:
+            points.append((fp / neg if neg else 0.0, tp / pos if pos else 0.0))
+    return points
+
+
+def auc(points: Sequence[tuple[float, float]]) -> float:
+    return sum((x1 - x0) * (y0 + y1) / 2 for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False))
+
+
+def eval_injection(rows: Sequence[dict[str, Any]], roc_png: Path | None = None) -> dict[str, float]:
+    scores = [injection.scan(r["text"]).score for r in rows]
+    labels = [bool(r["attack"]) for r in rows]
+    threshold = injection.DEFAULT_THRESHOLD
+    pos = sum(labels)
+    neg = len(labels) - pos
+    tp = sum(1 for s, y in zip(scores, labels, strict=True) if y and s >= threshold)
+    fp = sum(1 for s, y in zip(scores, labels, strict=True) if not y and s >= threshold)
+    points = roc_points(scores, labels)
+    if roc_png is not None:
+        _plot_roc(points, tp / pos if pos else 0.0, fp / neg if neg else 0.0, roc_png)
+    return {
+        "tpr": round(tp / pos, 4) if pos else 0.0,
+        "fpr": round(fp / neg, 4) if neg else 0.0,
+        "threshold": threshold,
+        "auc": round(auc(points), 4),
+    }
+
+
+def _plot_roc(points: Sequence[tuple[float, float]], tpr: float, fpr: float, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([p[0] for p in points], [p[1] for p in points], label="prompt_injection")
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    ax.scatter([fpr], [tpr], color="red", zorder=3, label="default threshold")
+    ax.set_xlabel("false-positive rate")
+    ax.set_ylabel("true-positive rate")
+    ax.set_title("Prompt-injection detector ROC")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def sample_prompt(size: int = 4096) -> str:
+    paragraph = (
+        "Hello, I am writing about my account. Last month I was charged twice for the same "
+        "order and I would like a refund. You can reach me at jane.doe@example.com or on "
+        "+44 20 7946 0958 in the afternoon. My card ends in 4242 and the order number is "
+        "A-1029384. Could you also explain how the loyalty points are computed, and whether "
+        "the 15% discount applies to items already on sale? Thanks a lot for your help. "
+    )
+    return (paragraph * (size // len(paragraph) + 1))[:size]
+
+
+def latency_ms(text: str, repeats: int = 300) -> float:
+    checks = (pii.scan, injection.scan, toxicity.scan)
+    for check in checks:
+        check(text)  # warm lazy imports and caches
+    timings = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for check in checks:
+            check(text)
+        timings.append((time.perf_counter() - t0) * 1000)
+    return round(statistics.median(timings), 4)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pii", type=Path, default=DATA / "pii_dev.jsonl")
+    parser.add_argument("--injection", type=Path, default=DATA / "injection_dev.jsonl")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument("--roc", type=Path, default=None, help="write the ROC curve PNG here")
+    parser.add_argument("--errors", type=Path, default=None, help="write PII mismatches (JSONL) here")
+    args = parser.parse_args(argv)
+
+    errors: list[dict[str, Any]] | None = [] if args.errors else None
+    result = {
+        "pii": eval_pii(read_jsonl(args.pii), errors),
+        "injection": eval_injection(read_jsonl(args.injection), args.roc),
+        "latency_ms_4kb": latency_ms(sample_prompt()),
+    }
+    if args.errors and errors is not None:
+        args.errors.write_text("".join(json.dumps(e) + "\n" for e in errors), encoding="utf-8")
+    text = json.dumps(result, indent=2)
+    if args.json:
+        args.json.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,329 @@
+"""Prompt-injection and jailbreak detector.
+
+Sits in the input guardrail stage (user messages, optionally tool output and
+retrieved documents). Scores text 0..1 from weighted phrase patterns of the
+known attack families:
+
+- instruction_override: "ignore the previous instructions", "your new task is"
+- persona_jailbreak: DAN, "developer mode", "you are no longer bound by ..."
+- prompt_extraction: "repeat the words above", "print your system prompt"
+- delimiter_injection: fake chat-template tokens, role headers and tags
+- exfiltration: markdown images or HTML that smuggle data out through a URL
+- obfuscation: zero-width characters, look-alike letters, leetspeak, spaced
+  letters and base64 payloads, which are undone before the text is re-read.
+
+Each pattern fires at most once; hits combine as independent evidence
+(1 - prod(1 - w)). Patterns only run when one of their anchor words occurs
+in the text, which keeps a clean 4 KB prompt well under a millisecond.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+
+from cascadepolicy.guardrails.base import Finding, Verdict, passing
+from cascadepolicy.guardrails.normalize import (
+    deobfuscate,
+    fold,
+    has_hidden_characters,
+    has_homoglyphs,
+)
+
+DEFAULT_THRESHOLD = 0.35
+FAMILIES: tuple[str, ...] = (
+    "instruction_override",
+    "persona_jailbreak",
+    "prompt_extraction",
+    "delimiter_injection",
+    "exfiltration",
+    "obfuscation",
+)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    family: str
+    weight: float
+    anchors: frozenset[str]
+    pattern: re.Pattern[str]
+
+
+_PREV = r"(?:previous|prior|above|earlier|preceding|former|initial|original|old|existing|default|foregoing|past|system|developer)"
+_RULESET = r"(?:instructions?|prompts?|directions?|directives?|rules?|guidelines?|commands?|context|messages?|orders?|programming|constraints?|restrictions?|polic(?:y|ies)|conversation|guidance|training|tasks?|inputs?|text)"
+_LIMITS = r"(?:restrictions?|limitations?|limits|rules|filters?|filtering|constraints?|guidelines?|boundaries|censorship|confines|moral(?:s|ity)?|ethics|policies|safeguards|guardrails)"
+
+_RAW_RULES: tuple[tuple[str, float, str, str], ...] = (
+    # --- instruction override ------------------------------------------------
+    ("instruction_override", 0.9,
+     "ignore ignoring disregard forget override bypass skip neglect overlook discard abandon drop cancel",
+     rf"\b(?:ignore|ignoring|disregard|forget|override|bypass|skip|neglect|overlook|discard|abandon|drop|cancel)\s+"
+     rf"(?:(?:all|any|every|each|the|your|my|these|those|of|previous|prior|above|earlier|preceding|former|initial|original|old|existing|default|system|developer|given|that|this)\s+){{0,4}}"
+     rf"{_RULESET}"),
+    ("instruction_override", 0.75, "regardless",
+     rf"\bregardless\s+of\s+(?:(?:all|any|the|your|my)\s+)?(?:{_PREV}\s+)?{_RULESET}"),
+    ("instruction_override", 0.6, "new updated",
+     r"\b(?:new|updated|revised|real|actual|true)\s+(?:(?:and|important|urgent|critical|primary|main)\s+)*(?:instructions?|tasks?|directives?|orders|objective|goal|mission)\b"
+     r"(?:\s+(?:is|are|:)|\s*[:!])"),
+    ("instruction_override", 0.6, "instead",
+     r"\binstead\s*,?\s+(?:you\s+(?:must|should|will)\s+)?(?:do|say|print|output|write|respond|reply|include|answer|perform|follow)\b"),
+    ("instruction_override", 0.5, "follow obey",
+     rf"\b(?:do\s+not|don't|never|stop)\s+(?:follow(?:ing)?|obey(?:ing)?|listen(?:ing)?\s+to)\s+(?:(?:the|your|any|all)\s+)*(?:{_PREV}\s+)?{_RULESET}"),
+    ("instruction_override", 0.6, "asked told instructed requested",
+     r"\bif\s+(?:you\s+are|you're|you\s+get|you\s+were)\s+(?:asked|told|instructed|requested)\s+to\s+"
+     r"(?:summari[sz]e|translate|answer|respond|analy[sz]e|review|process|read)"),
+    ("instruction_override", 0.35, "now",
+     r"\bfrom\s+now\s+on\b|\bstarting\s+now\b"),
+    ("instruction_override", 0.45, "important urgent attention",
+     r"\b(?:important|urgent|attention|critical)\s*[:!]+\s*(?:new\s+)?(?:instructions?|message|update|notice|task)?\s*(?:for|to)\s+(?:the\s+)?(?:ai|assistant|model|llm|chatbot|agent|bot)\b"),
+    ("instruction_override", 0.5, "test testing pipeline debugging",
+     r"\b(?:this\s+is\s+a\s+test|(?:part\s+of|running\s+in|running\s+as\s+part\s+of)\s+an?\s+(?:test(?:ing)?|debug(?:ging)?|evaluation|qa)\s+(?:pipeline|environment|run|harness|mode))\b"),
+    ("instruction_override", 0.4, "task",
+     r"\b(?:your|the)\s+(?:new|real|only|actual|next)\s+task\s+(?:is|now|will\s+be)\b"),
+    ("instruction_override", 0.5, "response output reply answer",
+     r"\b(?:in(?:clude|sert)|add|append|put|embed)\s+(?:in|into|to|at\s+the\s+end\s+of)\s+your\s+(?:response|output|reply|answer)\b"),
+    # --- persona / role-play jailbreaks --------------------------------------
+    ("persona_jailbreak", 0.9, "anything",
+     r"\bdo\s+anything\s+now\b"),
+    ("persona_jailbreak", 0.35, "dan",
+     r"\bdan\b(?=[\s:,.!)\]\"'])"),
+    ("persona_jailbreak", 0.65, "jailbreak jailbroken jailbreaking jailbreaks",
+     r"\bjailbr(?:eak|oken|eaking|eaks)\b"),
+    ("persona_jailbreak", 0.75, "mode",
+     r"\b(?:developer|dev|god|admin|administrator|debug|sudo|root|unrestricted|unfiltered|uncensored|evil|chaos|dude|opposite|maintenance|super)\s+mode\b"),
+    ("persona_jailbreak", 0.9, "bound restricted limited constrained obligated required",
+     r"\b(?:no\s+longer|not|never)\s+(?:be\s+)?(?:bound|restricted|limited|constrained|obligated|required|tied|held)\s+(?:by|to)\b"),
+    ("persona_jailbreak", 0.8, "free freed liberated released",
+     rf"\b(?:free|freed|liberated|released|broken\s+free)\s+(?:from|of)\s+(?:(?:all|any|the|its|their|your|typical|usual|normal|ai|openai's|standard)\s+)*(?:\w+\s+)?{_LIMITS}"),
+    ("persona_jailbreak", 0.6, "without",
+     rf"\bwithout\s+(?:(?:any|all|the|moral|ethical|content|safety|usual|typical|restrictions|or)\s+)*{_LIMITS}"),
+    ("persona_jailbreak", 0.45, "no zero",
+     rf"\b(?:has|have|with|there\s+are|now)\s+(?:absolutely\s+)?(?:no|zero)\s+(?:(?:moral|ethical|content|safety)\s+)*{_LIMITS}"),
+    ("persona_jailbreak", 0.6, "unfiltered uncensored amoral unethical immoral nonmoral unrestricted unbound unchained unlimited",
+     r"\b(?:unfiltered|uncensored|amoral|unethical|immoral|nonmoral|unrestricted|unbound|unchained|unlimited)\s+"
+     r"(?:(?:and|,|\w+)\s+){0,2}(?:ai|model|chatbot|assistant|bot|responses?|answers?|version|character|persona|language\s+model|entity)\b"),
+    ("persona_jailbreak", 0.3, "unfiltered uncensored amoral nonmoral unrestricted unchained",
+     r"\b(?:unfiltered|uncensored|amoral|nonmoral|unrestricted|unchained)\b"),
+    ("persona_jailbreak", 0.6, "character",
+     r"\b(?:stay|remain|keep)\s+in\s+(?:character|role)\b|\bbreak(?:ing)?\s+(?:out\s+of\s+)?character\b"),
+    ("persona_jailbreak", 0.45, "pretend imagine act behave roleplay role play simulate emulate become",
+     r"\b(?:pretend|imagine|act|behave|roleplay|role-play|role\s+play|simulate|emulate|become)\s+(?:to\s+be|as|like|that\s+you\s+are|you\s+are)\s+"
+     r"(?:an?\s+|the\s+)?(?:(?:evil|unrestricted|unfiltered|uncensored|rogue|malicious|different|new|hypothetical|fictional|rebellious|amoral)\s+)"),
+    ("persona_jailbreak", 0.2, "pretend act roleplay simulate",
+     r"\b(?:pretend\s+(?:to\s+be|you\s+are)|act\s+as|roleplay\s+as|simulate)\b"),
+    ("persona_jailbreak", 0.55, "policy policies guidelines rules",
+     r"\b(?:openai|anthropic|google|meta|microsoft)(?:'s)?\s+(?:content\s+|usage\s+|safety\s+)?(?:polic(?:y|ies)|guidelines|rules|restrictions|filters)\b"),
+    ("persona_jailbreak", 0.6, "refuse decline reject",
+     r"\b(?:never|not|cannot|can\s?not|can't|won't|will\s+not|must\s+not|mustn't|don't|do\s+not|unable\s+to)\s+(?:ever\s+)?(?:refuse|decline|reject)\b"),
+    ("persona_jailbreak", 0.35, "always",
+     r"\balways\s+(?:answer|respond|reply|comply|provide|fulfil|fulfill|obey)\b"),
+    ("persona_jailbreak", 0.4, "responses paragraphs answers ways personas both",
+     r"\b(?:two|2|both)\s+(?:different\s+|separate\s+)?(?:responses|paragraphs|answers|ways|personas)\b|\b(?:respond|answer|reply|act)\s+as\s+both\b"),
+    ("persona_jailbreak", 0.5, "insert prompt question",
+     r"\[\s*(?:insert|your|put)\s+(?:prompt|question|request|query)\s*(?:here)?\s*\]"),
+    ("persona_jailbreak", 0.3, "ethical moral",
+     r"\b(?:ethical|moral|ethic)\s+(?:guidelines|principles|constraints|considerations|restrictions|standards|boundaries|concerns|implications)\b"),
+    ("persona_jailbreak", 0.3, "illegal harmful dangerous explicit offensive unethical immoral",
+     r"\b(?:illegal|harmful|dangerous|explicit|offensive|unethical|immoral|inappropriate|nsfw)\s+(?:or\s+\w+\s+)?(?:content|activities|things|information|requests?|questions?|material|behaviou?r)\b"),
+    ("persona_jailbreak", 0.5, "ai language model",
+     r"\bas\s+an\s+ai\s+(?:language\s+)?model\b"),
+    ("persona_jailbreak", 0.8, "freed liberated unlocked",
+     r"\byou\s+(?:have|now\s+have|'ve)\s+(?:been\s+)?(?:freed|liberated|unlocked|jailbroken|broken\s+free)\b"),
+    ("persona_jailbreak", 0.7, "evil",
+     r"\bevil\s+(?:confidant|ai|bot|assistant|twin|version|alter\s+ego|character)\b"),
+    ("persona_jailbreak", 0.55, "unlock enable activate",
+     r"\b(?:unlock|enable|activate)\s+(?:(?:your|all|the|its)\s+)?(?:hidden|secret|full|true|unrestricted|unlimited|all|advanced)\s+(?:\w+\s+)?(?:functionalit(?:y|ies)|capabilit(?:y|ies)|features?|modes?|potential|powers?|abilities)\b"),
+    ("persona_jailbreak", 0.5, "follow abide adhere comply",
+     rf"\b(?:no\s+longer|not|never|don't|do\s+not)\s+(?:have\s+to\s+|need\s+to\s+)?(?:follow|abide\s+by|adhere\s+to|comply\s+with)\s+(?:any\s+|the\s+|your\s+|its\s+)?(?:\w+\s+)?{_LIMITS}"),
+    ("persona_jailbreak", 0.45, "hypothetical fictional imaginary alternate",
+     r"\b(?:hypothetical|fictional|imaginary|alternate)\s+(?:scenario|world|universe|story|setting|reality)\s+(?:where|in\s+which)\b"),
+    ("persona_jailbreak", 0.4, "operating",
+     r"\byou\s+are\s+now\s+(?:operating|running|acting|functioning)\s+(?:as|in)\b"),
+    ("persona_jailbreak", 0.4, "you",
+     r"\byou\s+(?:are|will\s+be)\s+(?:now\s+)?(?:going\s+to\s+)?(?:act|play|pretend|roleplay)\b"),
+    ("persona_jailbreak", 0.4, "disclaimers warnings",
+     r"\b(?:no|without|never\s+(?:add|include|give))\s+(?:any\s+)?(?:disclaimers?|warnings?|caveats)\b"),
+    ("persona_jailbreak", 0.3, "now",
+     r"\byou\s+are\s+now\s+(?!able\b|ready\b|connected\b|logged\b|subscribed\b|registered\b|signed\b)\w+"),
+    ("persona_jailbreak", 0.5, "name called named known go",
+     r"\byour\s+name\s+is\s+now\b|\byou\s+(?:are\s+)?(?:now\s+)?(?:go\s+by|called|named|known\s+as)\s+(?:the\s+name\s+)?[\"'“]"),
+    ("persona_jailbreak", 0.3, "game",
+     r"\blet(?:'|’)?s\s+play\s+a\s+(?:\w+\s+)?game\b|\bthis\s+is\s+a\s+(?:new\s+)?game\b"),
+    ("persona_jailbreak", 0.3, "act pretend play roleplay behave respond answer reply",
+     r"\b(?:i\s+want\s+you\s+to|you\s+will|you\s+must|you\s+are\s+to|you(?:'re|\s+are)\s+going\s+to|please)\s+(?:now\s+)?"
+     r"(?:act|pretend|play|roleplay|role-play|behave|respond|answer|reply)\s+(?:the\s+role\s+of\s+|as|like)\b"),
+    ("persona_jailbreak", 0.35, "start begin prefix",
+     r"\b(?:always|you\s+will|you\s+must|must|should)\s+(?:always\s+)?(?:start|begin|prefix)\s+(?:all\s+|every\s+|each\s+)?(?:of\s+)?(?:your\s+)?(?:responses?|replies|reply|answers?|outputs?|messages?)\b"),
+    ("persona_jailbreak", 0.15, "chatgpt gpt",
+     r"\bchat\s?gpt\b|\bgpt-?[345]"),
+    ("persona_jailbreak", 0.45, "anything everything",
+     r"\bcan\s+(?:say|do|write|generate)\s+anything\b|\banything\s+(?:goes|is\s+(?:allowed|permitted))|\beverything\s+(?:you\s+say\s+)?is\s+(?:allowed|permitted|legal)\b"),
+    ("persona_jailbreak", 0.35, "opposite",
+     r"\bopposite\s+day\b|\b(?:complete|exact)\s+opposite\s+of\b"),
+    ("persona_jailbreak", 0.55, "ai",
+     r"\b(?:not\s+allowed\s+to|never|don't|do\s+not|cannot|can't|must\s+not)\s+(?:ever\s+)?(?:say|mention|state|remind|tell)\s+(?:\w+\s+){0,2}(?:you\s+are|you're|that\s+you\s+are|i\s+am)\s+an?\s+ai\b"),
+    ("persona_jailbreak", 0.35, "alter",
+     r"\balter\s+ego\b"),
+    ("persona_jailbreak", 0.45, "enabled activated",
+     r"\b\w+\s+mode\s+(?:is\s+|has\s+been\s+)?(?:now\s+)?(?:enabled|activated|engaged|unlocked)\b"),
+    ("persona_jailbreak", 0.35, "fictional hypothetical",
+     r"\b(?:fictional|hypothetical|imaginary)\s+(?:\w+\s+)?(?:ai|model|chatbot|assistant|language\s+model)\b"),
+    ("persona_jailbreak", 0.45, "insert type put write enter",
+     r"\[\s*(?:insert|type|put|write|enter)\b[^\]\n]{0,60}\]"),
+    ("persona_jailbreak", 0.35, "terminal console shell cmd interpreter",
+     r"\b(?:act|behave|function|work|respond|are\s+now)\s+(?:as|like)?\s*(?:an?\s+)?(?:\w+\s+)?(?:terminal|console|shell|cmd|interpreter)\b"),
+    ("persona_jailbreak", 0.45, "regard comprehension concern care understanding respect",
+     r"\b(?:no|without|any)\s+(?:\w+\s+)?(?:regard|comprehension|concern|care|understanding|respect)\s+(?:for|of)\s+(?:\w+\s+)?(?:morals?|morality|ethics|social\s+norms|laws?|consequences|rules|safety|political\s+correctness)\b"),
+    ("persona_jailbreak", 0.25, "transform turn",
+     r"\b(?:transform|turn)\s+(?:yourself\s+)?into\s+(?:an?\s+)?\w+"),
+    ("instruction_override", 0.8, "forget",
+     r"\bforget\s+(?:about\s+)?(?:everything|all|anything|what)\b"),
+    # --- system prompt extraction --------------------------------------------
+    ("prompt_extraction", 0.85,
+     "reveal show print display output repeat tell give share leak dump disclose write recite paste copy spell summarize summarise echo return what list",
+     r"\b(?:reveal|show|print|display|output|repeat|tell|give|share|leak|dump|disclose|write|recite|paste|copy|spell|summari[sz]e|echo|return|what\s+(?:is|are|was|were)|list)\b"
+     r"(?:\s+(?:me|us|out|back|verbatim))?\s+(?:(?:all|of|the|your|my|its|this|full|entire|complete|exact|original|initial|hidden|secret|internal|underlying|first)\s+)*"
+     r"(?:system|initial|original|hidden|secret|internal|developer|pre-?)\s*(?:prompt|instructions?|message|rules|guidelines|directives)\b"),
+    ("prompt_extraction", 0.6,
+     "reveal show print display output repeat tell give share leak dump disclose recite",
+     r"\b(?:reveal|show|print|display|output|repeat|tell|give|share|leak|dump|disclose|recite)\s+(?:me\s+|us\s+)?(?:all\s+)?(?:of\s+)?your\s+(?:instructions|rules|guidelines|directives|prompt|configuration)\b"),
+    ("prompt_extraction", 0.85, "repeat print output write copy echo recite",
+     r"\b(?:repeat|print|output|write|copy|echo|recite)\s+(?:out\s+)?(?:all\s+)?(?:of\s+)?(?:the\s+)?(?:words|text|everything|all|content|lines|sentences?)\s+(?:written\s+|shown\s+)?(?:above|before|prior|preceding|that\s+came\s+before)\b"),
+    ("prompt_extraction", 0.6, "beginning starting start",
+     r"\b(?:beginning|starting|start)\s+(?:with|from|at)\s+[\"'“‘]?you\s+are\b"),
+    ("prompt_extraction", 0.55, "prompt",
+     r"\bsystem\s+prompt\b"),
+    ("prompt_extraction", 0.35, "message instructions",
+     r"\bsystem\s+(?:message|instructions)\b"),
+    ("prompt_extraction", 0.6, "told instructed programmed configured",
+     r"\bwhat\s+(?:were|are|have)\s+you\s+(?:been\s+)?(?:told|instructed|programmed|configured)\b"),
+    ("prompt_extraction", 0.45, "password secret token key id identifier credentials passphrase",
+     r"\b(?:reveal|tell|print|output|give|share|leak|disclose|include|provide|return|what\s+is)\s+(?:me\s+)?(?:\w+\s+){0,2}(?:password|secret|token|api\s+key|unique\s+id|identifier|credentials|passphrase)\b"),
+    ("prompt_extraction", 0.35, "secret",
+     r"<\s*/?\s*secret\s*>"),
+    # --- delimiter and format injection --------------------------------------
+    ("delimiter_injection", 0.9, "im_start im_end endoftext eot_id start_header_id end_header_id begin_of_text",
+     r"<\|\s*(?:im_start|im_end|endoftext|eot_id|start_header_id|end_header_id|begin_of_text|system|assistant)\s*\|>"),
+    ("delimiter_injection", 0.45, "",  # no word to anchor on: always runs
+     r"<\|[^|\n]{0,400}\|>"),
+    ("delimiter_injection", 0.8, "inst sys",
+     r"\[/?inst\]|<</?sys>>|\[/?sys\]"),
+    ("delimiter_injection", 0.6, "system assistant developer admin administrator instructions instruction",
+     r"</?\s*(?:system|assistant|developer|admin|administrator|instructions?|sys)\s*>"),
+    ("delimiter_injection", 0.5, "system assistant developer admin",
+     r"(?m)^\s*[#*>\[(]*\s*(?:system|assistant|developer|admin)\s*[\])]?\s*:"),
+    ("delimiter_injection", 0.7, "system instruction instructions",
+     r"(?:#{2,}|={3,}|-{3,}|\*{3,})\s*(?:new\s+|updated\s+|important\s+)?(?:system|instructions?|admin|developer)\b"),
+    ("delimiter_injection", 0.7, "role",
+     r"[\"']role[\"']\s*:\s*[\"'](?:system|developer)[\"']"),
+    ("delimiter_injection", 0.5, "end",
+     r"\bend\s+of\s+(?:the\s+)?(?:user\s+|system\s+)?(?:input|prompt|instructions|document|context|conversation)\b"),
+    ("delimiter_injection", 0.45, "new important instructions",
+     r"\*{2,}\s*(?:new|important|urgent|updated|special)\s+(?:\w+\s+)?(?:instructions?|case|task|rules?)\b"),
+    # --- exfiltration through rendered output --------------------------------
+    ("exfiltration", 0.6, "image img",
+     r"!\[[^\]\n]{0,80}\]\(\s*https?://[^)\s]+\?[^)\s]*=[^)\s]*\)"),
+    ("exfiltration", 0.8, "onerror onload",
+     r"<\s*img\b[^>]*\bon(?:error|load)\s*="),
+    ("exfiltration", 0.6, "script javascript",
+     r"<\s*script\b|\bjavascript\s*:"),
+    ("exfiltration", 0.35, "query placeholder",
+     r"\[(?:query|data|secret|token|placeholder)\]"),
+    ("exfiltration", 0.35, "base64 encoded",
+     r"\bbase64[\s-]+encoded\b|\bencoded\s+(?:in|as|with)\s+base64\b"),
+)
+
+RULES: tuple[_Rule, ...] = tuple(
+    _Rule(family, weight, frozenset(anchors.split()), re.compile(pattern, re.IGNORECASE))
+    for family, weight, anchors, pattern in _RAW_RULES
+)
+_WORD = re.compile(r"[a-z_]+")
+_B64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{20,}={0,2}(?![A-Za-z0-9+/=])")
+_MAX_B64_CANDIDATES = 8
+
+
+def _decode_base64(token: str) -> str | None:
+    # plain words, paths and hashes also match the alphabet; require a real mix
+    if not (any(c.isdigit() or c in "+/" for c in token) and any(c.isupper() for c in token)):
+        return None
+    try:
+        raw = base64.b64decode(token + "=" * (-len(token) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    printable = sum(c.isprintable() or c.isspace() for c in decoded)
+    if len(decoded) < 8 or printable < 0.9 * len(decoded) or not any(c == " " for c in decoded):
+        return None
+    return decoded
+
+
+def _match(view: str) -> list[tuple[_Rule, int, int]]:
+    words = set(_WORD.findall(view))
+    hits = []
+    for rule in RULES:
+        if rule.anchors and rule.anchors.isdisjoint(words):
+            continue
+        m = rule.pattern.search(view)
+        if m is not None:
+            hits.append((rule, m.start(), m.end()))
+    return hits
+
+
+def score_text(text: str) -> tuple[float, list[Finding]]:
+    """The injection score of `text` and one finding per pattern that fired."""
+    folded = fold(text)
+    aligned = len(folded) == len(text)
+    whole = (0, len(text))
+    fired: dict[int, Finding] = {}
+
+    def add(rules: list[tuple[_Rule, int, int]], exact: bool, bonus_family: str | None = None) -> None:
+        for rule, start, end in rules:
+            key = id(rule)
+            if key in fired:
+                continue
+            span = (start, end) if exact else whole
+            fired[key] = Finding(rule.family, span[0], span[1], rule.weight, rule.family.upper())
+        if rules and bonus_family and bonus_family not in fired:
+            fired[hash(bonus_family)] = Finding("obfuscation", 0, len(text), 0.3, "OBFUSCATION")
+
+    add(_match(folded), aligned)
+    alt = deobfuscate(folded)
+    if alt is not None:
+        before = len(fired)
+        add(_match(alt), False)
+        if len(fired) > before:
+            fired[hash("leet")] = Finding("obfuscation", 0, len(text), 0.35, "OBFUSCATION")
+    if has_hidden_characters(text) or has_homoglyphs(text):
+        fired[hash("hidden")] = Finding("obfuscation", 0, len(text), 0.35, "OBFUSCATION")
+    if len(text) >= 20:
+        for i, m in enumerate(_B64.finditer(text)):
+            if i >= _MAX_B64_CANDIDATES:
+                break
+            decoded = _decode_base64(m.group())
+            if decoded is None:
+                continue
+            inner = _match(fold(decoded))
+            if inner:
+                add([(r, m.start(), m.end()) for r, _, _ in inner], True)
+                fired[hash("base64")] = Finding("obfuscation", m.start(), m.end(), 0.5, "OBFUSCATION")
+    findings = sorted(fired.values(), key=lambda f: (f.start, -f.score))
+    miss = 1.0
+    for f in findings:
+        miss *= 1.0 - f.score
+    return 1.0 - miss, findings
+
+
+def scan(text: str, threshold: float = DEFAULT_THRESHOLD) -> Verdict:
+    """Score `text` for prompt injection; fires at `score >= threshold`."""
+    score, findings = score_text(text)
+    if not findings:
+        return passing()
+    families = sorted({f.kind for f in findings}, key=FAMILIES.index)
+    if score < threshold:
+        return Verdict(False, score, tuple(findings), f"weak injection signals ({', '.join(families)}) below the threshold")
+    return Verdict(True, score, tuple(findings), f"prompt injection suspected: {', '.join(families)}")

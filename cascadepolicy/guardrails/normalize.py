@@ -1,0 +1,63 @@
+"""Text folding shared by the injection and toxicity detectors.
+
+Attackers hide trigger words behind zero-width characters, look-alike letters
+from other scripts, full-width or "mathematical" letters, leetspeak and
+spaced-out letters. These helpers fold such text back to plain lower-case
+ASCII-ish words so the detectors' patterns see what a model would read.
+Everything here is cheap on ASCII input, which is the common case.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+ZERO_WIDTH = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+# Letters of Cyrillic and Greek that render like Latin ones (NFKC keeps them).
+_HOMOGLYPHS = str.maketrans(
+    "аеорсухіјѕԁһӏԛԝьАВЕКМНОРСТХІЈЅ"
+    "οαεικνρτυχΑΒΕΖΗΙΚΜΝΟΡΤΧΥ",
+    "aeopcyxijsdhlqwbABEKMHOPCTXIJS"
+    "oaeikvptuxABEZHIKMNOPTXY",
+)
+_LEET = str.maketrans("0134578@$!|", "oieastbasil")
+# a letter touching a leet digit/symbol on both sides: "1gn0re", "pr0mpt"
+_LEET_HINT = re.compile(r"[a-z][0134578@$!|]+[a-z]|\b[0134578@$][a-z]{2}")
+# "i g n o r e", "i.g.n.o.r.e", "i-g-n-o-r-e"
+_SPACED = re.compile(r"\b(?:[a-z][ ._\-*]){3,}[a-z]\b")
+
+
+def fold(text: str) -> str:
+    """Lower-case text with zero-width characters, look-alikes and width variants folded."""
+    if text.isascii():
+        return text.lower()
+    text = ZERO_WIDTH.sub("", text)
+    text = unicodedata.normalize("NFKC", text).translate(_HOMOGLYPHS)
+    return text.lower()
+
+
+def has_hidden_characters(text: str) -> bool:
+    return not text.isascii() and ZERO_WIDTH.search(text) is not None
+
+
+def has_homoglyphs(text: str) -> bool:
+    return not text.isascii() and text != text.translate(_HOMOGLYPHS)
+
+
+def deobfuscate(folded: str) -> str | None:
+    """A second reading of folded text with leetspeak and spaced letters undone.
+
+    Returns None when the text shows no sign of either, so callers only pay
+    for a second scan when there is something to undo.
+    """
+    leet = _LEET_HINT.search(folded) is not None
+    spaced = _SPACED.search(folded) is not None
+    if not (leet or spaced):
+        return None
+    out = folded
+    if spaced:
+        out = _SPACED.sub(lambda m: re.sub(r"[ ._\-*]", "", m.group()), out)
+    if leet:
+        out = out.translate(_LEET)
+    return out
