@@ -65,8 +65,11 @@ class ArithmeticCheck:
     tolerance: float = 1e-6
     allow_rounding: bool = True
     min_share: float = 1.0
+    min_equations: int = 0
 
     def __post_init__(self) -> None:
+        if self.min_equations < 0:
+            raise ValueError(f"min_equations must be >= 0, got {self.min_equations}")
         if self.tolerance < 0:
             raise ValueError(f"tolerance must be >= 0, got {self.tolerance}")
         if not 0.0 <= self.min_share <= 1.0:
@@ -74,6 +77,9 @@ class ArithmeticCheck:
 
     def __call__(self, draft: Draft) -> CheckResult:
         equations = equations_in(draft.text)
+        if len(equations) < self.min_equations:
+            # a policy that asks for shown working treats a bare answer as a failure
+            return CheckResult(self.kind, 0.0, False, detail=f"{len(equations)} equations written, at least {self.min_equations} expected")
         if not equations:
             return CheckResult(self.kind, 1.0, True, skipped=True, detail="no equations to check")
         wrong = [
@@ -163,6 +169,7 @@ class GroundingCheck:
     kind: ClassVar[str] = "grounding"
     min_share: float = 0.75
     number_words: bool = True
+    ignore: tuple[float, ...] = (1.0,)
     tolerance: float = 1e-6
 
     def __post_init__(self) -> None:
@@ -170,7 +177,8 @@ class GroundingCheck:
             raise ValueError(f"min_share must be between 0 and 1, got {self.min_share}")
 
     def __call__(self, draft: Draft) -> CheckResult:
-        given = sorted(set(numbers_in(draft.prompt, words=self.number_words)))
+        # a quantity of one is used without being written ("one ticket costs $5"), hence `ignore`
+        given = sorted(set(numbers_in(draft.prompt, words=self.number_words)) - set(self.ignore))
         if not given:
             return CheckResult(self.kind, 1.0, True, skipped=True, detail="the question gives no numbers")
         used = set(numbers_in(draft.text, words=self.number_words))
@@ -185,3 +193,45 @@ class GroundingCheck:
         return CheckResult(self.kind, share, share >= self.min_share, detail=detail)
 
 
+
+
+# Conversions a worked answer may use without the question stating them:
+# small counts, dozens, hours/minutes/days/weeks/months/years, percent, thousands.
+DEFAULT_CONSTANTS: tuple[float, ...] = (
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 24, 30, 31, 52, 60, 100, 365, 1000, 0.5,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ProvenanceCheck:
+    """Every number the working computes with comes from the question, an earlier result, or `constants`."""
+
+    kind: ClassVar[str] = "provenance"
+    constants: tuple[float, ...] = DEFAULT_CONSTANTS
+    number_words: bool = True
+    max_unsupported: int = 0
+    tolerance: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if self.max_unsupported < 0:
+            raise ValueError(f"max_unsupported must be >= 0, got {self.max_unsupported}")
+
+    def __call__(self, draft: Draft) -> CheckResult:
+        known = set(numbers_in(draft.prompt, words=self.number_words)) | set(self.constants)
+        known |= {v / 100 for v in known} | {v * 100 for v in known}  # 30% may be written 0.3
+        operands = 0
+        unsupported: list[float] = []
+        for equation in equations_in(draft.text):
+            for value in equation.operands:
+                operands += 1
+                if not any(close(value, k, tolerance=self.tolerance, shown_decimals=None) for k in known):
+                    unsupported.append(value)
+                    known.add(value)  # report a number once; later uses build on it
+            known.update((equation.left, equation.right))
+        if not operands:
+            return CheckResult(self.kind, 1.0, True, skipped=True, detail="no calculations in the working")
+        share = 1.0 - len(unsupported) / operands
+        if not unsupported:
+            return CheckResult(self.kind, 1.0, True, detail=f"all {operands} operands traced to the question or earlier results")
+        detail = f"{len(unsupported)} number(s) appear from nowhere: {', '.join(f'{v:g}' for v in unsupported[:4])}"
+        return CheckResult(self.kind, share, len(unsupported) <= self.max_unsupported, detail=detail)

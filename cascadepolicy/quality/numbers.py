@@ -73,6 +73,7 @@ class Equation:
     left: float
     right: float
     right_decimals: int | None  # decimals shown on the written side; None when it is an expression
+    operands: tuple[float, ...] = ()  # the numbers the computing side starts from
 
 
 class _ParseError(Exception):
@@ -278,7 +279,9 @@ def _claims(run: list[str], text: str) -> list[Equation]:
             head = parse_number(seg_r[0])
             if head is not None and head != right and close(head, left, tolerance=1e-9, shown_decimals=decimals(seg_r[0])):
                 right, shown = head, decimals(seg_r[0])  # running total: "12 + 3 = 15 + 2 = 17"
-        claims.append(Equation(text=text, left=left, right=right, right_decimals=shown))
+        computing = seg_r if _has_operator(seg_r) and not _has_operator(seg_l) else seg_l
+        operands = tuple(v for v in (parse_number(tok) for tok in computing) if v is not None)
+        claims.append(Equation(text=text, left=left, right=right, right_decimals=shown, operands=operands))
     return claims
 
 

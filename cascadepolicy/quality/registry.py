@@ -14,7 +14,13 @@ from typing import Any
 from .base import Check, JudgeFn
 from .coherence import CoherenceCheck
 from .custom import CustomCheck
-from .math_checks import AnswerFormatCheck, ArithmeticCheck, ConsistencyCheck, GroundingCheck
+from .math_checks import (
+    AnswerFormatCheck,
+    ArithmeticCheck,
+    ConsistencyCheck,
+    GroundingCheck,
+    ProvenanceCheck,
+)
 from .model import JudgeCheck, LogprobCheck
 from .params import bind, describe
 from .structured import JsonCheck
@@ -24,7 +30,7 @@ CHECKS: dict[str, type] = {
     cls.kind: cls
     for cls in (
         RegexCheck, LengthCheck, HedgingCheck, RefusalCheck, CoherenceCheck, JsonCheck,
-        ArithmeticCheck, AnswerFormatCheck, ConsistencyCheck, GroundingCheck,
+        ArithmeticCheck, AnswerFormatCheck, ConsistencyCheck, GroundingCheck, ProvenanceCheck,
         LogprobCheck, JudgeCheck, CustomCheck,
     )
 }  # fmt: skip
