@@ -17,7 +17,7 @@ from .text import sentences
 # A sentence that ends on one of these words, or on these characters, was cut off.
 _DANGLING_WORDS = frozenset(
     "a an the and or but of to with for by in on at from is are was were which that so "
-    "because than then as if into per plus minus times equals".split()
+    "because than then as if into per plus minus times equals she he they we".split()
 )
 _DANGLING_CHARS = ",;:-=+*/(<[{\\&|"
 _NEGATION = re.compile(r"\b(?:not|never|no)\b|n't\b", re.IGNORECASE)
