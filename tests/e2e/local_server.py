@@ -318,8 +318,12 @@ def start_server(
     ctx: int = 2048,
     threads: int | None = None,
     start_timeout: float = 60.0,
+    port: int = 0,
 ) -> ServerHandle:
-    """Start ``tests/e2e/local_server.py`` in a subprocess on a free port and wait for health.
+    """Start ``tests/e2e/local_server.py`` in a subprocess and wait until it is healthy.
+
+    ``port=0`` (the default) binds a free port chosen by the OS, so parallel
+    test runs never collide.
 
     Raises ModelUnavailable (before spawning anything) if xllamacpp or the model
     package is missing, and ServerStartError, with the tail of the server's
@@ -334,7 +338,7 @@ def start_server(
         sys.executable,
         str(Path(__file__).resolve()),
         "--model", model,
-        "--port", "0",
+        "--port", str(port),
         "--alias", alias,
         "--ctx", str(ctx),
         "--parallel", str(parallel),
