@@ -15,7 +15,13 @@ import importlib.util
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from cascadepolicy.conditions import BUILTIN_FIELDS, DOMAINS, Condition, FieldType, compile_condition
+from cascadepolicy.conditions import (
+    BUILTIN_FIELDS,
+    DOMAINS,
+    Condition,
+    FieldType,
+    compile_condition,
+)
 from cascadepolicy.diagnostics import Diagnostic, Location, Severity, did_you_mean
 from cascadepolicy.model import (
     Budget,
@@ -78,7 +84,8 @@ class _Checker:
         known = list(known)
         if name in known:
             return True
-        listing = f" Defined {kind}s: {', '.join(sorted(known))}." if known else f" The policy defines no {kind}s."
+        plural = "cascades and models" if kind == "cascade or model" else f"{kind}s"
+        listing = f" Defined {plural}: {', '.join(sorted(known))}." if known else f" The policy defines no {plural}."
         self.add("ref-undefined", f"{_name(path)} names the {kind} {name!r}, which is not defined.{listing}", path,
                  hint=did_you_mean(name, known))
         return False
@@ -119,8 +126,9 @@ class _Checker:
                 price = Price(spec.pricing.input_per_million / 1e6, spec.pricing.output_per_million / 1e6, max_out, "policy")
             if price is None:
                 self.add("price-unknown", f"model {model_id!r} ({spec.model}) has no price in litellm's table and the policy gives none; budgets cannot be enforced without one.",
-                         (*path, "model"), hint=(did_you_mean(spec.model, known_models()) or "")
-                         + " add `pricing: {input_per_million: ..., output_per_million: ...}` to the model.")
+                         (*path, "model"), hint=" ".join(filter(None, (
+                             did_you_mean(spec.model, known_models()),
+                             "Add `pricing: {input_per_million: ..., output_per_million: ...}` to the model."))))
                 continue
             self.result.prices[model_id] = price
             if price.max_output_tokens and spec.max_tokens > price.max_output_tokens:
@@ -148,7 +156,7 @@ class _Checker:
                 self.check_budget(limit.budget, (*path, "budget"), targets)
         if has_limits and doc.store.kind == "memory":
             self.add("store-not-durable", "rate windows and budgets are kept in the memory store: they reset on every restart and are not shared between processes.",
-                     ("store",) if "store" in self.map.values else (), severity=WARNING,
+                     ("store",) if ("store",) in self.map.values else (), severity=WARNING,
                      hint="use `store: {kind: sqlite}` (one host) or `store: {kind: redis, url: ...}` (many hosts).")
 
     def check_budget(self, budget: Budget, path: PathKey, targets: dict[str, object]) -> None:

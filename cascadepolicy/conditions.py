@@ -272,9 +272,12 @@ class _Compiler:
     _List = _Tuple = _Set = _sequence
 
     def _Call(self, node: ast.Call, depth: int) -> Evaluator:
-        if not isinstance(node.func, ast.Name):
+        if isinstance(node.func, ast.Attribute):
             raise _Problem("expr-forbidden", "only the allowlisted functions can be called, by plain name (no methods).", node,
-                           hint=f"allowed: {', '.join(sorted(FUNCTIONS))}.")
+                           hint=f"write `startswith(user.id, 'x')` rather than `user.id.startswith('x')`; allowed: {', '.join(sorted(FUNCTIONS))}.")
+        if not isinstance(node.func, ast.Name):
+            raise _Problem("expr-forbidden", f"{_describe(node.func)} is not allowed in a condition.", node.func,
+                           hint=f"only allowlisted functions can be called: {', '.join(sorted(FUNCTIONS))}.")
         fn = FUNCTIONS.get(node.func.id)
         if fn is None:
             raise _Problem("expr-unknown-function", f"`{node.func.id}` is not an allowed function.", node,
@@ -286,7 +289,7 @@ class _Compiler:
 
 
 def _describe(node: ast.AST) -> str:
-    names = {"Subscript": "indexing (`x[...]`)", "Lambda": "a lambda", "ListComp": "a comprehension",
+    names = {"Subscript": "indexing (`x[...]`)", "Lambda": "a lambda", "Call": "calling the result of a call", "ListComp": "a comprehension",
              "GeneratorExp": "a generator", "DictComp": "a comprehension", "SetComp": "a comprehension",
              "NamedExpr": "assignment (`:=`)", "Dict": "a dict literal", "Starred": "unpacking", "JoinedStr": "an f-string",
              "Await": "await", "Yield": "yield"}

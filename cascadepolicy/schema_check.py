@@ -10,6 +10,8 @@ a close name exists.
 
 from __future__ import annotations
 
+import difflib
+import re
 import types
 import typing
 from typing import Any
@@ -17,7 +19,15 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from cascadepolicy.diagnostics import Diagnostic, did_you_mean
-from cascadepolicy.model import DURATION_PATTERN, PERIOD_PATTERN, PolicyDocument
+from cascadepolicy.model import (
+    CALLABLE_PATTERN,
+    CONTEXT_NAME_PATTERN,
+    DURATION_PATTERN,
+    ENV_NAME_PATTERN,
+    ID_PATTERN,
+    PERIOD_PATTERN,
+    PolicyDocument,
+)
 from cascadepolicy.source import PathKey, SourceMap
 
 _TYPE_NOUNS = {
@@ -37,8 +47,35 @@ def check_schema(data: dict[str, Any], source_map: SourceMap) -> tuple[PolicyDoc
     try:
         return PolicyDocument.model_validate(_tuples(data)), []
     except ValidationError as exc:
-        diagnostics = [_diagnostic(error, data, source_map) for error in exc.errors()]
+        errors = _relevant(exc.errors())
+        diagnostics = [_diagnostic(error, data, source_map) for error in errors]
         return None, _dedupe(diagnostics)
+
+
+def _relevant(errors: list[Any]) -> list[Any]:
+    """Drop errors that only echo another one.
+
+    A misspelt required key (`pre:` for `per:`) is reported once, as an unknown
+    key with "did you mean", not again as a missing key; and a list whose items
+    failed is not also reported as too short (pydantic counts only the items
+    that validated).
+    """
+    suggested = set()
+    for error in errors:
+        if error["type"] == "extra_forbidden":
+            loc = tuple(error["loc"])
+            for match in difflib.get_close_matches(str(loc[-1]), sorted(allowed_keys(loc[:-1])), n=1, cutoff=0.6):
+                suggested.add((*loc[:-1], match))
+    inner = [tuple(e["loc"]) for e in errors]
+    out = []
+    for error in errors:
+        loc = tuple(error["loc"])
+        if error["type"] == "missing" and loc in suggested:
+            continue
+        if error["type"] in ("too_short", "too_long") and any(len(o) > len(loc) and o[:len(loc)] == loc for o in inner):
+            continue
+        out.append(error)
+    return out
 
 
 def _tuples(value: Any) -> Any:
@@ -61,8 +98,12 @@ def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     return out
 
 
-def data_path(loc: tuple[Any, ...], data: Any) -> tuple[PathKey, bool]:
-    """The path in the data for a pydantic `loc` (dropping union tags); and whether the loc ends on a key."""
+def data_path(loc: tuple[Any, ...], data: Any, missing: bool = False) -> tuple[PathKey, bool]:
+    """The path in the data for a pydantic `loc` (dropping union tags); and whether the loc ends on a key.
+
+    With `missing`, the last step names a key that is absent from the data and
+    is kept, so that the message can name it.
+    """
     path: list[str | int] = []
     cursor = data
     on_key = False
@@ -77,7 +118,7 @@ def data_path(loc: tuple[Any, ...], data: Any) -> tuple[PathKey, bool]:
         elif isinstance(cursor, list | tuple) and isinstance(step, int) and 0 <= step < len(cursor):
             path.append(step)
             cursor = cursor[step]
-        elif last and isinstance(step, str) and isinstance(cursor, dict):
+        elif missing and last and isinstance(step, str) and isinstance(cursor, dict):
             path.append(step)  # a missing key: its parent is located
     return tuple(path), on_key
 
@@ -108,13 +149,16 @@ def _diagnostic(error: Any, data: Any, source_map: SourceMap) -> Diagnostic:
     kind = error["type"]
     ctx = error.get("ctx") or {}
     given = error.get("input")
-    path, on_key = data_path(loc, data)
+    path, on_key = data_path(loc, data, missing=kind == "missing")
     where = source_map.key(path) if on_key else source_map.value(path)
     field = _name(path)
 
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else "?"
         allowed = allowed_keys(loc[:-1])
+        if key in _SECRET_KEYS and "api_key_env" in allowed:
+            return Diagnostic("schema-secret", f"{_name(path)}: API keys are never written in a policy, where git would keep them.",
+                              source_map.key(path), hint="put the key in an environment variable and name it: `api_key_env: OPENAI_API_KEY`.")
         hint = did_you_mean(key, allowed) if allowed else None
         if not hint and allowed:
             hint = "allowed here: " + ", ".join(sorted(allowed))
@@ -142,14 +186,22 @@ def _diagnostic(error: Any, data: Any, source_map: SourceMap) -> Diagnostic:
         pattern = ctx.get("pattern")
         if pattern in (DURATION_PATTERN, PERIOD_PATTERN):
             allowed = "day, week, month or a duration" if pattern == PERIOD_PATTERN else "a duration"
+            if isinstance(given, str) and _ZERO_DURATION.match(given):
+                return Diagnostic("schema-duration", f"{field} is {given!r}, a zero-length duration; it must be longer than zero.", where,
+                                  hint="write a positive whole number followed by s, m, h, d or w, such as 30s, 10m, 1h or 7d.")
             return Diagnostic("schema-duration", f"{field} is {given!r}, which is not {allowed}.", where,
                               hint="write a positive whole number followed by s, m, h, d or w, such as 30s, 10m, 1h or 7d.")
-        return Diagnostic("schema-pattern", f"{field} is {given!r}, which does not have the required form ({pattern}).", where)
+        form = _PATTERN_WORDS.get(str(pattern), f"the required form ({pattern})")
+        return Diagnostic("schema-pattern", f"{field} is {given!r}, which is not {form}.", where)
     if kind in _RANGE:
         bound = _RANGE[kind].format(**{k: ctx.get(k) for k in ("gt", "ge", "lt", "le", "min_length", "max_length")})
         return Diagnostic("schema-range", f"{field} is {_kind(given)}; it must be {bound}.", where)
     if kind in _TYPE_NOUNS:
         return Diagnostic("schema-type", f"{field} must be {_TYPE_NOUNS[kind]}, not {_kind(given)}.", where)
+    if kind == "schema_version":
+        version = data.get("version") if isinstance(data, dict) else None
+        return Diagnostic("schema-version", f"`version` is {_kind(version)}; this release reads policy language version 1.",
+                          source_map.value(("version",)), hint="write `version: 1`.")
     if kind.startswith("schema_"):
         code = kind.replace("_", "-")
         return Diagnostic(code if code in _CUSTOM_CODES else "schema-invalid", f"{field}: {error['msg']}", where)
@@ -157,6 +209,14 @@ def _diagnostic(error: Any, data: Any, source_map: SourceMap) -> Diagnostic:
 
 
 _CUSTOM_CODES = {"schema-invalid", "schema-version", "schema-secret", "schema-timezone"}
+_SECRET_KEYS = {"api_key", "apikey", "key", "secret", "token", "password"}
+_ZERO_DURATION = re.compile(r"^0+(ms|s|m|h|d|w)$")
+_PATTERN_WORDS = {
+    ID_PATTERN: "an id (a letter, then letters, digits, `_`, `.` or `-`)",
+    ENV_NAME_PATTERN: "an environment variable name (letters, digits and `_`, not starting with a digit)",
+    CALLABLE_PATTERN: "a `module:function` reference such as `mypkg.checks:house_rules`",
+    CONTEXT_NAME_PATTERN: "a dotted lower-case field name such as `metadata.feature`",
+}
 
 
 # --------------------------------------------------------- "did you mean" support

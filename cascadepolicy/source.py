@@ -130,6 +130,7 @@ def parse_yaml(text: str, display: str) -> tuple[SourceDocument | None, list[Dia
         return None, tabs
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
 
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
@@ -138,6 +139,8 @@ def parse_yaml(text: str, display: str) -> tuple[SourceDocument | None, list[Dia
         documents = list(yaml.load_all(text))
     except MarkedYAMLError as exc:
         return None, [_marked_error(exc, display)]
+    except ReaderError as exc:
+        return None, [_reader_error(exc, text, display)]
     except (YAMLError, ValueError, TypeError, RecursionError) as exc:
         return None, [Diagnostic("yaml-syntax", f"the YAML cannot be parsed: {exc}", Location(display, 1, 1))]
     documents = [d for d in documents if d is not None]
@@ -154,7 +157,7 @@ def parse_yaml(text: str, display: str) -> tuple[SourceDocument | None, list[Dia
         return None, [Diagnostic("yaml-unsupported", str(exc), Location(display, 1, 1))]
     if not isinstance(data, dict):
         return None, [Diagnostic("yaml-not-mapping",
-                                 f"the document is a {_kind(data)}; a policy is a mapping of sections such as `version`, `name` and `routes`.",
+                                 f"the document is {_kind(data)}; a policy is a mapping of sections such as `version`, `name` and `routes`.",
                                  Location(display, 1, 1))]
     return SourceDocument(display, data, converter.source_map, text), []
 
@@ -182,16 +185,30 @@ def _marked_error(exc: Any, display: str) -> Diagnostic:
     return Diagnostic("yaml-syntax", f"the YAML cannot be parsed: {problem}{context}.".replace("..", "."), location)
 
 
+def _reader_error(exc: Any, text: str, display: str) -> Diagnostic:
+    # ReaderError knows only the character offset; turn it into line and column.
+    position = exc.position if isinstance(exc.position, int) and 0 <= exc.position <= len(text) else 0
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    character = exc.character if isinstance(exc.character, int) else ord(text[position]) if position < len(text) else 0
+    return Diagnostic("yaml-syntax", f"the character U+{character:04X} is not allowed in YAML ({exc.reason}).",
+                      Location(display, line, column), hint="remove it, or write it as an escape in a double-quoted string.")
+
+
 class _TooBig(Exception):
     pass
 
 
 def _kind(value: Any) -> str:
     if isinstance(value, list):
-        return "list"
+        return "a list"
     if value is None:
         return "null"
-    return type(value).__name__
+    if isinstance(value, str):
+        return "plain text"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number" if isinstance(value, int | float) else "a single value"
 
 
 class _Converter:
