@@ -103,15 +103,15 @@ class MemoryStore:
     def settle(self, reservation_id: str, actual: Mapping[str, float], *, now: float) -> None:
         with self._lock:
             self._tick(now)
+            # A reservation is known while one of its entries is still held at `now`.
+            for key in list(self._reservations.get(reservation_id, ())):
+                self._purge(key, now)
             held = self._reservations.get(reservation_id)
             if held is None:
                 self._record_unknown(reservation_id, actual, now)
                 return
-            for key in list(held):
-                counter = self._purge(key, now)
-                entry = held.get(key)
-                if counter is None or entry is None:
-                    continue  # aged out of its window meanwhile: it would not count
+            for key, entry in held.items():
+                counter = self._counters[key]
                 amount = float(actual.get(key, entry.amount))
                 counter.total += amount - entry.amount if entry.live else amount
                 entry.amount, entry.expires_at, entry.live = amount, None, True

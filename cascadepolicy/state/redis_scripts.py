@@ -193,9 +193,14 @@ local rid, now, n = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local rkey = P .. 'r:' .. rid
 local actual = {}
 for i = 1, n do actual[ARGV[3 + 2 * i]] = tonumber(ARGV[4 + 2 * i]) end
-local keys = redis.call('SMEMBERS', rkey)
+-- A reservation is known while one of its entries is still held somewhere.
+local held = {}
+for _, k in ipairs(redis.call('SMEMBERS', rkey)) do
+  local total = purge(k, now)
+  if total and redis.call('HEXISTS', P .. 'a:' .. k, rid) == 1 then held[#held + 1] = {k, total} end
+end
 
-if #keys == 0 then
+if #held == 0 then
   -- unknown (or long forgotten) reservation: the money was spent, record it now
   local rlife = 0
   for i = 1, n do
@@ -216,22 +221,19 @@ if #keys == 0 then
   return 0
 end
 
-for _, k in ipairs(keys) do
-  local total = purge(k, now)
+for _, h in ipairs(held) do
+  local k, total = h[1], h[2]
   local m, l, a, p, d = names(k)
-  local old = total and redis.call('HGET', a, rid)
-  if old then
-    old = tonumber(old)
-    local amount = actual[k] or old
-    if redis.call('SREM', d, rid) == 0 then
-      total = total + amount - old
-    else
-      total = total + amount
-    end
-    redis.call('ZREM', p, rid)
-    redis.call('HSET', a, rid, fmt(amount))
-    redis.call('HSET', m, 'total', fmt(total))
+  local old = tonumber(redis.call('HGET', a, rid))
+  local amount = actual[k] or old
+  if redis.call('SREM', d, rid) == 0 then
+    total = total + amount - old
+  else
+    total = total + amount
   end
+  redis.call('ZREM', p, rid)
+  redis.call('HSET', a, rid, fmt(amount))
+  redis.call('HSET', m, 'total', fmt(total))
 end
 return 1
 """

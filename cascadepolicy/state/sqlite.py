@@ -142,24 +142,22 @@ class SQLiteStore:
     def settle(self, reservation_id: str, actual: Mapping[str, float], *, now: float) -> None:
         with self._transaction() as db:
             self._tick(db, now)
-            keys = [
-                k for (k,) in db.execute("SELECT key FROM entries WHERE rid = ?", (reservation_id,))
-            ]
-            if not keys:
+            # A reservation is known while one of its entries is still held at `now`.
+            for (key,) in db.execute(
+                "SELECT key FROM entries WHERE rid = ?", (reservation_id,)
+            ).fetchall():
+                self._purge(db, key, now)
+            held = db.execute(
+                "SELECT key, amount, live FROM entries WHERE rid = ?", (reservation_id,)
+            ).fetchall()
+            if not held:
                 self._record_unknown(db, reservation_id, actual, now)
                 return
-            for key in keys:
-                self._purge(db, key, now)
-                row = db.execute(
-                    "SELECT amount, live FROM entries WHERE key = ? AND rid = ?",
-                    (key, reservation_id),
-                ).fetchone()
-                if row is None:
-                    continue  # aged out of its window meanwhile: it would not count
-                old, live = row
+            for key, old, live in held:
                 amount = float(actual.get(key, old))
                 db.execute(
-                    "UPDATE entries SET amount = ?, expires_at = NULL, live = 1 WHERE key = ? AND rid = ?",
+                    "UPDATE entries SET amount = ?, expires_at = NULL, live = 1"
+                    " WHERE key = ? AND rid = ?",
                     (amount, key, reservation_id),
                 )
                 db.execute(

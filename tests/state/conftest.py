@@ -1,0 +1,67 @@
+"""Fixtures that run every state test against each store.
+
+`store_spec` is parametrised over memory, sqlite (a file in tmp_path) and redis
+(a real `redis-server` started once per session on 127.0.0.1, each test under
+its own key prefix). Without a `redis-server` binary the redis cases skip
+locally with the install command, and fail under CI=true so CI cannot go green
+by skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from redis_server import INSTALL_HINT, RedisUnavailable, redis_server_binary, start_redis_server
+
+from cascadepolicy.state import Store
+
+from .specs import StoreSpec
+
+ALL_KINDS = [
+    pytest.param("memory", id="memory"),
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("redis", id="redis", marks=pytest.mark.redis),
+]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    if redis_server_binary() is None:
+        message = f"redis-server is not installed; install it with: {INSTALL_HINT}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " (CI=true: the Redis store tests must run)", pytrace=False)
+        pytest.skip(message)
+    try:
+        url, stop = start_redis_server()
+    except RedisUnavailable as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield url
+    finally:
+        stop()
+
+
+def spec_for(kind: str, request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> StoreSpec:
+    if kind == "memory":
+        return StoreSpec("memory")
+    if kind == "sqlite":
+        return StoreSpec("sqlite", path=os.path.join(tmp_path, "state.db"))
+    url = request.getfixturevalue("redis_url")
+    return StoreSpec("redis", url=url, prefix=f"test-{uuid.uuid4().hex[:12]}:")
+
+
+@pytest.fixture(params=ALL_KINDS)
+def store_spec(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> StoreSpec:
+    return spec_for(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def store(store_spec: StoreSpec) -> Iterator[Store]:
+    opened = store_spec.open()
+    try:
+        yield opened
+    finally:
+        opened.close()
