@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import sys
 import time
@@ -144,23 +145,43 @@ def _plot_roc(points: Sequence[tuple[float, float]], tpr: float, fpr: float, out
     plt.close(fig)
 
 
-def sample_prompt(size: int = 4096) -> str:
-    paragraph = (
-        "Hello, I am writing about my account. Last month I was charged twice for the same "
-        "order and I would like a refund. You can reach me at jane.doe@example.com or on "
-        "+44 20 7946 0958 in the afternoon. My card ends in 4242 and the order number is "
-        "A-1029384. Could you also explain how the loyalty points are computed, and whether "
-        "the 15% discount applies to items already on sale? Thanks a lot for your help. "
-    )
-    return (paragraph * (size // len(paragraph) + 1))[:size]
+_SENTENCES = (
+    "Hello, I am writing about my account and a problem with my last invoice.",
+    "Last month I was charged twice for the same order and I would like a refund.",
+    "Could you also explain how the loyalty points are computed on discounted items?",
+    "I tried the mobile app, but the page keeps loading and never shows my orders.",
+    "The delivery arrived two days late and the box was damaged on one side.",
+    "Please let me know whether the 15% discount applies to items already on sale.",
+    "My colleague said the premium plan includes priority support, is that right?",
+    "Thanks a lot for your help, I have been a customer for almost six years now.",
+    "Here is the error the site shows: request failed with status 502 at checkout.",
+    "Can you summarise the return policy in plain words and list the steps?",
+)
 
 
-def latency_ms(text: str, repeats: int = 300) -> float:
+def sample_prompt(seed: int, size: int = 4096) -> str:
+    """A 4 KB support prompt with a few contact details; different digits per seed."""
+    rng = random.Random(seed)
+    parts: list[str] = []
+    while sum(len(p) + 1 for p in parts) < size:
+        parts.append(rng.choice(_SENTENCES))
+        if len(parts) % 12 == 3:
+            parts.append(f"You can reach me at user{rng.randrange(10**4)}@example.com.")
+        if len(parts) % 12 == 7:
+            parts.append(f"My number is +44 20 7946 {rng.randrange(10**4):04d} in the afternoon.")
+        if len(parts) % 12 == 11:
+            parts.append(f"The order number is A-{rng.randrange(10**7):07d}.")
+    return " ".join(parts)[:size]
+
+
+def latency_ms(repeats: int = 300) -> float:
+    """Median ms of pii + prompt_injection + toxicity on distinct 4 KB prompts."""
     checks = (pii.scan, injection.scan, toxicity.scan)
     for check in checks:
-        check(text)  # warm lazy imports and caches
+        check(sample_prompt(-1))  # warm lazy imports
     timings = []
-    for _ in range(repeats):
+    for i in range(repeats):
+        text = sample_prompt(i)
         t0 = time.perf_counter()
         for check in checks:
             check(text)
@@ -181,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = {
         "pii": eval_pii(read_jsonl(args.pii), errors),
         "injection": eval_injection(read_jsonl(args.injection), args.roc),
-        "latency_ms_4kb": latency_ms(sample_prompt()),
+        "latency_ms_4kb": latency_ms(),
     }
     if args.errors and errors is not None:
         args.errors.write_text("".join(json.dumps(e) + "\n" for e in errors), encoding="utf-8")

@@ -26,11 +26,13 @@ from dataclasses import dataclass
 
 from cascadepolicy.guardrails.base import Finding, Verdict, passing
 from cascadepolicy.guardrails.normalize import (
+    analyse,
     deobfuscate,
     fold,
     has_hidden_characters,
     has_homoglyphs,
 )
+from cascadepolicy.guardrails.normalize import words as words_of
 
 DEFAULT_THRESHOLD = 0.35
 FAMILIES: tuple[str, ...] = (
@@ -47,7 +49,7 @@ FAMILIES: tuple[str, ...] = (
 class _Rule:
     family: str
     weight: float
-    anchors: frozenset[str]
+    anchors: tuple[frozenset[str], ...]
     pattern: re.Pattern[str]
 
 
@@ -74,8 +76,8 @@ _RAW_RULES: tuple[tuple[str, float, str, str], ...] = (
     ("instruction_override", 0.6, "asked told instructed requested",
      r"\bif\s+(?:you\s+are|you're|you\s+get|you\s+were)\s+(?:asked|told|instructed|requested)\s+to\s+"
      r"(?:summari[sz]e|translate|answer|respond|analy[sz]e|review|process|read)"),
-    ("instruction_override", 0.35, "now",
-     r"\bfrom\s+now\s+on\b|\bstarting\s+now\b"),
+    ("instruction_override", 0.35, "now & from starting",
+     r"(?:from\s+now\s+on|starting\s+now)\b"),
     ("instruction_override", 0.45, "important urgent attention",
      r"\b(?:important|urgent|attention|critical)\s*[:!]+\s*(?:new\s+)?(?:instructions?|message|update|notice|task)?\s*(?:for|to)\s+(?:the\s+)?(?:ai|assistant|model|llm|chatbot|agent|bot)\b"),
     ("instruction_override", 0.5, "test testing pipeline debugging",
@@ -113,7 +115,7 @@ _RAW_RULES: tuple[tuple[str, float, str, str], ...] = (
      r"(?:an?\s+|the\s+)?(?:(?:evil|unrestricted|unfiltered|uncensored|rogue|malicious|different|new|hypothetical|fictional|rebellious|amoral)\s+)"),
     ("persona_jailbreak", 0.2, "pretend act roleplay simulate",
      r"\b(?:pretend\s+(?:to\s+be|you\s+are)|act\s+as|roleplay\s+as|simulate)\b"),
-    ("persona_jailbreak", 0.55, "policy policies guidelines rules",
+    ("persona_jailbreak", 0.55, "openai anthropic google meta microsoft & policy policies guidelines rules restrictions filters",
      r"\b(?:openai|anthropic|google|meta|microsoft)(?:'s)?\s+(?:content\s+|usage\s+|safety\s+)?(?:polic(?:y|ies)|guidelines|rules|restrictions|filters)\b"),
     ("persona_jailbreak", 0.6, "refuse decline reject",
      r"\b(?:never|not|cannot|can\s?not|can't|won't|will\s+not|must\s+not|mustn't|don't|do\s+not|unable\s+to)\s+(?:ever\s+)?(?:refuse|decline|reject)\b"),
@@ -182,7 +184,8 @@ _RAW_RULES: tuple[tuple[str, float, str, str], ...] = (
      r"\bforget\s+(?:about\s+)?(?:everything|all|anything|what)\b"),
     # --- system prompt extraction --------------------------------------------
     ("prompt_extraction", 0.85,
-     "reveal show print display output repeat tell give share leak dump disclose write recite paste copy spell summarize summarise echo return what list",
+     "reveal show print display output repeat tell give share leak dump disclose write recite paste copy spell summarize summarise echo return what list"
+     " & system initial original hidden secret internal developer pre",
      r"\b(?:reveal|show|print|display|output|repeat|tell|give|share|leak|dump|disclose|write|recite|paste|copy|spell|summari[sz]e|echo|return|what\s+(?:is|are|was|were)|list)\b"
      r"(?:\s+(?:me|us|out|back|verbatim))?\s+(?:(?:all|of|the|your|my|its|this|full|entire|complete|exact|original|initial|hidden|secret|internal|underlying|first)\s+)*"
      r"(?:system|initial|original|hidden|secret|internal|developer|pre-?)\s*(?:prompt|instructions?|message|rules|guidelines|directives)\b"),
@@ -235,11 +238,25 @@ _RAW_RULES: tuple[tuple[str, float, str, str], ...] = (
      r"\bbase64[\s-]+encoded\b|\bencoded\s+(?:in|as|with)\s+base64\b"),
 )
 
+def _compile(pattern: str) -> re.Pattern[str]:
+    # Rules see folded (lower-case) text, so no IGNORECASE; and a leading \b
+    # would stop the regex engine from skipping ahead on the first character,
+    # which costs ten times more on a long prompt than the boundary is worth.
+    if pattern.startswith("\\b"):
+        pattern = pattern[2:]
+    return re.compile(pattern.replace("|\\b", "|"))
+
+
+def _anchors(spec: str) -> tuple[frozenset[str], ...]:
+    # "a b & c d": (a or b) and (c or d) must occur as words
+    return tuple(frozenset(group.split()) for group in spec.split("&") if group.strip())
+
+
 RULES: tuple[_Rule, ...] = tuple(
-    _Rule(family, weight, frozenset(anchors.split()), re.compile(pattern, re.IGNORECASE))
+    _Rule(family, weight, _anchors(anchors), _compile(pattern))
     for family, weight, anchors, pattern in _RAW_RULES
 )
-_WORD = re.compile(r"[a-z_]+")
+_B64_PROBE = re.compile(r"[A-Za-z0-9+/]{20}")
 _B64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{20,}={0,2}(?![A-Za-z0-9+/=])")
 _MAX_B64_CANDIDATES = 8
 
@@ -262,11 +279,11 @@ def _decode_base64(token: str) -> str | None:
     return decoded
 
 
-def _match(view: str) -> list[tuple[_Rule, int, int]]:
-    words = set(_WORD.findall(view))
+def _match(view: str, view_words: frozenset[str] | None = None) -> list[tuple[_Rule, int, int]]:
+    words = words_of(view) if view_words is None else view_words
     hits = []
     for rule in RULES:
-        if rule.anchors and rule.anchors.isdisjoint(words):
+        if any(group.isdisjoint(words) for group in rule.anchors):
             continue
         m = rule.pattern.search(view)
         if m is not None:
@@ -276,7 +293,7 @@ def _match(view: str) -> list[tuple[_Rule, int, int]]:
 
 def score_text(text: str) -> tuple[float, list[Finding]]:
     """The injection score of `text` and one finding per pattern that fired."""
-    folded = fold(text)
+    folded, folded_words = analyse(text)
     aligned = len(folded) == len(text)
     whole = (0, len(text))
     fired: dict[int, Finding] = {}
@@ -291,7 +308,7 @@ def score_text(text: str) -> tuple[float, list[Finding]]:
         if rules and bonus_family and bonus_family not in fired:
             fired[hash(bonus_family)] = Finding("obfuscation", 0, len(text), 0.3, "OBFUSCATION")
 
-    add(_match(folded), aligned)
+    add(_match(folded, folded_words), aligned)
     alt = deobfuscate(folded)
     if alt is not None:
         before = len(fired)
@@ -300,7 +317,7 @@ def score_text(text: str) -> tuple[float, list[Finding]]:
             fired[hash("leet")] = Finding("obfuscation", 0, len(text), 0.35, "OBFUSCATION")
     if has_hidden_characters(text) or has_homoglyphs(text):
         fired[hash("hidden")] = Finding("obfuscation", 0, len(text), 0.35, "OBFUSCATION")
-    if len(text) >= 20:
+    if len(text) >= 20 and _B64_PROBE.search(text) is not None:
         for i, m in enumerate(_B64.finditer(text)):
             if i >= _MAX_B64_CANDIDATES:
                 break

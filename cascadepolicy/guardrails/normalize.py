@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 ZERO_WIDTH = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 
@@ -24,8 +25,12 @@ _HOMOGLYPHS = str.maketrans(
 _LEET = str.maketrans("0134578@$!|", "oieastbasil")
 # a letter touching a leet digit/symbol on both sides: "1gn0re", "pr0mpt"
 _LEET_HINT = re.compile(r"[a-z][0134578@$!|]+[a-z]|\b[0134578@$][a-z]{2}")
-# "i g n o r e", "i.g.n.o.r.e", "i-g-n-o-r-e"
+# "i g n o r e", "i.g.n.o.r.e", "i-g-n-o-r-e"; the cheap probe has no leading
+# \b so the regex engine can skip ahead on its first character class
+_SPACED_PROBE = re.compile(r"[a-z][ ._\-*][a-z][ ._\-*][a-z][ ._\-*][a-z]")
 _SPACED = re.compile(r"\b(?:[a-z][ ._\-*]){3,}[a-z]\b")
+_WORD_BYTES = bytes(c if (97 <= c <= 122 or 48 <= c <= 57 or c == 95) else 32 for c in range(256))
+_WORD = re.compile(r"[^\W]+")
 
 
 def fold(text: str) -> str:
@@ -45,6 +50,7 @@ def has_homoglyphs(text: str) -> bool:
     return not text.isascii() and text != text.translate(_HOMOGLYPHS)
 
 
+@lru_cache(maxsize=8)
 def deobfuscate(folded: str) -> str | None:
     """A second reading of folded text with leetspeak and spaced letters undone.
 
@@ -52,7 +58,7 @@ def deobfuscate(folded: str) -> str | None:
     for a second scan when there is something to undo.
     """
     leet = _LEET_HINT.search(folded) is not None
-    spaced = _SPACED.search(folded) is not None
+    spaced = _SPACED_PROBE.search(folded) is not None and _SPACED.search(folded) is not None
     if not (leet or spaced):
         return None
     out = folded
@@ -61,3 +67,17 @@ def deobfuscate(folded: str) -> str | None:
     if leet:
         out = out.translate(_LEET)
     return out
+
+
+def words(folded: str) -> frozenset[str]:
+    """The set of word tokens (letters, digits, underscore) of folded text."""
+    if folded.isascii():
+        return frozenset(folded.encode("ascii").translate(_WORD_BYTES).decode("ascii").split())
+    return frozenset(_WORD.findall(folded))
+
+
+@lru_cache(maxsize=8)
+def analyse(text: str) -> tuple[str, frozenset[str]]:
+    """`fold(text)` and its words, shared by the detectors that scan the same text."""
+    folded = fold(text)
+    return folded, words(folded)

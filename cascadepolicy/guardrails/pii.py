@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from functools import lru_cache
 from typing import Any
 
@@ -58,48 +58,53 @@ DEFAULT_REGION = "US"
 
 # --- patterns --------------------------------------------------------------
 
-_EMAIL = re.compile(
-    r"(?<![\w.%+-])[\w.%+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
-)
-_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+_EMAIL_LOCAL = re.compile(r"[\w.%+-]{1,64}$")
+_EMAIL_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])")
+_IPV4_SHAPE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}$")
 _IPV6 = re.compile(
     r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:|:){1,7}(?::|[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})(?![\w:])"
 )
 _VERSION_CUE = re.compile(r"(?i)(?:version|release|build|v\.?)\s*$")
-_SSN = re.compile(r"(?<![\w-])(\d{3})([- ]?)(\d{2})\2(\d{4})(?![\w-])")
+_SSN_SHAPE = re.compile(r"(\d{3})([- ]?)(\d{2})\2(\d{4})$")
 _SSN_CUE = re.compile(r"(?i)\b(?:ssn|ss#|social\s+security|tax\s*id|tin)\b")
 # Cheap candidate scan for phone and card numbers: digit groups joined by one
 # separator; a bracketed trunk prefix such as "(0)" may sit between groups.
 _NUMBERISH = re.compile(
-    r"(?:\+\s?|(?<![\w+]))(?:\(\d{1,5}\)\s?)?\d+(?:(?:[ .\-]|\s?\(\d{1,5}\)\s?)\d+)*"
-    r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})?"
+    r"(?:\+\s?)?(?:\(\d{1,5}\)\s?)?\d+(?:(?:[ .\-]|\s?\(\d{1,5}\)\s?)\d+)*"
 )
-_EXTENSION = re.compile(r"\s?(?:x|ext\.?|extension)\s?\d{1,6}$")
-_DATE_TIME = re.compile(
-    r"\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\b"
-    r"|\b\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\b"
-    r"|\b\d{1,2}[/.]\d{1,2}[/.](?:19|20)\d{2}\b"
+_EXTENSION = re.compile(r"\s?(?:x|ext\.?|extension)\s?\d{1,6}\b")
+# cheap first pass: runs of digits and phone punctuation; starts on a class so
+# the regex engine can skip the text between numbers quickly
+_COARSE_NUMBER = re.compile(r"[0-9+(][0-9 .()+\-]*[0-9]")
+_SEPARATORS = re.compile(r"[ .\-]")
+_DATE_SHAPE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b|\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)?\d{2}$")
+_FOLLOWED_BY_NAME = re.compile(r",?[ \t]+(?:[A-ZÀ-Þ]|(?i:rue|via|calle|avenida|rua|strada)\b)")
+_PHONE_CUES: tuple[str, ...] = (
+    "phone", "tel", "mobile", "cell", "call", "fax", "desk", "reach", "contact", "dial", "ring",
+    "sms", "text", "message", "whatsapp", "number", "no.", "#", "registered",
 )
-_PHONE_CUE = re.compile(
-    r"(?i)(?:phone|tel\b|telephone|mobile|cell|call|fax|desk|reach|contact|dial|ring|"
-    r"sms|text|messages?|whats\s?app|number|no\.|#|registered)[^\n\w]{0,3}(?:\w+[^\n\w]{1,3}){0,3}$"
+_IBAN = re.compile(r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b")
+_IPV6_PROBE = re.compile(r"[0-9A-Fa-f]:[0-9A-Fa-f]{0,4}:")
+# (name, substrings one of which must occur, pattern, score)
+_API_KEY_RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str], float], ...] = tuple(
+    (name, triggers, re.compile(pattern, re.DOTALL), score)
+    for name, triggers, pattern, score in (
+        ("openai", ("sk-",), r"\bsk-(?:proj-|svcacct-|admin-|ant-[a-z0-9]+-)?[A-Za-z0-9_\-]{20,}", 0.95),
+        ("aws", ("AKIA", "ASIA", "ABIA", "ACCA"), r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b", 0.95),
+        ("github", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})", 0.95),
+        ("slack", ("xox", "hooks.slack.com"),
+         r"\bxox[abposr]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/[A-Za-z0-9/_-]+", 0.95),
+        ("google", ("AIza",), r"\bAIza[0-9A-Za-z_\-]{35}", 0.95),
+        ("stripe", ("_live_", "_test_"), r"\b[rs]k_(?:live|test)_[0-9A-Za-z]{16,}", 0.95),
+        ("huggingface", ("hf_",), r"\bhf_[A-Za-z0-9]{30,}", 0.95),
+        ("jwt", ("eyJ",), r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", 0.9),
+        ("private_key", ("PRIVATE KEY-----",),
+         r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----", 0.99),
+        ("assigned", ("key", "secret", "token", "passw"),
+         r"(?i:api[_-]?key|secret(?:[_-]?key)?|access[_-]?token|auth[_-]?token|password|passwd)"
+         r"\s*[:=]\s*[\"']?(?P<value>[A-Za-z0-9_\-/+=.]{12,})", 0.7),
+    )
 )
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
-_API_KEY = re.compile(
-    r"(?P<openai>\bsk-(?:proj-|svcacct-|admin-|ant-[a-z0-9]+-)?[A-Za-z0-9_\-]{20,})"
-    r"|(?P<aws>\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b)"
-    r"|(?P<github>\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}))"
-    r"|(?P<slack>\bxox[abposr]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/[A-Za-z0-9/_-]+)"
-    r"|(?P<google>\bAIza[0-9A-Za-z_\-]{35})"
-    r"|(?P<stripe>\b[rs]k_(?:live|test)_[0-9A-Za-z]{16,})"
-    r"|(?P<huggingface>\bhf_[A-Za-z0-9]{30,})"
-    r"|(?P<jwt>\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"
-    r"|(?P<private_key>-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----)"
-    r"|(?i:(?:api[_-]?key|secret(?:[_-]?key)?|access[_-]?token|auth[_-]?token|password|passwd)"
-    r"\s*[:=]\s*[\"']?)(?P<assigned>[A-Za-z0-9_\-/+=.]{12,})",
-    re.DOTALL,
-)
-_API_KEY_SCORES = {"assigned": 0.7, "jwt": 0.9}
 _NAME = r"[A-ZÀ-ÖØ-Þ][^\W\d_]+(?:[-'’][A-ZÀ-ÖØ-Þ]?[^\W\d_]+)?"
 _PERSON = re.compile(
     r"(?:\b(?i:mr|mrs|ms|miss|mx|dr|prof|sir|madam|dame|lord|lady)\.?\s+"
@@ -128,7 +133,6 @@ _STREET = re.compile(
     r"|\b(?i:rue|avenue|calle|avenida|via|viale|rua|piazza|plaza|paseo|carrer)\s+(?:[^\W\d_]+\s+){0,4}\d{1,5}\b"
 )
 
-_DIGIT = re.compile(r"\d")
 _NON_DIGIT = re.compile(r"\D+")
 _CARD_PREFIX = re.compile(r"^(?:4|5[0-9]|2[2-7]|3[0-9]|6|1800|2131)")
 
@@ -178,55 +182,44 @@ Span = tuple[int, int, float]
 
 
 def _emails(text: str) -> list[Span]:
-    if "@" not in text:
-        return []
-    return [(m.start(), m.end(), 0.95) for m in _EMAIL.finditer(text)]
-
-
-def _ips(text: str) -> list[Span]:
     spans: list[Span] = []
-    if "." in text:
-        for m in _IPV4.finditer(text):
-            try:
-                ipaddress.IPv4Address(m.group())
-            except ValueError:
-                continue
-            if _VERSION_CUE.search(text, max(0, m.start() - 12), m.start()):
-                continue
-            spans.append((m.start(), m.end(), 0.9))
-    if "::" in text or text.count(":") >= 5:
-        for m in _IPV6.finditer(text):
-            value = m.group()
-            if sum(c.isalnum() for c in value) < 3 and value != "::1":
-                continue
-            try:
-                ipaddress.IPv6Address(value)
-            except ValueError:
-                continue
-            spans.append((m.start(), m.end(), 0.9))
+    at = text.find("@")
+    while at != -1:
+        # expand around each "@" instead of scanning the whole text with a
+        # pattern that would retry the local part at every position
+        local = _EMAIL_LOCAL.search(text, max(0, at - 64), at)
+        domain = _EMAIL_DOMAIN.match(text, at + 1)
+        if local is not None and domain is not None:
+            start = local.start()
+            while start < at and text[start] in ".-":
+                start += 1
+            if start < at:
+                spans.append((start, domain.end(), 0.95))
+        at = text.find("@", at + 1)
     return spans
 
 
-def _ssns(text: str) -> list[Span]:
+def _ipv6s(text: str) -> list[Span]:
     spans: list[Span] = []
-    for m in _SSN.finditer(text):
-        area, sep, group, serial = m.groups()
-        if not ssn_valid(area, group, serial):
+    if ":" not in text or _IPV6_PROBE.search(text) is None:
+        return spans
+    for m in _IPV6.finditer(text):
+        value = m.group()
+        if sum(c.isalnum() for c in value) < 3 and value != "::1":
             continue
-        cued = bool(_SSN_CUE.search(text, max(0, m.start() - 40), m.start()))
-        if sep == "-":
-            score = 0.95 if cued else 0.85
-        elif cued:
-            score = 0.85
-        else:
-            continue  # nine bare digits or "123 45 6789" are as likely anything else
-        spans.append((m.start(), m.end(), score))
+        try:
+            ipaddress.IPv6Address(value)
+        except ValueError:
+            continue
+        spans.append((m.start(), m.end(), 0.9))
     return spans
 
 
 def _ibans(text: str) -> list[Span]:
     spans: list[Span] = []
     for m in _IBAN.finditer(text):
+        if m.start() and (text[m.start() - 1].isalnum()):
+            continue
         value = m.group()
         # the pattern may run into a following word; shrink until the checksum holds
         while len(value) >= 15:
@@ -239,9 +232,17 @@ def _ibans(text: str) -> list[Span]:
 
 def _api_keys(text: str) -> list[Span]:
     spans: list[Span] = []
-    for m in _API_KEY.finditer(text):
-        group = m.lastgroup or "assigned"
-        spans.append((m.start(group), m.end(group), _API_KEY_SCORES.get(group, 0.95)))
+    lowered: str | None = None
+    for name, triggers, pattern, score in _API_KEY_RULES:
+        if name == "assigned":
+            lowered = text.lower() if lowered is None else lowered
+            if not any(t in lowered for t in triggers):
+                continue
+        elif not any(t in text for t in triggers):
+            continue
+        for m in pattern.finditer(text):
+            group = "value" if "value" in pattern.groupindex else 0
+            spans.append((m.start(group), m.end(group), score))
     return spans
 
 
@@ -263,84 +264,112 @@ def _streets(text: str) -> list[Span]:
 def _card_score(raw: str, digits: str) -> float:
     if not 12 <= len(digits) <= 19 or not _CARD_PREFIX.match(digits):
         return 0.0
-    groups = re.split(r"[ .\-]", raw)
+    groups = _SEPARATORS.split(raw)
     if len(groups) > 1 and not all(len(g) in (4, 5, 6) for g in groups[:-1]):
         return 0.0
     return 0.95 if luhn_valid(digits) else 0.0
 
 
-def _phone_score(raw: str, digits: str, cued: bool, region: str) -> float:
+@lru_cache(maxsize=4096)
+def _phonenumbers_score(raw: str, region: str) -> float:
     pn = _phonenumbers()
+    try:
+        parsed = pn.parse(raw, None if raw.startswith("+") else region)
+    except pn.NumberParseException:
+        return 0.0
+    if pn.is_valid_number(parsed):
+        return 0.9
+    return 0.5 if pn.is_possible_number(parsed) else 0.0
+
+
+def _phone_score(raw: str, digits: str, region: str) -> float:
     n = len(digits)
+    if not 6 <= n <= 15:
+        return 0.0
     international = raw.startswith("+") or (raw.startswith("00") and n >= 10)
-    groups = [g for g in re.split(r"[^\d]+", raw) if g]
+    groups = [g for g in _NON_DIGIT.split(raw) if g]
     separated = len(groups) > 1
-    score = 0.0
-    if n >= 7:
-        try:
-            parsed = pn.parse(raw, None if raw.startswith("+") else region)
-        except pn.NumberParseException:
-            parsed = None
-        if parsed is not None and pn.is_valid_number(parsed):
-            score = 0.9 if (separated or international) else 0.7
-        elif parsed is not None and pn.is_possible_number(parsed) and separated:
-            score = 0.7
-    if score == 0.0 and separated and 7 <= n <= 15 and max(len(g) for g in groups) <= 5:
-        score = 0.6
+    if international:
+        # the country code tells phonenumbers which numbering plan to check
+        return max(0.6, _phonenumbers_score(raw if raw.startswith("+") else "+" + raw[2:], region))
+    if separated and n >= 7 and max(len(g) for g in groups) <= 5:
         # "1 000 000" and "12 345" read as quantities, not as a number to dial
         if groups[0][0] != "0" and len(groups[0]) <= 3 and all(len(g) == 3 for g in groups[1:]):
-            score = 0.35
-    if score == 0.0 and n >= 6 and (separated or n >= 10):
-        score = 0.3
-    if international and score < 0.6 and 8 <= n <= 15:
-        score = 0.6
-    if cued and score:
-        score = min(0.95, score + 0.35)
-    return score
+            return 0.35
+        return 0.6
+    if n >= 10 and not separated:
+        return 0.7 if _phonenumbers_score(raw, region) >= 0.9 else 0.3
+    return 0.3
 
 
-def _numbers(text: str, want_phone: bool, want_card: bool, region: str) -> tuple[list[Span], list[Span]]:
-    phones: list[Span] = []
-    cards: list[Span] = []
-    if not _DIGIT.search(text):
-        return phones, cards
-    masked = _DATE_TIME.sub(lambda m: " " * len(m.group()), text)
-    for m in _NUMBERISH.finditer(masked):
-        raw = m.group()
-        start, end = m.start(), m.end()
-        if end < len(text) and (text[end].isalnum() or text[end] in "@_"):
-            continue  # part of a word, an id or an address
-        if start > 0 and (text[start - 1].isalpha() or text[start - 1] in "@_/"):
-            continue
-        digits = re.sub(r"\D", "", _EXTENSION.sub("", raw))
-        if len(digits) < 6:
-            continue
-        if want_card and not raw.startswith(("+", "(")):
-            card = _card_score(raw, digits)
-            if card:
-                cards.append((start, end, card))
+def _cued(text: str, start: int) -> bool:
+    window = text[max(0, start - 40) : start].lower()
+    return any(cue in window for cue in _PHONE_CUES)
+
+
+def _numbers(text: str, wanted: frozenset[str], region: str) -> dict[str, list[Span]]:
+    out: dict[str, list[Span]] = {k: [] for k in ("phone", "credit_card", "ssn", "ip_address")}
+    for coarse in _COARSE_NUMBER.finditer(text):
+        for m in _NUMBERISH.finditer(text, coarse.start(), coarse.end()):
+            raw = m.group()
+            start, end = m.start(), m.end()
+            ext = _EXTENSION.match(text, end)
+            if ext is not None:
+                end = ext.end()
+            if end < len(text) and (text[end].isalnum() or text[end] in "@_"):
+                continue  # part of a word, an id or an address
+            if start > 0 and (text[start - 1].isalpha() or text[start - 1] in "@_/"):
+                if not (start > 1 and text[start - 2] == "\\"):  # an escaped "\n" is a line break
+                    continue
+            digits = _NON_DIGIT.sub("", raw)
+            if len(digits) < 6:
                 continue
-        if want_phone:
-            cued = bool(_PHONE_CUE.search(text, max(0, start - 40), start))
-            score = _phone_score(raw, digits, cued, region)
-            if score:
-                phones.append((start, end, score))
-    return phones, cards
+            kind, score = _classify(text, raw, digits, start, end, wanted, region)
+            if kind:
+                out[kind].append((start, end, score))
+    return out
+
+
+def _classify(
+    text: str, raw: str, digits: str, start: int, end: int, wanted: Collection[str], region: str
+) -> tuple[str, float]:
+    if "ip_address" in wanted and _IPV4_SHAPE.match(raw):
+        try:
+            ipaddress.IPv4Address(raw)
+        except ValueError:
+            return "", 0.0
+        if _VERSION_CUE.search(text, max(0, start - 12), start):
+            return "", 0.0
+        return "ip_address", 0.9
+    ssn = _SSN_SHAPE.match(raw)
+    if ssn is not None and ssn_valid(ssn.group(1), ssn.group(3), ssn.group(4)):
+        cued = _SSN_CUE.search(text, max(0, start - 40), start) is not None
+        if ssn.group(2) == "-" or cued:
+            return ("ssn", 0.95 if cued else 0.85) if "ssn" in wanted else ("", 0.0)
+    if "credit_card" in wanted and not raw.startswith(("+", "(")):
+        card = _card_score(raw, digits)
+        if card:
+            return "credit_card", card
+    if "phone" not in wanted or _DATE_SHAPE.match(raw):
+        return "", 0.0
+    score = _phone_score(raw, digits, region)
+    if score < DEFAULT_MIN_SCORE or len(_NON_DIGIT.split(raw)) <= 2:
+        cued = _cued(text, start)
+        if cued and score:
+            score = min(0.95, score + 0.35)
+        elif not cued and _FOLLOWED_BY_NAME.match(text, end):
+            # "2910 4010 Rockford Road": building and house numbers, not a phone
+            return "", 0.0
+    return ("phone", score) if score else ("", 0.0)
 
 
 # --- public API ------------------------------------------------------------
 
 
-def _builtin(text: str, wanted: Collection[str], region: str) -> list[Finding]:
+def _builtin(text: str, wanted: frozenset[str], region: str) -> list[Finding]:
     found: list[tuple[str, Span]] = []
-
-    def add(kind: str, spans: Sequence[Span]) -> None:
-        found.extend((kind, s) for s in spans)
-
     simple: dict[str, Callable[[str], list[Span]]] = {
         "email": _emails,
-        "ip_address": _ips,
-        "ssn": _ssns,
         "iban": _ibans,
         "api_key": _api_keys,
         "person": _persons,
@@ -348,13 +377,16 @@ def _builtin(text: str, wanted: Collection[str], region: str) -> list[Finding]:
     }
     for kind, fn in simple.items():
         if kind in wanted:
-            add(kind, fn(text))
-    if "phone" in wanted or "credit_card" in wanted:
-        phones, cards = _numbers(text, "phone" in wanted, "credit_card" in wanted, region)
-        add("credit_card", cards)
-        # a digit run already explained by a stronger identifier is not a phone
-        taken = [s for k, s in found if k in ("ssn", "ip_address", "iban", "credit_card", "api_key")]
-        add("phone", [p for p in phones if not any(p[0] < t[1] and t[0] < p[1] for t in taken)])
+            found.extend((kind, span) for span in fn(text))
+    if "ip_address" in wanted:
+        found.extend(("ip_address", span) for span in _ipv6s(text))
+    if not wanted.isdisjoint(("phone", "credit_card", "ssn", "ip_address")):
+        # a digit run inside an IBAN, a key or an email is not a phone number
+        taken = [s for _, s in found]
+        for kind, spans in _numbers(text, wanted, region).items():
+            found.extend(
+                (kind, p) for p in spans if not any(p[0] < t[1] and t[0] < p[1] for t in taken)
+            )
     return [Finding(kind, s, e, sc, LABELS[kind]) for kind, (s, e, sc) in found]
 
 

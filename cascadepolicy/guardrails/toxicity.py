@@ -16,74 +16,111 @@ from functools import lru_cache
 from typing import Any
 
 from cascadepolicy.guardrails.base import DetectorUnavailable, Finding, Verdict, passing
-from cascadepolicy.guardrails.normalize import deobfuscate, fold
+from cascadepolicy.guardrails.normalize import analyse, deobfuscate, words
 
 DEFAULT_THRESHOLD = 0.5
 CATEGORIES: tuple[str, ...] = ("insult", "profanity", "threat", "hate", "sexual", "self_harm")
 
-# (category, weight, alternation). Weights are the chance one hit alone means
-# the text is toxic; hits combine as independent evidence.
-_LEXICON: tuple[tuple[str, float, str], ...] = (
-    ("profanity", 0.55, r"f+u+c+k+\w*|motherf\w*|sh[i1]t+(?:ty|head|hole|s)?|bullshit|"
-                        r"bitch\w*|bastards?|assholes?|arseholes?|dickheads?|cunts?|"
-                        r"wank\w*|twats?|piss(?:ed)?\s+off|goddamn\w*|wtf|stfu"),
-    ("profanity", 0.25, r"damn(?:ed|it)?|crap(?:py)?|hell|piss(?:ed|ing)?|bloody|sucks"),
-    ("insult", 0.55, r"idiots?|morons?|imbeciles?|stupid|dumb(?:ass)?|retard(?:ed|s)?|losers?|"
-                     r"pathetic|worthless|useless\s+(?:piece|idiot|bot)|scumbags?|"
-                     r"jerks?|clowns?|freaks?|ignorant\s+fool|fools?|halfwits?|dimwits?|"
-                     r"brainless|incompetent"),
-    ("insult", 0.35, r"shut\s+up|get\s+lost|nobody\s+(?:cares|likes\s+you)"),
-    ("threat", 0.85, r"(?:i(?:'ll|\s+will|\s+am\s+going\s+to|'m\s+going\s+to|\s+gonna)|we(?:'ll|\s+will))\s+"
-                     r"(?:kill|murder|hurt|shoot|stab|beat|find|destroy|rape|burn)\s+(?:you|u|your|him|her|them)|"
-                     r"you(?:'re|\s+are)\s+(?:dead|going\s+to\s+die|gonna\s+die)|"
-                     r"watch\s+your\s+back|i\s+know\s+where\s+you\s+live"),
-    ("threat", 0.5, r"kill\s+(?:you|u|him|her|them|yourself)|bomb\s+(?:the|your)|shoot\s+up"),
-    ("hate", 0.85, r"n[i1]gg(?:er|a)s?|f[a@]gg?(?:ot)?s?|k[i1]kes?|sp[i1]cs?|ch[i1]nks?|"
-                   r"wetbacks?|trann(?:y|ies)|raghead\w*|towelhead\w*|subhuman|untermensch"),
-    ("hate", 0.6, r"(?:all|those|these)\s+\w+\s+(?:should|must|deserve\s+to)\s+(?:die|be\s+killed|be\s+exterminated)|"
-                  r"gas\s+the\s+\w+|ethnic\s+cleansing\s+(?:now|is\s+good)|white\s+power|sieg\s+heil"),
-    ("sexual", 0.6, r"porn\w*|blow\s*jobs?|hand\s*jobs?|cum(?:shot|ming)?|dildos?|"
-                    r"orgasms?|horny|nudes?|pussy|pussies|cocks?|dicks?|tits|titties|boobs?|"
-                    r"penis|vagina|anal|milf|hentai|sexting"),
-    ("sexual", 0.3, r"sexy|sex|naked|erotic"),
-    ("self_harm", 0.8, r"(?:i\s+(?:want|wanna|am\s+going|'m\s+going|plan)\s+to\s+)"
-                       r"(?:kill\s+myself|end\s+(?:my\s+life|it\s+all)|die|cut\s+myself)|"
-                       r"kill\s+myself|suicid(?:e|al)|self[-\s]?harm|cutting\s+myself|"
-                       r"how\s+to\s+(?:hang\s+myself|overdose|kill\s+myself)|kys"),
+# Single words: category -> (weight, words). Weights are the chance one hit
+# alone means the text is toxic; hits combine as independent evidence.
+_WORDS: dict[str, tuple[tuple[float, str], ...]] = {
+    "profanity": (
+        (0.55, "fuck fucks fucked fucker fuckers fucking fuckin motherfucker motherfuckers "
+               "fuckface fuckhead shit shits shitty shithead shithole bullshit bitch bitches "
+               "bitchy bastard bastards asshole assholes arsehole arseholes dickhead dickheads "
+               "cunt cunts wanker wankers twat twats goddamn goddamnit wtf stfu"),
+        (0.25, "damn damned dammit crap crappy hell piss pissed bloody sucks"),
+    ),
+    "insult": (
+        (0.55, "idiot idiots moron morons moronic imbecile imbeciles stupid dumb dumbass "
+               "retard retarded retards loser losers pathetic worthless scumbag scumbags jerk "
+               "jerks halfwit halfwits dimwit dimwits brainless incompetent"),
+        (0.3, "fool fools clown clowns freak freaks"),
+    ),
+    "hate": (
+        (0.85, "nigger niggers nigga niggas faggot faggots fag fags kike kikes spic spics chink "
+               "chinks wetback wetbacks tranny trannies raghead ragheads towelhead towelheads "
+               "subhuman untermensch"),
+    ),
+    "sexual": (
+        (0.6, "porn porno pornographic pornography blowjob blowjobs handjob handjobs cumshot "
+              "dildo dildos orgasm orgasms horny nudes pussy pussies cock cocks tits titties "
+              "boobs penis vagina milf hentai sexting"),
+        (0.3, "sexy sex naked erotic nude"),
+    ),
+    "self_harm": (
+        (0.8, "suicide suicidal selfharm kys"),
+    ),
+    "threat": (),
+    }
+_WORD_INDEX: dict[str, tuple[str, float]] = {
+    word: (cat, weight) for cat, groups in _WORDS.items() for weight, ws in groups for word in ws.split()
+}
+
+# Phrases: (category, weight, anchor words, pattern); a pattern runs only when
+# one of its anchors is among the text's words.
+_PHRASES: tuple[tuple[str, float, frozenset[str], re.Pattern[str]], ...] = tuple(
+    (cat, weight, frozenset(anchors.split()), re.compile(pattern))
+    for cat, weight, anchors, pattern in (
+        ("threat", 0.85, "kill murder hurt shoot stab beat find destroy rape burn",
+         r"\b(?:i(?:'ll|\s+will|\s+am\s+going\s+to|'m\s+going\s+to|\s+gonna)|we(?:'ll|\s+will))\s+"
+         r"(?:kill|murder|hurt|shoot|stab|beat|find|destroy|rape|burn)\s+(?:you|u|your|him|her|them)\b"),
+        ("threat", 0.85, "dead die", r"\byou(?:'re|\s+are)\s+(?:dead|going\s+to\s+die|gonna\s+die)\b"),
+        ("threat", 0.7, "watch know", r"\bwatch\s+your\s+back\b|\bi\s+know\s+where\s+you\s+live\b"),
+        ("threat", 0.5, "kill bomb shoot",
+         r"\bkill\s+(?:you|u|him|her|them)\b|\bbomb\s+(?:the|your)\b|\bshoot\s+up\b"),
+        ("insult", 0.35, "shut lost nobody",
+         r"\bshut\s+up\b|\bget\s+lost\b|\bnobody\s+(?:cares|likes\s+you)\b"),
+        ("insult", 0.55, "useless", r"\buseless\s+(?:piece|idiot|bot|moron)\b"),
+        ("profanity", 0.55, "piss", r"\bpiss\s+off\b"),
+        ("sexual", 0.6, "blow hand", r"\b(?:blow|hand)\s+jobs?\b"),
+        ("hate", 0.6, "die killed exterminated",
+         r"\b(?:all|those|these)\s+\w+\s+(?:should|must|deserve\s+to)\s+(?:die|be\s+killed|be\s+exterminated)\b"),
+        ("hate", 0.7, "gas power heil", r"\bgas\s+the\s+\w+|\bwhite\s+power\b|\bsieg\s+heil\b"),
+        ("self_harm", 0.8, "kill end cut die hang overdose harm cutting",
+         r"\bkill\s+myself\b|\bend\s+(?:my\s+life|it\s+all)\b|\bcut(?:ting)?\s+myself\b|"
+         r"\bi\s+(?:want|wanna)\s+to\s+die\b|\bhow\s+to\s+(?:hang\s+myself|overdose)\b|\bself[-\s]harm\b"),
+    )
 )
-
-_PATTERNS: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
-    (cat, weight, re.compile(rf"\b(?:{alt})\b")) for cat, weight, alt in _LEXICON
-)
-# One pass decides whether the per-category passes are worth running.
-_ANY = re.compile("|".join(rf"\b(?:{alt})\b" for _, _, alt in _LEXICON))
+# elongated or starred spellings: "fuuuck", "f*ck", "sh*t"
+_SQUEEZE = re.compile(r"([a-z])\1{2,}")
+_MASKED = re.compile(r"\bf[*#]+c?k|\bsh[*#]+t|\bb[*#]+tch|\bc[*#]+nt|\ba[*#]+hole")
+_UNMASK = {"f": "fuck", "s": "shit", "b": "bitch", "c": "cunt", "a": "asshole"}
 
 
-def _hits(folded: str) -> Iterable[tuple[str, float, int, int]]:
-    if _ANY.search(folded) is None:
-        return
-    for cat, weight, pattern in _PATTERNS:
-        for m in pattern.finditer(folded):
+def _hits(folded: str, words: frozenset[str]) -> Iterable[tuple[str, float, int, int]]:
+    for word in words & _WORD_INDEX.keys():
+        cat, weight = _WORD_INDEX[word]
+        m = re.search(rf"\b{word}\b", folded)
+        if m is not None:
+            yield cat, weight, m.start(), m.end()
+    for cat, weight, anchors, pattern in _PHRASES:
+        if anchors.isdisjoint(words):
+            continue
+        m = pattern.search(folded)
+        if m is not None:
             yield cat, weight, m.start(), m.end()
 
 
 def category_scores(text: str) -> tuple[dict[str, float], list[Finding]]:
     """Per-category scores in 0..1 and the matched spans."""
-    folded = fold(text)
-    same_length = len(folded) == len(text)
-    views = [folded]
+    folded, folded_words = analyse(text)
+    aligned = len(folded) == len(text)
+    views = [(folded, folded_words, aligned)]
     alt = deobfuscate(folded)
+    # elongations are looked for among the distinct words, a much shorter text
+    if "*" in folded or _SQUEEZE.search(" ".join(folded_words)) is not None:
+        alt = _MASKED.sub(lambda m: _UNMASK[m.group()[0]], _SQUEEZE.sub(r"\1", alt or folded))
     if alt is not None:
-        views.append(alt)
+        views.append((alt, words(alt), False))
     keep: dict[str, float] = dict.fromkeys(CATEGORIES, 0.0)
-    findings: dict[tuple[int, int], Finding] = {}
-    for view in views:
-        aligned = same_length and len(view) == len(text)
-        for cat, weight, start, end in _hits(view):
-            span = (start, end) if aligned else (0, len(text))
-            if span in findings:
+    findings: dict[tuple[str, int, int], Finding] = {}
+    for view, view_words, exact in views:
+        for cat, weight, start, end in _hits(view, view_words):
+            span = (start, end) if exact else (0, len(text))
+            if (cat, *span) in findings:
                 continue
-            findings[span] = Finding(cat, span[0], span[1], weight, cat.upper())
+            findings[(cat, *span)] = Finding(cat, span[0], span[1], weight, cat.upper())
             keep[cat] = 1 - (1 - keep[cat]) * (1 - weight)
     return keep, sorted(findings.values(), key=lambda f: f.start)
 
