@@ -44,12 +44,17 @@ def _escape(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
+def _escape_property(text: str) -> str:
+    # Property values are also cut at `,` and `:` by the runner.
+    return _escape(text).replace(":", "%3A").replace(",", "%2C")
+
+
 def github_line(d: Diagnostic) -> str:
     level = "error" if d.is_error else "warning"
     loc = d.location
-    props = f"file={loc.file},line={loc.line},col={loc.column}," if loc else ""
+    props = f"file={_escape_property(loc.file)},line={loc.line},col={loc.column}," if loc else ""
     message = d.message + (f" ({d.hint})" if d.hint else "")
-    return f"::{level} {props}title={d.code}::{_escape(message)}"
+    return f"::{level} {props}title={_escape_property(d.code)}::{_escape(message)}"
 
 
 def report_github(results: Sequence[LoadResult], out: TextIO) -> None:
