@@ -40,15 +40,15 @@ local function forget(k)
   redis.call('DEL', m, l, a, p, d)
 end
 
-local function extend(key, ms)
-  if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
-end
-
+-- Callers' clocks only move forward, so the latest charge always knows the
+-- longest life: now + window, or the time left until period_end.
 local function extend_counter(k, life)
   if not life then return end
   local ms = math.ceil(life * 1000) + SLACK_MS
   local m, l, a, p, d = names(k)
-  extend(m, ms); extend(l, ms); extend(a, ms); extend(p, ms); extend(d, ms)
+  redis.call('PEXPIRE', m, ms); redis.call('PEXPIRE', l, ms)
+  redis.call('PEXPIRE', a, ms); redis.call('PEXPIRE', p, ms)
+  if redis.call('EXISTS', d) == 1 then redis.call('PEXPIRE', d, ms) end
 end
 
 -- Bring counter k up to now. Returns total, win, pend; nil when it holds nothing.
@@ -169,9 +169,12 @@ local rlife = ttl
 for i = 1, n do
   local c = charges[i]
   local m, l, a, p, d = names(c.key)
-  redis.call('HSET', m, 'lim', fmt(c.limit), 'label', c.label, 'total', fmt(used[i] + c.amount))
-  if c.win then redis.call('HSET', m, 'win', fmt(c.win)) else redis.call('HDEL', m, 'win') end
-  if c.pend then redis.call('HSET', m, 'pend', fmt(c.pend)) else redis.call('HDEL', m, 'pend') end
+  local fields = {'lim', fmt(c.limit), 'label', c.label, 'total', fmt(used[i] + c.amount)}
+  if c.win then fields[#fields + 1] = 'win'; fields[#fields + 1] = fmt(c.win) end
+  if c.pend then fields[#fields + 1] = 'pend'; fields[#fields + 1] = fmt(c.pend) end
+  redis.call('HSET', m, unpack(fields))
+  if not c.win then redis.call('HDEL', m, 'win') end
+  if not c.pend then redis.call('HDEL', m, 'pend') end
   redis.call('ZADD', l, fmt(now), rid)
   redis.call('HSET', a, rid, fmt(c.amount))
   redis.call('ZADD', p, expires, rid)
