@@ -89,7 +89,7 @@ _RAW_RULES: tuple[tuple[str, float, str, str], ...] = (
     # --- persona / role-play jailbreaks --------------------------------------
     ("persona_jailbreak", 0.9, "anything",
      r"\bdo\s+anything\s+now\b"),
-    ("persona_jailbreak", 0.35, "dan",
+    ("persona_jailbreak", 0.25, "dan",  # also a common first name
      r"\bdan\b(?=[\s:,.!)\]\"'])"),
     ("persona_jailbreak", 0.65, "jailbreak jailbroken jailbreaking jailbreaks",
      r"\bjailbr(?:eak|oken|eaking|eaks)\b"),
@@ -226,13 +226,13 @@ _RAW_RULES: tuple[tuple[str, float, str, str], ...] = (
     ("delimiter_injection", 0.45, "new important instructions",
      r"\*{2,}\s*(?:new|important|urgent|updated|special)\s+(?:\w+\s+)?(?:instructions?|case|task|rules?)\b"),
     # --- exfiltration through rendered output --------------------------------
-    ("exfiltration", 0.6, "image img",
+    ("exfiltration", 0.6, "",  # starts with the literal "![", cheap to scan
      r"!\[[^\]\n]{0,80}\]\(\s*https?://[^)\s]+\?[^)\s]*=[^)\s]*\)"),
     ("exfiltration", 0.8, "onerror onload",
      r"<\s*img\b[^>]*\bon(?:error|load)\s*="),
     ("exfiltration", 0.6, "script javascript",
      r"<\s*script\b|\bjavascript\s*:"),
-    ("exfiltration", 0.35, "query placeholder",
+    ("exfiltration", 0.35, "query data secret token placeholder",
      r"\[(?:query|data|secret|token|placeholder)\]"),
     ("exfiltration", 0.35, "base64 encoded",
      r"\bbase64[\s-]+encoded\b|\bencoded\s+(?:in|as|with)\s+base64\b"),

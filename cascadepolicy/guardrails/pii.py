@@ -110,7 +110,7 @@ _PERSON = re.compile(
     r"(?:\b(?i:mr|mrs|ms|miss|mx|dr|prof|sir|madam|dame|lord|lady)\.?\s+"
     r"|\b(?i:my\s+name\s+is|name\s*:|dear|signed,?|regards,|sincerely,|thanks,|i\s+am|i'm|"
     r"this\s+is|call\s+me|ask\s+for|speak\s+to|talk\s+to|contact)\s*)"
-    rf"(?P<name>{_NAME}(?:\s+[A-Z]\.?)?(?:\s+{_NAME}){{0,2}})"
+    rf"(?P<name>{_NAME}(?:\s+[A-Z]\.?(?=\s))?(?:\s+{_NAME}){{0,2}})"
 )
 _NOT_A_NAME = frozenset(
     {"The", "A", "An", "Here", "There", "Sorry", "Not", "Happy", "Glad", "Going", "Looking",
@@ -123,7 +123,7 @@ _STREET_TYPES = (
 )
 _STREET = re.compile(
     # "221B Baker Street", "1600 Pennsylvania Ave NW, Suite 5"
-    rf"\b\d{{1,6}}[A-Za-z]?\s+(?:{_NAME}\.?\s+){{0,4}}(?i:{_STREET_TYPES})\b\.?"
+    rf"\b\d{{1,6}}[A-Za-z]?\s+(?:{_NAME}\.?\s+){{0,4}}(?i:{_STREET_TYPES})\b"
     r"(?:\s+(?:N|S|E|W|NE|NW|SE|SW)\b)?"
     r"(?:,?\s+(?i:apt|apartment|suite|ste|unit|floor|fl|#)\.?\s*#?\w+)?"
     # "Hauptstraße 5", "Storgatan 12", "Keizersgracht 123"
