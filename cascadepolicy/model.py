@@ -255,19 +255,30 @@ class CheckBase(Strict):
     required: bool = Field(False, description="When true, failing this check sets the composite score to 0.")
 
 
+Flag = Literal["ignore_case", "multiline", "dotall", "verbose"]
+
+
 class RegexCheck(CheckBase):
     check: Literal["regex"] = Field(description="The answer must (or must not) match a regular expression.")
     pattern: str = Field(min_length=1, description="Python regular expression, searched anywhere in the answer.")
     must_match: bool = Field(True, description="`false` turns it into a must-not-match rule.")
-    ignore_case: bool = Field(False, description="Match without regard to case.")
+    flags: tuple[Flag, ...] = Field((), description="Regular expression flags.")
 
 
 class LengthCheck(CheckBase):
-    check: Literal["length"] = Field(description="Answer length bounds (words approximate tokens).")
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": [k]} for k in ("min_chars", "max_chars", "min_words", "max_words")]})
+
+    check: Literal["length"] = Field(description="Answer length bounds; words approximate tokens (about 0.75 words per token).")
     min_chars: int | None = Field(None, ge=0, description="Fewest characters.")
     max_chars: int | None = Field(None, ge=1, description="Most characters.")
     min_words: int | None = Field(None, ge=0, description="Fewest words.")
     max_words: int | None = Field(None, ge=1, description="Most words.")
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> LengthCheck:
+        if all(v is None for v in (self.min_chars, self.max_chars, self.min_words, self.max_words)):
+            raise PydanticCustomError("schema_invalid", "a length check needs at least one of min_chars, max_chars, min_words, max_words.")
+        return self
 
 
 class HedgingCheck(CheckBase):
@@ -279,55 +290,86 @@ class HedgingCheck(CheckBase):
 class RefusalCheck(CheckBase):
     check: Literal["refusal"] = Field(description="The model declined to answer.")
     phrases: tuple[str, ...] | None = Field(None, description="Phrases replacing the built-in list.")
+    scan_chars: int | None = Field(None, ge=1, description="Only the first this many characters are searched (built-in default 600).")
 
 
 class CoherenceCheck(CheckBase):
     check: Literal["coherence"] = Field(description="Self-contradiction, degenerate repetition, an answer that stops mid-sentence.")
-    max_repeat_ratio: Ratio = Field(0.3, description="Most share of repeated lines or n-grams that still passes.")
+    max_repeat_ratio: Ratio | None = Field(None, description="Most share of repeated n-grams that still passes (default 0.5).")
+    ngram: int | None = Field(None, ge=2, le=10, description="n-gram length for the repetition measure (default 4).")
+    min_words_for_repetition: int | None = Field(None, ge=1, description="Answers shorter than this are not checked for repetition (default 40).")
+    max_repeated_lines: int | None = Field(None, ge=0, description="Most identical non-empty lines (default 2).")
+    check_truncation: bool = Field(True, description="Fail answers that stop mid-sentence.")
+    check_contradiction: bool = Field(True, description="Fail answers that state a sentence and its negation.")
 
 
 class JsonCheck(CheckBase):
-    check: Literal["json"] = Field(description="The answer is valid JSON, optionally against a JSON Schema.")
+    check: Literal["json"] = Field(description="The answer is valid JSON (a fenced ```json block is extracted), optionally against a JSON Schema.")
     json_schema: dict[str, Any] | None = Field(None, alias="schema", description="JSON Schema the answer must satisfy.")
 
 
 class ArithmeticCheck(CheckBase):
     check: Literal["arithmetic"] = Field(description="Every `a op b = c` the answer writes is recomputed.")
-    tolerance: float = Field(0.01, ge=0, description="Relative tolerance for a result to count as right.")
+    tolerance: float | None = Field(None, ge=0, description="Relative tolerance for a result to count as right (default 1e-6).")
+    allow_rounding: bool = Field(True, description="Accept results rounded to the precision written.")
+    min_share: Ratio | None = Field(None, description="Least share of correct equations that passes (default 1.0).")
+    min_equations: int | None = Field(None, ge=0, description="Fewest equations the answer must show (default 0).")
 
 
 class AnswerFormatCheck(CheckBase):
-    check: Literal["answer_format"] = Field(description="A final answer line exists and holds a number.")
-    marker: str = Field("####", description="Text that introduces the final answer, e.g. `####` or `Answer:`.")
+    check: Literal["answer_format"] = Field(description="A final answer exists and is a number (`#### N`, `\\boxed{N}`, `the answer is N`).")
+    answer_pattern: str | None = Field(None, description="Regular expression with one capture group for the final answer, replacing the built-in ones.")
+    numeric: bool = Field(True, description="The final answer must be a number.")
+    integer: bool = Field(False, description="The final answer must be a whole number.")
+    max_decimals: int | None = Field(None, ge=0, description="Most decimal places in the final answer.")
 
 
 class ConsistencyCheck(CheckBase):
-    check: Literal["consistency"] = Field(description="The final answer agrees with the last result computed in the working.")
-    marker: str = Field("####", description="Text that introduces the final answer.")
+    check: Literal["consistency"] = Field(description="The final answer agrees with the result computed in the working.")
+    answer_pattern: str | None = Field(None, description="Regular expression with one capture group for the final answer.")
+    mode: Literal["last", "any"] = Field("last", description="`last`: the final answer equals the last result; `any`: any result.")
+    tolerance: float | None = Field(None, ge=0, description="Relative tolerance (default 1e-6).")
+
+
+class GroundedNumbersCheck(CheckBase):
+    check: Literal["grounding"] = Field(description="The working uses the numbers given in the question.")
+    min_share: Ratio | None = Field(None, description="Least share of the question's numbers used (default 0.75).")
+    number_words: bool = Field(True, description="Count number words (\"three\", \"half\") as numbers.")
+    ignore: tuple[float, ...] | None = Field(None, description="Numbers of the question that need not be used (default [1]).")
+    tolerance: float | None = Field(None, ge=0, description="Relative tolerance (default 1e-6).")
+
+
+class ProvenanceCheck(CheckBase):
+    check: Literal["provenance"] = Field(description="Every operand in the working comes from the question, an earlier result or a known constant.")
+    constants: tuple[float, ...] | None = Field(None, description="Constants always allowed (default: 0-10, 12, 24, 30, 31, 52, 60, 100, 365, 1000, 0.5).")
+    number_words: bool = Field(True, description="Count number words as numbers.")
+    max_unsupported: int | None = Field(None, ge=0, description="Most operands of unknown origin that still pass (default 0).")
+    tolerance: float | None = Field(None, ge=0, description="Relative tolerance (default 1e-6).")
 
 
 class LogprobCheck(CheckBase):
-    check: Literal["logprob"] = Field(description="Mean and minimum token log-probability of the answer; skipped when the provider returns none.")
-    min_mean: float | None = Field(None, le=0, description="Least mean token log-probability.")
+    check: Literal["logprob"] = Field(description="Mean and minimum token log-probability; skipped (and recorded) when the provider returns none.")
+    min_mean: float | None = Field(None, le=0, description="Least mean token log-probability (default -1.0).")
     min_token: float | None = Field(None, le=0, description="Least log-probability of any single token.")
 
 
 class JudgeCheck(CheckBase):
     check: Literal["judge"] = Field(description="A model grades the answer 1-10 against a rubric; its cost is counted.")
     model: Id = Field(description="Model id of the judge.")
-    rubric: str = Field(min_length=1, description="What a good answer does.")
-    min_score: float = Field(7, ge=1, le=10, description="Least grade that passes.")
+    rubric: str | None = Field(None, min_length=1, description="What a good answer does (a general default is used otherwise).")
+    min_score: float | None = Field(None, ge=1, le=10, description="Least grade that passes (default 7).")
 
 
 class CustomCheck(CheckBase):
     check: Literal["custom"] = Field(description="A Python callable `module:function` scoring the draft.")
-    function: str = Field(pattern=CALLABLE_PATTERN, description="`module:function` taking a Draft and returning a score 0..1.")
-    params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments passed to the function.")
+    function: str = Field(pattern=CALLABLE_PATTERN, description="`module:function` taking a Draft (and `args`) and returning a score 0..1 or a CheckResult.")
+    args: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments passed to the function.")
+    min_score: Ratio | None = Field(None, description="Least score that passes (default 0.5).")
 
 
 QualityCheck = Annotated[
     RegexCheck | LengthCheck | HedgingCheck | RefusalCheck | CoherenceCheck | JsonCheck | ArithmeticCheck
-    | AnswerFormatCheck | ConsistencyCheck | LogprobCheck | JudgeCheck | CustomCheck,
+    | AnswerFormatCheck | ConsistencyCheck | GroundedNumbersCheck | ProvenanceCheck | LogprobCheck | JudgeCheck | CustomCheck,
     Field(discriminator="check"),
 ]
 

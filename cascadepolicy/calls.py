@@ -1,0 +1,244 @@
+"""The litellm boundary: every model call, its cost and its token counts.
+
+litellm is imported here, lazily, on the first call, with its local price map
+switched on (it would otherwise fetch prices from the network). One call
+means: retries with exponential backoff on transient errors, the model's
+timeout, then the declared fallbacks in order. litellm's exceptions are mapped
+to our own (`map_exception`); a test checks every litellm exception class is
+covered. Answers given as `mock` (tests, replay, explain) go through
+`litellm.completion(mock_response=...)`, the production path, and are priced
+from the tokens of the text, since mocked usage figures are placeholders.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cascadepolicy.errors import (
+    ProviderAuthError,
+    ProviderBadRequest,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from cascadepolicy.model import ModelSpec
+from cascadepolicy.pricing import Price
+
+BACKOFF_BASE = 0.5
+BACKOFF_MAX = 8.0
+
+_litellm: Any = None
+
+
+def litellm_module() -> Any:
+    global _litellm
+    if _litellm is None:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm
+
+        litellm.suppress_debug_info = True
+        _litellm = litellm
+    return _litellm
+
+
+def duration_seconds(text: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    for unit in ("ms", "s", "m", "h", "d", "w"):
+        if text.endswith(unit) and text[: -len(unit)].isdigit():
+            return int(text[: -len(unit)]) * units[unit]
+    raise ValueError(f"not a duration: {text!r}")
+
+
+# Mock answers: a string, or an exception instance raised in place of calling.
+MockAnswer = str | BaseException
+
+
+@dataclass(frozen=True)
+class Attempt:
+    model_id: str
+    litellm_model: str
+    outcome: str  # ok | error
+    error: str | None
+    latency_ms: float
+
+
+@dataclass
+class CallResult:
+    model_id: str
+    litellm_model: str
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    latency_ms: float
+    logprobs: list[float] | None
+    finish_reason: str | None
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+def map_exception(exc: BaseException, model_id: str | None = None) -> ProviderError:
+    """Our error type for a litellm (or openai/httpx) exception."""
+    if isinstance(exc, ProviderError):
+        return exc
+    name = type(exc).__name__
+    names = {c.__name__ for c in type(exc).__mro__}
+    message = f"{name}: {str(exc)[:500]}"
+    if names & {"Timeout", "TimeoutError", "APITimeoutError", "ReadTimeout", "ConnectTimeout"}:
+        return ProviderTimeout(message, model=model_id)
+    if names & {"RateLimitError", "CallerCredentialRateLimitError"}:
+        return ProviderRateLimited(message, model=model_id)
+    if names & {"AuthenticationError", "PermissionDeniedError", "CallerCredentialAuthenticationError", "PaymentRequiredError"}:
+        return ProviderAuthError(message, model=model_id)
+    if names & {"BadRequestError", "ContextWindowExceededError", "ContentPolicyViolationError", "UnsupportedParamsError",
+                "NotFoundError", "UnprocessableEntityError", "InvalidRequestError", "JSONSchemaValidationError",
+                "EndpointNotSupportedByModelError", "UnsupportedEndpointError", "MalformedRequestFieldError",
+                "LiteLLMUnknownProvider", "ModelNotMappedError", "ImageFetchError", "RejectedRequestError",
+                "BlockedPiiEntityError", "GuardrailRaisedException", "SensitiveDataRouteException",
+                "ModifyResponseException", "BudgetExceededError", "APIResponseValidationError"}:
+        return ProviderBadRequest(message, model=model_id)
+    if names & {"APIConnectionError", "ServiceUnavailableError", "InternalServerError", "BadGatewayError", "APIError",
+                "OpenAIError", "MidStreamFallbackError", "VectorStoreSearchError", "MockException", "ConnectionError",
+                "RemoteProtocolError"}:
+        return ProviderUnavailable(message, model=model_id)
+    return ProviderUnavailable(f"unexpected provider error {message}", model=model_id)
+
+
+class ModelCaller:
+    """Calls the policy's models through litellm with retries and fallbacks."""
+
+    def __init__(self, models: Mapping[str, ModelSpec], prices: Mapping[str, Price], *,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.models = models
+        self.prices = prices
+        self.sleep = sleep
+        self.clock = clock
+
+    def call(self, model_id: str, messages: Sequence[Mapping[str, Any]], *,
+             mocks: Mapping[str, MockAnswer] | None = None, stream_to: Callable[[str], None] | None = None) -> CallResult:
+        """Call `model_id`, then its fallbacks; raise the last ProviderError if all fail."""
+        attempts: list[Attempt] = []
+        chain = [model_id, *self.models[model_id].fallbacks]
+        last: ProviderError | None = None
+        for candidate in chain:
+            try:
+                result = self._with_retries(candidate, messages, mocks, attempts, stream_to)
+                result.attempts = attempts
+                return result
+            except ProviderError as exc:
+                last = exc
+                if isinstance(exc, ProviderAuthError | ProviderBadRequest) and candidate == chain[-1]:
+                    break
+        assert last is not None
+        last.attempts = attempts  # type: ignore[attr-defined]
+        raise last
+
+    def _with_retries(self, model_id: str, messages: Sequence[Mapping[str, Any]], mocks: Mapping[str, MockAnswer] | None,
+                      attempts: list[Attempt], stream_to: Callable[[str], None] | None) -> CallResult:
+        spec = self.models[model_id]
+        for attempt in range(spec.retries + 1):
+            started = self.clock()
+            try:
+                result = self._once(model_id, spec, messages, mocks, stream_to)
+            except Exception as exc:  # the provider boundary: every failure becomes ours
+                error = map_exception(exc, model_id)
+                attempts.append(Attempt(model_id, spec.model, "error", str(error), (self.clock() - started) * 1000))
+                if not error.retryable or attempt == spec.retries:
+                    raise error from exc
+                self.sleep(min(BACKOFF_MAX, BACKOFF_BASE * 2 ** attempt))
+                continue
+            attempts.append(Attempt(model_id, spec.model, "ok", None, result.latency_ms))
+            return result
+        raise AssertionError("unreachable")
+
+    def _once(self, model_id: str, spec: ModelSpec, messages: Sequence[Mapping[str, Any]],
+              mocks: Mapping[str, MockAnswer] | None, stream_to: Callable[[str], None] | None) -> CallResult:
+        litellm = litellm_module()
+        kwargs: dict[str, Any] = {"model": spec.model, "messages": list(messages), "max_tokens": spec.max_tokens,
+                                  "timeout": duration_seconds(spec.timeout), "num_retries": 0}
+        if spec.temperature is not None:
+            kwargs["temperature"] = spec.temperature
+        if spec.api_base:
+            kwargs["api_base"] = spec.api_base
+        mocked = mocks is not None and (model_id in mocks or spec.model in mocks)
+        if spec.api_key_env and not mocked:
+            key = os.environ.get(spec.api_key_env)
+            if not key:
+                raise ProviderAuthError(f"environment variable {spec.api_key_env} (the API key of model {model_id!r}) is not set",
+                                        model=model_id)
+            kwargs["api_key"] = key
+        elif spec.api_base:
+            kwargs["api_key"] = "no-key"  # OpenAI-compatible local servers need some key; they ignore it
+        if spec.logprobs:
+            kwargs["logprobs"] = True
+            kwargs["top_logprobs"] = 1
+        if mocked:
+            assert mocks is not None
+            answer = mocks.get(model_id, mocks.get(spec.model))
+            if isinstance(answer, BaseException):
+                raise answer
+            kwargs["mock_response"] = answer
+        started = self.clock()
+        response = None
+        if stream_to is not None:
+            text, finish, usage, logprobs = self._stream(litellm, kwargs, stream_to)
+        else:
+            response = litellm.completion(**kwargs)
+            choice = response.choices[0]
+            text = choice.message.content or ""
+            finish = getattr(choice, "finish_reason", None)
+            usage = getattr(response, "usage", None)
+            logprobs = _logprobs(choice)
+        latency = (self.clock() - started) * 1000
+        if mocked or usage is None:
+            prompt_tokens = litellm.token_counter(model=spec.model, messages=list(messages))
+            completion_tokens = litellm.token_counter(model=spec.model, text=text, count_response_tokens=True) if text else 0
+        else:
+            prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+            completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        price = self.prices[model_id]
+        cost = price.cost(prompt_tokens, completion_tokens)
+        if response is not None and not mocked and price.source == "litellm":
+            try:  # litellm knows provider details (cached tokens, tiers) our table price does not
+                cost = float(litellm.completion_cost(completion_response=response))
+            except Exception:
+                pass
+        return CallResult(model_id, spec.model, text, prompt_tokens, completion_tokens, cost, latency, logprobs, finish)
+
+    @staticmethod
+    def _stream(litellm: Any, kwargs: dict[str, Any], stream_to: Callable[[str], None]) -> tuple[str, str | None, Any, list[float] | None]:
+        kwargs = {**kwargs, "stream": True, "stream_options": {"include_usage": True}}
+        parts: list[str] = []
+        finish = None
+        usage = None
+        logprobs: list[float] = []
+        for chunk in litellm.completion(**kwargs):
+            usage = getattr(chunk, "usage", None) or usage
+            if not chunk.choices:
+                continue
+            choice = chunk.choices[0]
+            delta = getattr(choice.delta, "content", None) if getattr(choice, "delta", None) else None
+            if delta:
+                parts.append(delta)
+                stream_to(delta)
+            finish = getattr(choice, "finish_reason", None) or finish
+            logprobs.extend(_logprobs(choice) or [])
+        return "".join(parts), finish, usage, logprobs or None
+
+
+def _logprobs(choice: Any) -> list[float] | None:
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if content is None and isinstance(getattr(choice, "logprobs", None), dict):
+        content = choice.logprobs.get("content")
+    if not content:
+        return None
+    values = []
+    for item in content:
+        value = item.get("logprob") if isinstance(item, dict) else getattr(item, "logprob", None)
+        if isinstance(value, int | float):
+            values.append(float(value))
+    return values or None

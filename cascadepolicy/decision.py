@@ -1,0 +1,133 @@
+"""The Decision record: one per request, plain JSON-serialisable data.
+
+It says what the engine did and why: the policy (name, version, content
+hash), the route taken with its source location, every guardrail verdict,
+the admission result, every model call (model, tokens, cost, latency,
+outcome), each validator score with the escalation reason, and the final
+cost. Sensitive text is masked before it lands here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class GuardrailVerdict:
+    id: str
+    stage: str
+    check: str
+    fired: bool
+    score: float
+    action: str  # what was done: none | blocked | redacted | warned | escalated | reasked | would_block ...
+    mode: str
+    reason: str
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    step: int | None = None
+    latency_ms: float = 0.0
+
+
+@dataclass
+class ModelCall:
+    step: int
+    model_id: str
+    model: str
+    purpose: str  # draft | reask | judge
+    outcome: str  # ok | error
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    latency_ms: float = 0.0
+    error: str | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Validation:
+    step: int
+    model_id: str
+    score: float
+    threshold: float | None
+    accepted: bool
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    gate_failed: str | None = None
+    escalation_reason: str | None = None
+
+
+@dataclass
+class LimitStatus:
+    key: str
+    label: str
+    used: float
+    amount: float
+    limit: float
+    mode: str
+    status: str  # ok | warn | degrade | refused | would_refuse
+
+
+@dataclass
+class AdmissionRecord:
+    admitted: bool
+    reservation_id: str | None = None
+    limits: list[LimitStatus] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    degraded_to: str | None = None
+    refused_by: str | None = None
+    retry_after: float | None = None
+    store_error: str | None = None
+    reserved_usd: float = 0.0
+    settled_usd: float | None = None
+
+
+@dataclass
+class RouteRecord:
+    index: int
+    name: str | None
+    kind: str  # conditional | default | degraded
+    target: dict[str, str]
+    location: str | None
+    condition: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    tried: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Decision:
+    policy: dict[str, Any]
+    user: str | None
+    tier: str | None
+    decision_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    timestamp: float = field(default_factory=time.time)
+    outcome: str = "pending"  # answered | blocked | error
+    reason: str | None = None
+    retry_after: float | None = None
+    route: RouteRecord | None = None
+    guardrails: list[GuardrailVerdict] = field(default_factory=list)
+    admission: AdmissionRecord | None = None
+    calls: list[ModelCall] = field(default_factory=list)
+    validations: list[Validation] = field(default_factory=list)
+    final_model: str | None = None
+    final_model_id: str | None = None
+    cost: float = 0.0
+    latency_ms: float = 0.0
+    features: dict[str, Any] = field(default_factory=dict)
+    trace: list[str] = field(default_factory=list)
+
+    @property
+    def models_called(self) -> list[str]:
+        return [c.model_id for c in self.calls if c.purpose != "judge"]
+
+    @property
+    def escalation_reason(self) -> str | None:
+        reasons = [v.escalation_reason for v in self.validations if v.escalation_reason]
+        return reasons[0] if reasons else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), default=str, **kwargs)

@@ -1,0 +1,597 @@
+"""The runtime: executes the compiled evaluation graph for one request at a time.
+
+    input guardrails → admission (reserve) → route → cascade steps
+    (call → output guardrails → validate → accept or escalate) → settle → Result
+
+The engine is built once per policy (`policy.engine()`): conditions were
+compiled by the loader, validator sets and guardrails are built here, and the
+graph (`cascadepolicy.graph`) is the same plan the runtime walks, so every
+node the decision record names comes from a policy element with a source
+location. Each request yields exactly one `Decision`; the model it names as
+final is the model whose answer is returned. Fail closed: an unknown tier, a
+condition that cannot be evaluated, an unreachable store or a failing
+guardrail refuse the request with a reason unless the policy opts out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cascadepolicy.admission import Admitter, Usage
+from cascadepolicy.calls import CallResult, MockAnswer, ModelCaller
+from cascadepolicy.conditions import Condition
+from cascadepolicy.decision import Decision, ModelCall, RouteRecord, Validation
+from cascadepolicy.errors import ConditionError, ProviderError, RequestError
+from cascadepolicy.features import Detectors, RequestValues, count_prompt_tokens, last_user_text
+from cascadepolicy.guardrail_runner import GuardrailRunner
+from cascadepolicy.guardrails.redaction import Redactor
+from cascadepolicy.model import (
+    ConditionalRoute,
+    ContextField,
+    DefaultRoute,
+    JudgeCheck,
+    Step,
+    Target,
+)
+from cascadepolicy.policy import Policy
+from cascadepolicy.quality.base import Check, CompositeScore, Draft
+from cascadepolicy.quality.composite import score_draft
+from cascadepolicy.quality.registry import build_check
+from cascadepolicy.state.base import Store
+
+JUDGE_PROMPT = ("You grade answers. Rubric: {rubric}\n\nQuestion:\n{prompt}\n\nAnswer:\n{answer}\n\n"
+                "Reply with a single line 'Score: N' where N is 1-10.")
+JUDGE_PROMPT_TOKENS = 200
+
+
+@dataclass
+class Result:
+    """What `complete` returns: the answer (or refusal) and its decision record."""
+
+    content: str | None
+    model: str | None  # litellm model name that produced `content`
+    model_id: str | None  # the policy's id for that model
+    cost: float
+    decision: Decision
+    blocked: bool = False
+    reason: str | None = None
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.decision.outcome == "answered"
+
+
+@dataclass(frozen=True)
+class CompiledRoute:
+    index: int
+    name: str | None
+    condition: Condition | None  # None: the default route
+    target: Target
+    on_error: str
+    location: str | None
+
+
+@dataclass(frozen=True)
+class CompiledStep:
+    index: int
+    step: Step
+    checks: tuple[tuple[Check, float, bool], ...]
+    judges: tuple[str, ...]  # judge model ids of the step's validator set
+    location: str | None
+
+
+@dataclass
+class _Run:
+    """Mutable state of one request while it moves through the graph."""
+
+    decision: Decision
+    messages: list[dict[str, Any]]
+    extra: dict[str, Any]
+    values: RequestValues
+    redactor: Redactor
+    mocks: Mapping[str, MockAnswer] | None
+    stream_to: Callable[[str], None] | None
+    usage_tokens: dict[str, float] = field(default_factory=dict)
+    usage_usd: dict[str, float] = field(default_factory=dict)
+
+    def charge(self, call: CallResult) -> None:
+        self.usage_tokens[call.model_id] = self.usage_tokens.get(call.model_id, 0.0) + call.prompt_tokens + call.completion_tokens
+        self.usage_usd[call.model_id] = self.usage_usd.get(call.model_id, 0.0) + call.cost
+
+    def usage(self) -> Usage:
+        return Usage(dict(self.usage_tokens), dict(self.usage_usd))
+
+
+class Engine:
+    """Runs requests through a compiled policy.
+
+    Options: `store` (a `cascadepolicy.state` store; default: the policy's),
+    `clock` (epoch seconds, injectable for tests), `decision_log` (a JSONL file
+    path; default: the policy's `audit.decision_log`), `on_warning` (called
+    with the decision and each warning sentence), `mocks` (model id or litellm
+    model name → answer text or exception, for offline runs), `sleep` (for
+    retry backoff).
+    """
+
+    def __init__(self, policy: Policy, *, store: Store | None = None, clock: Callable[[], float] = time.time,
+                 decision_log: str | None = None, on_warning: Callable[[Decision, str], None] | None = None,
+                 mocks: Mapping[str, MockAnswer] | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.policy = policy
+        spec = policy.spec
+        self.clock = clock
+        self.on_warning = on_warning
+        self.mocks = mocks
+        self.decision_log = decision_log or spec.audit.decision_log
+        self._log_lock = threading.Lock()
+        self.caller = ModelCaller(spec.models, policy.prices, sleep=sleep)
+        self.detectors = Detectors(spec.features)
+        self.guardrails = GuardrailRunner(spec.guardrails, lambda i: self._where(("guardrails", i)))
+        self.routes = self._compile_routes()
+        self.cascades = {name: self._compile_cascade(name) for name in spec.cascades}
+        self.store = store if store is not None else _open_policy_store(policy)
+        self.admitter = Admitter(policy, self.store)
+        self.policy_info = {"name": spec.name, "version": spec.version, "hash": policy.content_hash, "file": policy.file}
+
+    # ------------------------------------------------------------ compile
+
+    def _where(self, path: tuple[str | int, ...]) -> str | None:
+        loc = self.policy.location(path)
+        return str(loc) if loc else None
+
+    def _compile_routes(self) -> list[CompiledRoute]:
+        routes = []
+        for index, route in enumerate(self.policy.spec.routes):
+            where = self._where(("routes", index))
+            if isinstance(route, DefaultRoute):
+                routes.append(CompiledRoute(index, route.name, None, route.default, "block", where))
+            else:
+                assert isinstance(route, ConditionalRoute)
+                routes.append(CompiledRoute(index, route.name, self.policy.conditions[index], route, route.on_error, where))
+        return routes
+
+    def _compile_cascade(self, name: str) -> list[CompiledStep]:
+        steps = []
+        for index, step in enumerate(self.policy.spec.cascades[name]):
+            checks: tuple[tuple[Check, float, bool], ...] = ()
+            judges: tuple[str, ...] = ()
+            if step.accept:
+                checks, judges = self._build_validators(step.accept.validators)
+            steps.append(CompiledStep(index, step, checks, judges, self._where(("cascades", name, index))))
+        return steps
+
+    def _build_validators(self, name: str) -> tuple[tuple[tuple[Check, float, bool], ...], tuple[str, ...]]:
+        built = []
+        judges = []
+        for index, check in enumerate(self.policy.spec.validators[name]):
+            params = check.model_dump(by_alias=True, exclude={"check", "weight", "required"}, exclude_none=True)
+            judge = None
+            if isinstance(check, JudgeCheck):
+                judges.append(check.model)
+                judge = self._judge_fn
+            try:
+                built.append((build_check(check.check, params, judge=judge), check.weight, check.required))
+            except ValueError as exc:
+                from cascadepolicy.diagnostics import Diagnostic
+                from cascadepolicy.errors import PolicyError
+
+                raise PolicyError([Diagnostic("ref-custom-callable" if check.check == "custom" else "schema-invalid",
+                                              str(exc), self.policy.location(("validators", name, index)))]) from exc
+        return tuple(built), tuple(judges)
+
+    # The judge runs inside a request: the current run is kept per thread.
+    _local = threading.local()
+
+    def _judge_fn(self, model_id: str, prompt: str) -> tuple[str, float]:
+        run: _Run = self._local.run
+        step = self._local.step
+        messages = [{"role": "user", "content": prompt}]
+        call = self._call(run, step, model_id, messages, "judge")
+        if call is None:
+            raise ProviderError(f"judge model {model_id!r} failed", model=model_id)
+        return call.text, call.cost
+
+    # ------------------------------------------------------------ public API
+
+    def complete(self, messages: Sequence[Mapping[str, Any]], *, user: str | None = None, tier: str | None = None,
+                 context: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None,
+                 mocks: Mapping[str, MockAnswer] | None = None, stream: bool = False) -> Any:
+        """Run one request. With `stream=True` returns a `StreamingResult` to iterate."""
+        if stream:
+            return StreamingResult(self, messages, dict(user=user, tier=tier, context=context, metadata=metadata, mocks=mocks))
+        return self._complete(messages, user=user, tier=tier, context=context, metadata=metadata, mocks=mocks, stream_to=None)
+
+    async def acomplete(self, messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> Result:
+        """The async twin of `complete`; the request runs in a worker thread."""
+        return await asyncio.to_thread(self.complete, messages, **kwargs)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ------------------------------------------------------------ the graph walk
+
+    def _complete(self, messages: Sequence[Mapping[str, Any]], *, user: str | None, tier: str | None,
+                  context: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None,
+                  mocks: Mapping[str, MockAnswer] | None, stream_to: Callable[[str], None] | None) -> Result:
+        started = time.perf_counter()
+        context = dict(context or {})
+        metadata = dict(metadata or {})
+        working = _check_messages(messages)
+        tier = tier or _nested(context, "user", "tier") or self.policy.spec.default_tier
+        decision = Decision(policy=self.policy_info, user=user, tier=tier)
+        values = RequestValues(working, self.detectors, user=user, tier=tier, context=context, metadata=metadata)
+        run = _Run(decision, working, {"documents": metadata.get("documents", ())}, values, Redactor(),
+                   mocks if mocks is not None else self.mocks, stream_to)
+        try:
+            result = self._walk(run)
+        finally:
+            decision.latency_ms = (time.perf_counter() - started) * 1000
+        self._log(decision)
+        return result
+
+    def _walk(self, run: _Run) -> Result:
+        decision = run.decision
+        refusal = self._check_request(run)
+        if refusal:
+            return self._blocked(run, refusal)
+        decision.trace.append("input-guardrails")
+        reason = self.guardrails.run_input(run.messages, run.extra, run.redactor, decision)
+        if reason:
+            return self._blocked(run, reason)
+        decision.trace.append("route")
+        route = self._route(run)
+        if isinstance(route, str):
+            return self._blocked(run, route)
+        target = route.target
+        if target.block is not None:
+            return self._blocked(run, target.block)
+        steps = self._plan(target)
+        steps, refusal = self._allowed(steps, decision.tier)
+        if refusal:
+            return self._blocked(run, refusal)
+        decision.trace.append("admission")
+        now = self.clock()
+        prompt_tokens = count_prompt_tokens(run.messages)
+        planned = self.admitter.plan(user=decision.user, tier=decision.tier, worst=self._worst_case(steps, prompt_tokens), now=now)
+        record, reservation = self.admitter.reserve(planned, now)
+        degrade_to = self.admitter.degrade_target(record, planned) if planned else None
+        if degrade_to is not None and self._target_id(target) != degrade_to:
+            self.admitter.release(reservation, now)
+            steps, refusal = self._allowed(self._plan_id(degrade_to), decision.tier)
+            if refusal:
+                return self._blocked(run, refusal)
+            planned = self.admitter.plan(user=decision.user, tier=decision.tier, worst=self._worst_case(steps, prompt_tokens), now=now)
+            degraded, reservation = self.admitter.reserve(planned, now)
+            degraded.degraded_to = degrade_to
+            degraded.warnings = record.warnings + degraded.warnings
+            record = degraded
+            decision.route = RouteRecord(route.index, route.name, "degraded", {"cascade" if degrade_to in self.cascades else "model": degrade_to},
+                                         route.location, tried=decision.route.tried if decision.route else [])
+        decision.admission = record
+        for warning in record.warnings:
+            if self.on_warning:
+                self.on_warning(decision, warning)
+        if not record.admitted:
+            decision.retry_after = record.retry_after
+            why = f"refused by {record.refused_by}" if record.refused_by else "refused by admission"
+            if record.retry_after is not None:
+                why += f"; retry after {record.retry_after:.0f}s"
+            return self._blocked(run, why)
+        try:
+            result = self._cascade(run, steps)
+        except BaseException:
+            self.admitter.release(reservation, self.clock())
+            raise
+        if not run.usage_usd:
+            self.admitter.release(reservation, self.clock())
+        else:
+            error = self.admitter.settle(reservation, run.usage(), self.clock())
+            if error:
+                decision.admission.warnings.append(error)
+        decision.admission.settled_usd = decision.cost
+        return result
+
+    # ------------------------------------------------------------ nodes
+
+    def _check_request(self, run: _Run) -> str | None:
+        spec = self.policy.spec
+        decision = run.decision
+        if spec.tiers:
+            if decision.tier is None:
+                return "the request names no tier and the policy has no default_tier"
+            if decision.tier not in spec.tiers:
+                return f"unknown tier {decision.tier!r}; the policy defines {', '.join(spec.tiers)}"
+        for name, field_spec in spec.context.items():
+            present = name in run.values.values
+            if isinstance(field_spec, ContextField):
+                if field_spec.required and not present:
+                    return f"the request has no value for the required context field {name!r}"
+                if present and field_spec.enum and run.values.values[name] not in field_spec.enum:
+                    return f"context field {name!r} is {run.values.values[name]!r}, not one of {', '.join(field_spec.enum)}"
+        return None
+
+    def _route(self, run: _Run) -> CompiledRoute | str:
+        decision = run.decision
+        tried: list[dict[str, Any]] = []
+        for route in self.routes:
+            if route.condition is None:
+                decision.route = RouteRecord(route.index, route.name, "default", _target_dict(route.target), route.location, tried=tried)
+                return route
+            try:
+                matched = route.condition.evaluate(run.values)
+            except ConditionError as exc:
+                tried.append({"index": route.index, "condition": route.condition.source, "error": str(exc)})
+                if route.on_error == "skip":
+                    continue
+                decision.route = RouteRecord(route.index, route.name, "conditional", _target_dict(route.target), route.location,
+                                             route.condition.source, tried=tried)
+                return f"route {route.index + 1} ({route.location}): {exc}"
+            if matched:
+                decision.route = RouteRecord(route.index, route.name, "conditional", _target_dict(route.target), route.location,
+                                             route.condition.source, route.condition.trace(run.values), tried)
+                return route
+            tried.append({"index": route.index, "condition": route.condition.source, "matched": False,
+                          "values": route.condition.trace(run.values)})
+        return "no route matched"  # unreachable: validation requires a default route
+
+    def _plan(self, target: Target) -> list[CompiledStep]:
+        return self._plan_id(target.cascade or target.model or "")
+
+    def _plan_id(self, target_id: str) -> list[CompiledStep]:
+        if target_id in self.cascades:
+            return self.cascades[target_id]
+        return [CompiledStep(0, Step(model=target_id), (), (), self._where(("models", target_id)))]
+
+    @staticmethod
+    def _target_id(target: Target) -> str | None:
+        return target.cascade or target.model
+
+    def _allowed(self, steps: list[CompiledStep], tier: str | None) -> tuple[list[CompiledStep], str | None]:
+        allowed_models = self.policy.spec.tiers[tier].models if tier in self.policy.spec.tiers else None
+        if allowed_models is None:
+            return steps, None
+        kept = [s for s in steps if s.step.model in allowed_models]
+        if not kept:
+            return [], f"tier {tier!r} may not call any model of this route ({', '.join(s.step.model for s in steps)})"
+        return kept, None
+
+    def _worst_case(self, steps: Sequence[CompiledStep], prompt_tokens: int) -> Usage:
+        """The most every call the cascade could make may cost, per model."""
+        models = self.policy.spec.models
+        prices = self.policy.prices
+        tokens: dict[str, float] = {}
+        usd: dict[str, float] = {}
+        calls_per_step = 1 + self.guardrails.max_reasks
+        previous_draft = 0
+        for compiled in steps:
+            step = compiled.step
+            prompt = prompt_tokens + (previous_draft if step.pass_draft else 0)
+            for candidate in (step.model, *models[step.model].fallbacks):
+                spec = models[candidate]
+                worst_tokens = (prompt + spec.max_tokens) * calls_per_step
+                worst_usd = prices[candidate].worst_case(prompt, spec.max_tokens) * calls_per_step
+                tokens[candidate] = tokens.get(candidate, 0.0) + worst_tokens
+                usd[candidate] = usd.get(candidate, 0.0) + worst_usd
+            for judge in compiled.judges:
+                spec = models[judge]
+                judge_prompt = JUDGE_PROMPT_TOKENS + prompt + models[step.model].max_tokens
+                tokens[judge] = tokens.get(judge, 0.0) + (judge_prompt + spec.max_tokens) * calls_per_step
+                usd[judge] = usd.get(judge, 0.0) + prices[judge].worst_case(judge_prompt, spec.max_tokens) * calls_per_step
+            previous_draft = models[step.model].max_tokens
+        return Usage(tokens, usd)
+
+    def _call(self, run: _Run, step: int, model_id: str, messages: list[dict[str, Any]], purpose: str,
+              stream_to: Callable[[str], None] | None = None) -> CallResult | None:
+        try:
+            result = self.caller.call(model_id, messages, mocks=run.mocks, stream_to=stream_to)
+        except ProviderError as exc:
+            attempts = [a.__dict__ for a in getattr(exc, "attempts", [])]
+            spec = self.policy.spec.models[model_id]
+            run.decision.calls.append(ModelCall(step, model_id, spec.model, purpose, "error", error=str(exc), attempts=attempts))
+            return None
+        attempts = [a.__dict__ for a in result.attempts]
+        run.decision.calls.append(ModelCall(step, result.model_id, result.litellm_model, purpose, "ok", result.prompt_tokens,
+                                            result.completion_tokens, result.cost, result.latency_ms, attempts=attempts))
+        run.charge(result)
+        run.decision.cost += result.cost
+        return result
+
+    def _cascade(self, run: _Run, steps: list[CompiledStep]) -> Result:
+        decision = run.decision
+        previous: CallResult | None = None
+        previous_reason: str | None = None
+        complexity = None
+        for position, compiled in enumerate(steps):
+            last = position == len(steps) - 1
+            step = compiled.step
+            decision.trace.append(f"step:{position}:{step.model}")
+            messages = list(run.messages)
+            if step.pass_draft and previous is not None:
+                messages += [{"role": "assistant", "content": previous.text},
+                             {"role": "user", "content": f"That draft was not accepted ({previous_reason}). Give a better, complete answer."}]
+            live = run.stream_to if (last and run.stream_to and not step.accept and not self.guardrails.output) else None
+            reasks = 0
+            while True:
+                call = self._call(run, position, step.model, messages, "draft" if reasks == 0 else "reask", live)
+                if call is None:
+                    previous_reason = f"step {position + 1} ({step.model}) failed: {decision.calls[-1].error}"
+                    break
+                outcome = self.guardrails.run_output(call.text, position, run.extra, run.redactor, decision, reasks) \
+                    if step.guardrails else None
+                if outcome is not None and outcome.action == "reask":
+                    reasks += 1
+                    messages = messages + [{"role": "assistant", "content": call.text},
+                                           {"role": "user", "content": outcome.feedback or "Answer again."}]
+                    continue
+                break
+            if call is None:
+                if last:
+                    return self._failed(run, previous_reason or "the model call failed")
+                decision.validations.append(Validation(position, step.model, 0.0, None, False, escalation_reason=previous_reason))
+                continue
+            if outcome is not None and outcome.action == "block":
+                return self._blocked(run, outcome.reason or "blocked by an output guardrail")
+            if outcome is not None and outcome.action == "escalate":
+                reason = f"rejected by {outcome.reason}"
+                if last:
+                    return self._blocked(run, f"the last step's answer was {reason}")
+                decision.validations.append(Validation(position, step.model, 0.0, None, False, escalation_reason=reason))
+                previous, previous_reason = call, reason
+                continue
+            text = outcome.text if outcome is not None else call.text
+            if step.accept:
+                if complexity is None:
+                    complexity = run.values["request.complexity"]
+                threshold = step.accept.min_score_by_complexity.get(complexity, step.accept.min_score)
+                self._local.run, self._local.step = run, position
+                composite = score_draft(compiled.checks, Draft(text, last_user_text(run.messages), call.logprobs, complexity))
+                accepted = composite.score >= threshold
+                reason = None if accepted else _escalation_reason(composite, threshold)
+                decision.validations.append(Validation(position, step.model, round(composite.score, 4), threshold, accepted,
+                                                       [_check_record(r) for r in composite.results], composite.gate_failed,
+                                                       None if last else reason))
+                if not accepted and not last:
+                    previous, previous_reason = call, reason
+                    continue
+            return self._answered(run, call, text)
+        return self._failed(run, previous_reason or "no step produced an answer")
+
+    # ------------------------------------------------------------ endings
+
+    def _answered(self, run: _Run, call: CallResult, text: str) -> Result:
+        decision = run.decision
+        decision.outcome = "answered"
+        decision.final_model = call.litellm_model
+        decision.final_model_id = call.model_id
+        if run.stream_to is not None and not any(c.purpose == "draft" and c is decision.calls[-1] for c in ()):  # noqa: SIM102
+            pass
+        return Result(text, call.litellm_model, call.model_id, decision.cost, decision)
+
+    def _blocked(self, run: _Run, reason: str) -> Result:
+        decision = run.decision
+        decision.outcome = "blocked"
+        decision.reason = reason
+        return Result(None, None, None, decision.cost, decision, blocked=True, reason=reason, retry_after=decision.retry_after)
+
+    def _failed(self, run: _Run, reason: str) -> Result:
+        decision = run.decision
+        decision.outcome = "error"
+        decision.reason = reason
+        return Result(None, None, None, decision.cost, decision, reason=reason)
+
+    def _log(self, decision: Decision) -> None:
+        if not self.decision_log:
+            return
+        line = decision.to_json()
+        with self._log_lock, open(self.decision_log, "a", encoding="utf-8") as sink:
+            sink.write(line + "\n")
+
+
+class StreamingResult:
+    """Iterate to receive the answer's text as it is produced.
+
+    Drafts that must pass validation or output guardrails are buffered until
+    they are accepted and then delivered in one piece; a final step with no
+    checks is streamed token by token as the provider sends it. After the
+    iteration, `result` holds the full `Result` with its decision record.
+    """
+
+    _DONE = object()
+
+    def __init__(self, engine: Engine, messages: Sequence[Mapping[str, Any]], kwargs: dict[str, Any]) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._streamed: list[str] = []
+        self.result: Result | None = None
+        self._error: BaseException | None = None
+
+        def work() -> None:
+            try:
+                self.result = engine._complete(messages, stream_to=self._emit, **kwargs)
+            except BaseException as exc:  # handed to the iterating thread
+                self._error = exc
+            finally:
+                self._queue.put(self._DONE)
+
+        self._thread = threading.Thread(target=work, name="cascadepolicy-stream", daemon=True)
+        self._thread.start()
+
+    def _emit(self, chunk: str) -> None:
+        self._streamed.append(chunk)
+        self._queue.put(chunk)
+
+    def __iter__(self) -> Iterator[str]:
+        while True:
+            item = self._queue.get()
+            if item is self._DONE:
+                break
+            yield item
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self.result is not None
+        if not self._streamed and self.result.content:
+            yield self.result.content  # a buffered (validated) answer is delivered whole
+
+
+def _open_policy_store(policy: Policy) -> Store:
+    from cascadepolicy.state import open_store
+
+    store = policy.spec.store
+    if store.kind == "sqlite":
+        import os
+
+        directory = os.path.dirname(store.path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        return open_store("sqlite", path=store.path)
+    if store.kind == "redis":
+        return open_store("redis", url=store.url)
+    return open_store("memory")
+
+
+def _check_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(messages, str | bytes) or not isinstance(messages, Sequence) or not messages:
+        raise RequestError("messages must be a non-empty list of {'role': ..., 'content': ...} mappings")
+    working = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, Mapping) or "role" not in message:
+            raise RequestError(f"message {index} must be a mapping with a 'role' and 'content'")
+        working.append(copy.deepcopy(dict(message)))
+    return working
+
+
+def _nested(data: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, Mapping) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _target_dict(target: Target) -> dict[str, str]:
+    return {k: v for k, v in (("cascade", target.cascade), ("model", target.model), ("block", target.block)) if v is not None}
+
+
+def _check_record(result: Any) -> dict[str, Any]:
+    return {"check": result.check, "score": round(result.score, 4), "passed": result.passed, "skipped": result.skipped,
+            "detail": result.detail, "cost": result.cost}
+
+
+def _escalation_reason(composite: CompositeScore, threshold: float) -> str:
+    if composite.gate_failed:
+        failed = next((r for r in composite.results if r.check == composite.gate_failed), None)
+        return f"required check {composite.gate_failed!r} failed" + (f": {failed.detail}" if failed and failed.detail else "")
+    weak = [r for r in composite.results if not r.passed and not r.skipped]
+    detail = "; ".join(f"{r.check}: {r.detail}" for r in weak[:3])
+    return f"score {composite.score:.2f} below {threshold:.2f}" + (f" ({detail})" if detail else "")
+
+
+__all__ = ["Engine", "Result", "StreamingResult", "json"]

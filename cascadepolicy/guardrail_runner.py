@@ -1,0 +1,238 @@
+"""The guardrail nodes of the graph: run the policy's checks and apply actions.
+
+Input guardrails run on the request before admission and the first model
+call; output guardrails run on each cascade step's answer before it can be
+accepted. Detectors (in `cascadepolicy.guardrails`) only say what they found;
+this module decides what that means under the rule's action and mode:
+`block`, `redact` (typed placeholders, one Redactor per request so the same
+value maps to the same placeholder), `warn`, `escalate` and `reask` (output
+only). `warn` mode records what the action would have been, `dry_run` only
+the verdict. A check that raises or exceeds its timeout follows `on_timeout`
+(block by default: fail closed). Every verdict lands in the decision record
+with the matched text masked.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cascadepolicy.calls import duration_seconds
+from cascadepolicy.decision import Decision, GuardrailVerdict
+from cascadepolicy.features import message_text
+from cascadepolicy.guardrails.base import Finding, Verdict
+from cascadepolicy.guardrails.redaction import Redactor, mask
+from cascadepolicy.model import (
+    CustomGuardrail,
+    GroundingGuardrail,
+    Guardrail,
+    InjectionGuardrail,
+    ModerationGuardrail,
+    PiiGuardrail,
+    ToxicityGuardrail,
+)
+
+Scan = Callable[[str, Mapping[str, Any]], Verdict]  # (text, request extras) -> verdict
+_EXECUTOR: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _executor() -> concurrent.futures.ThreadPoolExecutor:
+    global _EXECUTOR
+    if _EXECUTOR is None:
+        _EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="cascadepolicy-guardrail")
+    return _EXECUTOR
+
+
+def build_scan(rule: Guardrail) -> tuple[Scan, bool]:
+    """The detector for a rule, and whether it may block on I/O (so runs under a real timeout)."""
+    from cascadepolicy.guardrails import grounding, injection, moderation, pii, toxicity
+
+    if isinstance(rule, PiiGuardrail):
+        entities = tuple(rule.entities)
+        return (lambda text, extra: pii.scan(text, entities)), False
+    if isinstance(rule, InjectionGuardrail):
+        threshold = rule.threshold
+        return (lambda text, extra: injection.scan(text, threshold)), False
+    if isinstance(rule, ToxicityGuardrail):
+        threshold = rule.threshold
+        return (lambda text, extra: toxicity.scan(text, threshold)), False
+    if isinstance(rule, ModerationGuardrail):
+        provider, threshold = rule.provider, rule.threshold
+        return (lambda text, extra: moderation.scan(text, provider, threshold)), provider is not None
+    if isinstance(rule, GroundingGuardrail):
+        threshold = rule.threshold
+        return (lambda text, extra: grounding.scan(text, extra.get("documents", ()), threshold)), False
+    if isinstance(rule, CustomGuardrail):
+        from cascadepolicy.guardrails.registry import load_custom
+
+        fn = load_custom(rule.function)
+        params = dict(rule.params)
+        return (lambda text, extra: _as_verdict(fn(text, **params), rule.id)), True
+    raise TypeError(f"unknown guardrail {rule!r}")
+
+
+def _as_verdict(value: Any, rule_id: str) -> Verdict:
+    if isinstance(value, Verdict):
+        return value
+    if isinstance(value, bool):
+        return Verdict(value, 1.0 if value else 0.0, (), f"custom guardrail {rule_id!r} {'fired' if value else 'passed'}")
+    if isinstance(value, int | float):
+        score = float(value)
+        return Verdict(score >= 0.5, score, (), f"custom guardrail {rule_id!r} scored {score:.2f}")
+    raise TypeError(f"custom guardrail {rule_id!r} returned {type(value).__name__}; return a Verdict, a bool or a score")
+
+
+@dataclass
+class CompiledGuardrail:
+    rule: Guardrail
+    index: int
+    scan: Scan
+    blocking_io: bool
+    timeout: float
+    location: str | None
+
+    def run(self, text: str, extra: Mapping[str, Any]) -> tuple[Verdict | None, str | None]:
+        """The verdict, or None and a sentence saying why the check failed."""
+        try:
+            if self.blocking_io:
+                future = _executor().submit(self.scan, text, extra)
+                return future.result(timeout=self.timeout), None
+            return self.scan(text, extra), None
+        except concurrent.futures.TimeoutError:
+            return None, f"the check took longer than its timeout of {self.rule.timeout}"
+        except Exception as exc:  # a failing check follows on_timeout, never passes silently
+            return None, f"the check failed: {type(exc).__name__}: {exc}"
+
+
+@dataclass
+class OutputOutcome:
+    text: str
+    action: str  # none | block | escalate | reask
+    reason: str | None = None
+    rule_id: str | None = None
+    feedback: str | None = None
+
+
+class GuardrailRunner:
+    def __init__(self, rules: Sequence[Guardrail], locate: Callable[[int], str | None]) -> None:
+        self.input: list[CompiledGuardrail] = []
+        self.output: list[CompiledGuardrail] = []
+        for index, rule in enumerate(rules):
+            scan, blocking = build_scan(rule)
+            compiled = CompiledGuardrail(rule, index, scan, blocking, duration_seconds(rule.timeout), locate(index))
+            (self.input if rule.stage == "input" else self.output).append(compiled)
+
+    @property
+    def max_reasks(self) -> int:
+        return sum(g.rule.max_reasks for g in self.output if g.rule.action == "reask" and g.rule.mode == "enforce")
+
+    # ------------------------------------------------------------ input
+
+    def run_input(self, messages: list[dict[str, Any]], extra: Mapping[str, Any], redactor: Redactor,
+                  decision: Decision) -> str | None:
+        """Scan and act on the request in place; return the block reason, if any."""
+        for guard in self.input:
+            rule = guard.rule
+            roles = set(getattr(rule, "apply_to", ("user",)))
+            targets = [i for i, m in enumerate(messages) if m.get("role") in roles]
+            texts = [(i, message_text(messages[i])) for i in targets]
+            if "document" in roles:
+                texts += [(-1 - n, str(d)) for n, d in enumerate(extra.get("documents", ()))]
+            started = time.perf_counter()
+            fired_any, findings_all, reasons, score, failure = False, [], [], 0.0, None
+            redactions: dict[int, tuple[str, list[Finding]]] = {}
+            for index, text in texts:
+                verdict, failure = guard.run(text, extra)
+                if verdict is None:
+                    break
+                score = max(score, verdict.score)
+                if verdict.fired:
+                    fired_any = True
+                    reasons.append(verdict.reason)
+                    findings_all += [_finding_record(f, text) for f in verdict.findings]
+                    if index >= 0:
+                        redactions[index] = (text, list(verdict.findings))
+            latency = (time.perf_counter() - started) * 1000
+            if failure is not None:
+                reason = f"guardrail {rule.id!r}: {failure}"
+                blocked = rule.on_timeout == "block" and rule.mode == "enforce"
+                decision.guardrails.append(GuardrailVerdict(rule.id, rule.stage, rule.check, blocked, 1.0,
+                                                            "blocked" if blocked else "allowed_on_error", rule.mode, reason,
+                                                            latency_ms=latency))
+                if blocked:
+                    return reason
+                continue
+            reason = "; ".join(reasons) if reasons else "no finding"
+            action = _applied(rule.action, rule.mode, fired_any)
+            decision.guardrails.append(GuardrailVerdict(rule.id, rule.stage, rule.check, fired_any, score, action, rule.mode,
+                                                        reason, findings_all, latency_ms=latency))
+            if action == "blocked":
+                return rule.message or f"blocked by guardrail {rule.id!r}: {reason}"
+            if action == "redacted":
+                for index, (text, findings) in redactions.items():
+                    _set_text(messages[index], redactor.redact(text, findings))
+        return None
+
+    # ------------------------------------------------------------ output
+
+    def run_output(self, text: str, step: int, extra: Mapping[str, Any], redactor: Redactor,
+                   decision: Decision, reasks_used: int) -> OutputOutcome:
+        for guard in self.output:
+            rule = guard.rule
+            started = time.perf_counter()
+            verdict, failure = guard.run(text, extra)
+            latency = (time.perf_counter() - started) * 1000
+            if verdict is None:
+                reason = f"guardrail {rule.id!r}: {failure}"
+                blocked = rule.on_timeout == "block" and rule.mode == "enforce"
+                decision.guardrails.append(GuardrailVerdict(rule.id, rule.stage, rule.check, blocked, 1.0,
+                                                            "blocked" if blocked else "allowed_on_error", rule.mode, reason,
+                                                            step=step, latency_ms=latency))
+                if blocked:
+                    return OutputOutcome(text, "block", reason, rule.id)
+                continue
+            action = _applied(rule.action, rule.mode, verdict.fired)
+            if action == "reasked" and reasks_used >= rule.max_reasks:
+                action = "escalated"  # the reask budget is spent: reject the answer instead
+            findings = [_finding_record(f, text) for f in verdict.findings]
+            decision.guardrails.append(GuardrailVerdict(rule.id, rule.stage, rule.check, verdict.fired, verdict.score, action,
+                                                        rule.mode, verdict.reason, findings, step=step, latency_ms=latency))
+            if action == "blocked":
+                return OutputOutcome(text, "block", rule.message or f"blocked by guardrail {rule.id!r}: {verdict.reason}", rule.id)
+            if action == "redacted":
+                text = redactor.redact(text, list(verdict.findings))
+            elif action == "escalated":
+                return OutputOutcome(text, "escalate", f"guardrail {rule.id!r}: {verdict.reason}", rule.id)
+            elif action == "reasked":
+                feedback = (f"Your previous answer was rejected by the {rule.check} check ({verdict.reason}). "
+                            "Answer again without that problem.")
+                return OutputOutcome(text, "reask", f"guardrail {rule.id!r}: {verdict.reason}", rule.id, feedback)
+        return OutputOutcome(text, "none")
+
+
+_DONE = {"block": "blocked", "redact": "redacted", "warn": "warned", "escalate": "escalated", "reask": "reasked"}
+
+
+def _applied(action: str, mode: str, fired: bool) -> str:
+    if not fired:
+        return "none"
+    if mode == "dry_run":
+        return "dry_run"
+    if mode == "warn":
+        return f"would_{action}" if action != "warn" else "warned"
+    return _DONE[action]
+
+
+def _finding_record(finding: Finding, text: str) -> dict[str, Any]:
+    return {"kind": finding.kind, "label": finding.label, "start": finding.start, "end": finding.end,
+            "score": round(finding.score, 3), "masked": mask(text[finding.start:finding.end])}
+
+
+def _set_text(message: dict[str, Any], text: str) -> None:
+    if isinstance(message.get("content"), list):
+        message["content"] = [{"type": "text", "text": text}]
+    else:
+        message["content"] = text
