@@ -203,11 +203,18 @@ class Engine:
 
     def complete(self, messages: Sequence[Mapping[str, Any]], *, user: str | None = None, tier: str | None = None,
                  context: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None,
-                 mocks: Mapping[str, MockAnswer] | None = None, stream: bool = False) -> Any:
-        """Run one request. With `stream=True` returns a `StreamingResult` to iterate."""
+                 mocks: Mapping[str, MockAnswer] | None = None, stream: bool = False,
+                 guardrail_verdicts: Mapping[str, Any] | None = None) -> Any:
+        """Run one request. With `stream=True` returns a `StreamingResult` to iterate.
+
+        `mocks` answers model calls offline (model id or litellm name → text or
+        exception); `guardrail_verdicts` forces guardrail outcomes by rule id
+        (True/False, a Verdict, or an exception) — both for tests and `explain`.
+        """
+        options = dict(user=user, tier=tier, context=context, metadata=metadata, mocks=mocks, verdicts=guardrail_verdicts)
         if stream:
-            return StreamingResult(self, messages, dict(user=user, tier=tier, context=context, metadata=metadata, mocks=mocks))
-        return self._complete(messages, user=user, tier=tier, context=context, metadata=metadata, mocks=mocks, stream_to=None)
+            return StreamingResult(self, messages, options)
+        return self._complete(messages, stream_to=None, **options)
 
     async def acomplete(self, messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> Result:
         """The async twin of `complete`; the request runs in a worker thread."""
@@ -220,7 +227,8 @@ class Engine:
 
     def _complete(self, messages: Sequence[Mapping[str, Any]], *, user: str | None, tier: str | None,
                   context: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None,
-                  mocks: Mapping[str, MockAnswer] | None, stream_to: Callable[[str], None] | None) -> Result:
+                  mocks: Mapping[str, MockAnswer] | None, stream_to: Callable[[str], None] | None,
+                  verdicts: Mapping[str, Any] | None = None) -> Result:
         started = time.perf_counter()
         context = dict(context or {})
         metadata = dict(metadata or {})
@@ -228,7 +236,8 @@ class Engine:
         tier = tier or _nested(context, "user", "tier") or self.policy.spec.default_tier
         decision = Decision(policy=self.policy_info, user=user, tier=tier)
         values = RequestValues(working, self.detectors, user=user, tier=tier, context=context, metadata=metadata)
-        run = _Run(decision, working, {"documents": metadata.get("documents", ())}, values, Redactor(),
+        extra = {"documents": metadata.get("documents", ()), "verdicts": dict(verdicts or {})}
+        run = _Run(decision, working, extra, values, Redactor(),
                    mocks if mocks is not None else self.mocks, stream_to)
         try:
             result = self._walk(run)

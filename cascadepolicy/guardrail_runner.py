@@ -96,6 +96,13 @@ class CompiledGuardrail:
 
     def run(self, text: str, extra: Mapping[str, Any]) -> tuple[Verdict | None, str | None]:
         """The verdict, or None and a sentence saying why the check failed."""
+        forced = extra.get("verdicts", {}).get(self.rule.id)
+        if forced is not None:  # test fixtures: a verdict given for this rule
+            if isinstance(forced, BaseException):
+                return None, f"the check failed: {type(forced).__name__}: {forced}"
+            if isinstance(forced, bool):
+                return Verdict(forced, 1.0 if forced else 0.0, (), "verdict given by the test fixture"), None
+            return forced, None
         try:
             if self.blocking_io:
                 future = _executor().submit(self.scan, text, extra)
