@@ -256,7 +256,6 @@ RULES: tuple[_Rule, ...] = tuple(
     _Rule(family, weight, _anchors(anchors), _compile(pattern))
     for family, weight, anchors, pattern in _RAW_RULES
 )
-_B64_PROBE = re.compile(r"[A-Za-z0-9+/]{20}")
 _B64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{20,}={0,2}(?![A-Za-z0-9+/=])")
 _MAX_B64_CANDIDATES = 8
 
@@ -317,7 +316,8 @@ def score_text(text: str) -> tuple[float, list[Finding]]:
             fired[hash("leet")] = Finding("obfuscation", 0, len(text), 0.35, "OBFUSCATION")
     if has_hidden_characters(text) or has_homoglyphs(text):
         fired[hash("hidden")] = Finding("obfuscation", 0, len(text), 0.35, "OBFUSCATION")
-    if len(text) >= 20 and _B64_PROBE.search(text) is not None:
+    # a base64 payload leaves at least one long run of letters and digits
+    if len(text) >= 20 and max(map(len, folded_words), default=0) >= 16:
         for i, m in enumerate(_B64.finditer(text)):
             if i >= _MAX_B64_CANDIDATES:
                 break

@@ -24,10 +24,10 @@ _HOMOGLYPHS = str.maketrans(
 )
 _LEET = str.maketrans("0134578@$!|", "oieastbasil")
 # a letter touching a leet digit/symbol on both sides: "1gn0re", "pr0mpt"
-_LEET_HINT = re.compile(r"[a-z][0134578@$!|]+[a-z]|\b[0134578@$][a-z]{2}")
-# "i g n o r e", "i.g.n.o.r.e", "i-g-n-o-r-e"; the cheap probe has no leading
-# \b so the regex engine can skip ahead on its first character class
-_SPACED_PROBE = re.compile(r"[a-z][ ._\-*][a-z][ ._\-*][a-z][ ._\-*][a-z]")
+_LEET_INSIDE = re.compile(r"[a-z][0134578@$!|]+[a-z]")
+_LEET_LEADING = re.compile(r"[0134578@$][a-z]{2}")
+_ORDINALS = ("st", "nd", "rd", "th")
+# "i g n o r e", "i.g.n.o.r.e", "i-g-n-o-r-e"
 _SPACED = re.compile(r"\b(?:[a-z][ ._\-*]){3,}[a-z]\b")
 _WORD_BYTES = bytes(c if (97 <= c <= 122 or 48 <= c <= 57 or c == 95) else 32 for c in range(256))
 _WORD = re.compile(r"[^\W]+")
@@ -57,8 +57,12 @@ def deobfuscate(folded: str) -> str | None:
     Returns None when the text shows no sign of either, so callers only pay
     for a second scan when there is something to undo.
     """
-    leet = _LEET_HINT.search(folded) is not None
-    spaced = _SPACED_PROBE.search(folded) is not None and _SPACED.search(folded) is not None
+    leet = _LEET_INSIDE.search(folded) is not None or any(
+        not (m.start() and folded[m.start() - 1].isalnum()) and m.group()[1:] not in _ORDINALS
+        for m in _LEET_LEADING.finditer(folded)
+    )
+    # spelled-out letters leave several distinct one-letter words behind
+    spaced = sum(len(w) == 1 for w in _cached_words(folded)) >= 4 and _SPACED.search(folded) is not None
     if not (leet or spaced):
         return None
     out = folded
@@ -76,8 +80,11 @@ def words(folded: str) -> frozenset[str]:
     return frozenset(_WORD.findall(folded))
 
 
+_cached_words = lru_cache(maxsize=8)(words)
+
+
 @lru_cache(maxsize=8)
 def analyse(text: str) -> tuple[str, frozenset[str]]:
     """`fold(text)` and its words, shared by the detectors that scan the same text."""
     folded = fold(text)
-    return folded, words(folded)
+    return folded, _cached_words(folded)

@@ -23,6 +23,7 @@ from cascadepolicy.guardrails.base import (
     count_kinds,
     passing,
 )
+from cascadepolicy.guardrails.normalize import analyse
 
 PII_ENTITIES: frozenset[str] = frozenset(
     {
@@ -84,7 +85,7 @@ _PHONE_CUES: tuple[str, ...] = (
     "sms", "text", "message", "whatsapp", "number", "no.", "#", "registered",
 )
 _IBAN = re.compile(r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b")
-_IPV6_PROBE = re.compile(r"[0-9A-Fa-f]:[0-9A-Fa-f]{0,4}:")
+_HEX = frozenset("0123456789abcdefABCDEF:")
 # (name, substrings one of which must occur, pattern, score)
 _API_KEY_RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str], float], ...] = tuple(
     (name, triggers, re.compile(pattern, re.DOTALL), score)
@@ -199,9 +200,18 @@ def _emails(text: str) -> list[Span]:
     return spans
 
 
+def _has_hex_colon(text: str) -> bool:
+    i = text.find(":")
+    while i != -1:
+        if 0 < i < len(text) - 1 and text[i - 1] in _HEX and text[i + 1] in _HEX:
+            return True
+        i = text.find(":", i + 1)
+    return False
+
+
 def _ipv6s(text: str) -> list[Span]:
     spans: list[Span] = []
-    if ":" not in text or _IPV6_PROBE.search(text) is None:
+    if not _has_hex_colon(text):
         return spans
     for m in _IPV6.finditer(text):
         value = m.group()
@@ -235,7 +245,7 @@ def _api_keys(text: str) -> list[Span]:
     lowered: str | None = None
     for name, triggers, pattern, score in _API_KEY_RULES:
         if name == "assigned":
-            lowered = text.lower() if lowered is None else lowered
+            lowered = analyse(text)[0] if lowered is None else lowered
             if not any(t in lowered for t in triggers):
                 continue
         elif not any(t in text for t in triggers):
@@ -290,8 +300,13 @@ def _phone_score(raw: str, digits: str, region: str) -> float:
     groups = [g for g in _NON_DIGIT.split(raw) if g]
     separated = len(groups) > 1
     if international:
-        # the country code tells phonenumbers which numbering plan to check
-        return max(0.6, _phonenumbers_score(raw if raw.startswith("+") else "+" + raw[2:], region))
+        # a known country code and a plausible length; a full parse per number
+        # would cost more than every other check on a prompt together
+        national = digits if raw.startswith("+") else digits[2:]
+        known = _phonenumbers().COUNTRY_CODE_TO_REGION_CODE
+        if any(int(national[:k]) in known for k in (1, 2, 3)) and 8 <= len(national) <= 15:
+            return 0.85
+        return 0.0
     if separated and n >= 7 and max(len(g) for g in groups) <= 5:
         # "1 000 000" and "12 345" read as quantities, not as a number to dial
         if groups[0][0] != "0" and len(groups[0]) <= 3 and all(len(g) == 3 for g in groups[1:]):

@@ -60,7 +60,7 @@ _WORD_INDEX: dict[str, tuple[str, float]] = {
 # Phrases: (category, weight, anchor words, pattern); a pattern runs only when
 # one of its anchors is among the text's words.
 _PHRASES: tuple[tuple[str, float, frozenset[str], re.Pattern[str]], ...] = tuple(
-    (cat, weight, frozenset(anchors.split()), re.compile(pattern))
+    (cat, weight, frozenset(anchors.split()), re.compile(pattern.removeprefix("\\b").replace("|\\b", "|")))
     for cat, weight, anchors, pattern in (
         ("threat", 0.85, "kill murder hurt shoot stab beat find destroy rape burn",
          r"\b(?:i(?:'ll|\s+will|\s+am\s+going\s+to|'m\s+going\s+to|\s+gonna)|we(?:'ll|\s+will))\s+"
