@@ -167,6 +167,7 @@ class Admitter:
                 ratio = used / p.budget_usd
                 if p.budget.degrade_at is not None and ratio >= p.budget.degrade_at:
                     status = "degrade"
+                    record.warnings.append(f"{p.charge.label}: {ratio:.0%} spent (degrade at {p.budget.degrade_at:.0%})")
                 elif p.budget.warn_at is not None and ratio >= p.budget.warn_at:
                     status = "warn"
                     record.warnings.append(f"{p.charge.label}: {ratio:.0%} spent (warn at {p.budget.warn_at:.0%})")

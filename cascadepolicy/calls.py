@@ -87,7 +87,11 @@ def map_exception(exc: BaseException, model_id: str | None = None) -> ProviderEr
         return exc
     name = type(exc).__name__
     names = {c.__name__ for c in type(exc).__mro__}
-    message = f"{name}: {str(exc)[:500]}"
+    try:
+        text = str(exc)
+    except Exception:  # some provider exceptions cannot even render themselves
+        text = repr(type(exc))
+    message = f"{name}: {text[:500]}"
     if names & {"Timeout", "TimeoutError", "APITimeoutError", "ReadTimeout", "ConnectTimeout"}:
         return ProviderTimeout(message, model=model_id)
     if names & {"RateLimitError", "CallerCredentialRateLimitError"}:
