@@ -204,7 +204,7 @@ def test_settle_after_expiry_still_records_the_spend(store: Store) -> None:
     assert store.reserve([budget(0.75)], now=40, ttl=30).reservation_id
     store.settle(rid, {"u|usd|day:1": 0.4}, now=50)
     # the money was spent: counted, even though it pushes past the limit
-    assert usage_of(store, "u|usd|day:1", now=50) == (pytest.approx(0.4), 0.75)
+    assert usage_of(store, "u|usd|day:1", now=50) == pytest.approx((0.4, 0.75))
     refused = store.reserve([budget(0.01)], now=51, ttl=30)
     assert not refused.admitted and refused.used["u|usd|day:1"] == pytest.approx(1.15)
 
@@ -221,7 +221,7 @@ def test_settle_of_an_unknown_reservation_records_on_known_counters(store: Store
     store.reserve([budget(0.1)], now=0, ttl=30)
     store.settle("from-a-store-that-was-reset", {"u|usd|day:1": 0.3, "no|such|key": 5}, now=5)
     store.settle("from-a-store-that-was-reset", {"u|usd|day:1": 0.3}, now=6)  # idempotent
-    assert usage_of(store, "u|usd|day:1", now=7) == (pytest.approx(0.3), pytest.approx(0.1))
+    assert usage_of(store, "u|usd|day:1", now=7) == pytest.approx((0.3, 0.1))
     assert usage_of(store, "no|such|key", now=7) is None
 
 
@@ -230,7 +230,7 @@ def test_settle_is_idempotent(store: Store) -> None:
     assert rid
     store.settle(rid, {"u|usd|day:1": 0.2}, now=1)
     store.settle(rid, {"u|usd|day:1": 0.2}, now=2)
-    assert usage_of(store, "u|usd|day:1", now=3) == (pytest.approx(0.2), 0.0)
+    assert usage_of(store, "u|usd|day:1", now=3) == pytest.approx((0.2, 0.0))
 
 
 # -- usage and reset ----------------------------------------------------------
@@ -332,10 +332,10 @@ def test_a_restarted_store_keeps_the_counts(store_spec: StoreSpec) -> None:
     second = store_spec.open()
     try:
         assert usage_of(second, "u|req", now=3) == (1.0, 1.0)
-        assert usage_of(second, "u|usd|day:1", now=3) == (pytest.approx(0.3), 0.5)
+        assert usage_of(second, "u|usd|day:1", now=3) == pytest.approx((0.3, 0.5))
         assert pending
         second.settle(pending, {"u|usd|day:1": 0.1}, now=4)
-        assert usage_of(second, "u|usd|day:1", now=5) == (pytest.approx(0.4), 0.0)
+        assert usage_of(second, "u|usd|day:1", now=5) == pytest.approx((0.4, 0.0))
     finally:
         second.close()
 
