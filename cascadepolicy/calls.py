@@ -199,8 +199,7 @@ class ModelCaller:
             logprobs = _logprobs(choice)
         latency = (self.clock() - started) * 1000
         if mocked or usage is None:
-            prompt_tokens = litellm.token_counter(model=spec.model, messages=list(messages))
-            completion_tokens = litellm.token_counter(model=spec.model, text=text, count_response_tokens=True) if text else 0
+            prompt_tokens, completion_tokens = count_tokens(messages, text)
         else:
             prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
             completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
@@ -232,6 +231,18 @@ class ModelCaller:
             finish = getattr(choice, "finish_reason", None) or finish
             logprobs.extend(_logprobs(choice) or [])
         return "".join(parts), finish, usage, logprobs or None
+
+
+def count_tokens(messages: Sequence[Mapping[str, Any]], text: str) -> tuple[int, int]:
+    """Prompt and completion tokens of a mocked or usage-less call.
+
+    litellm's bundled cl100k encoding with OpenAI's message overhead, the
+    default of `litellm.token_counter`, computed directly because the wrapper
+    costs milliseconds per call.
+    """
+    from cascadepolicy.features import count_prompt_tokens, text_tokens
+
+    return count_prompt_tokens(messages), text_tokens(text) if text else 0
 
 
 def _logprobs(choice: Any) -> list[float] | None:

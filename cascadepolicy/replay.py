@@ -141,14 +141,11 @@ class Replayer:
         return outcomes
 
     def single_model_cost(self, record: Record, model_id: str) -> float:
-        from cascadepolicy.calls import litellm_module
+        from cascadepolicy.calls import count_tokens
 
-        litellm = litellm_module()
         model = self.policy.spec.models[model_id].model
         text = record.responses.get(model, {}).get("content", "")
-        prompt = litellm.token_counter(model=model, messages=record.messages)
-        completion = litellm.token_counter(model=model, text=text, count_response_tokens=True) if text else 0
-        return self.policy.prices[model_id].cost(prompt, completion)
+        return self.policy.prices[model_id].cost(*count_tokens(record.messages, text))
 
     def report(self, outcomes: list[Outcome], sweep: bool = False) -> Report:
         n = len(outcomes)
