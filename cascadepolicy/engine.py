@@ -30,7 +30,7 @@ from cascadepolicy.calls import CallResult, MockAnswer, ModelCaller
 from cascadepolicy.conditions import Condition
 from cascadepolicy.decision import Decision, ModelCall, RouteRecord, Validation
 from cascadepolicy.errors import ConditionError, ProviderError, RequestError
-from cascadepolicy.features import Detectors, RequestValues, count_prompt_tokens, last_user_text
+from cascadepolicy.features import Detectors, RequestValues, last_user_text
 from cascadepolicy.guardrail_runner import GuardrailRunner
 from cascadepolicy.guardrails.redaction import Redactor
 from cascadepolicy.model import (
@@ -268,7 +268,7 @@ class Engine:
             return self._blocked(run, refusal)
         decision.trace.append("admission")
         now = self.clock()
-        prompt_tokens = count_prompt_tokens(run.messages)
+        prompt_tokens = run.values["request.tokens"]
         planned = self.admitter.plan(user=decision.user, tier=decision.tier, worst=self._worst_case(steps, prompt_tokens), now=now)
         record, reservation = self.admitter.reserve(planned, now)
         degrade_to = self.admitter.degrade_target(record, planned) if planned else None
