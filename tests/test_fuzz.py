@@ -129,6 +129,8 @@ def test_example_policies_with_text_mutations(workdir: Path, which: int, rnd: ra
     text = EXAMPLE_TEXTS[which]
     for _ in range(count):
         lines = text.splitlines(keepends=True)
+        if not lines:
+            break
         op = rnd.choice(["delete", "duplicate", "swap", "insert", "indent"])
         i = rnd.randrange(len(lines))
         if op == "delete":
