@@ -116,10 +116,10 @@ _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []  # type
 
 
 def _register_extras() -> None:
-    from cascadepolicy import commands
+    from cascadepolicy import authoring_commands, commands
 
     # main() may run many times in one process (tests, embedding): register once.
-    _EXTRA_COMMANDS.extend(r for r in commands.REGISTRARS if r not in _EXTRA_COMMANDS)
+    _EXTRA_COMMANDS.extend(r for r in (*commands.REGISTRARS, *authoring_commands.REGISTRARS) if r not in _EXTRA_COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

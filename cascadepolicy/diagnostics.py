@@ -135,4 +135,13 @@ CODES: dict[str, str] = {
     "budget-thresholds": "Budget thresholds are out of order (warn <= degrade <= block).",
     "price-unknown": "A model has no known price; give `pricing` in the policy.",
     "model-context": "A model's max_tokens exceeds what the price table says it can produce.",
+    # test suites (`cascadepolicy test`)
+    "test-unknown-key": "A test suite uses a key that suites do not define.",
+    "test-missing-key": "A test suite entry is missing a required key.",
+    "test-type": "A test suite value has the wrong type.",
+    "test-enum": "A test suite value is not one of the allowed choices.",
+    "test-invalid": "A test suite value is invalid for another reason given in the message.",
+    "test-policy": "The policy a test suite names cannot be found or has errors.",
+    "test-ref": "A test suite names a route, model, guardrail, limit or tier the policy does not define.",
+    "test-duplicate-name": "Two cases of a test suite share a name.",
 }

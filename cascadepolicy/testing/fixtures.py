@@ -1,0 +1,168 @@
+"""Fixtures of a test case turned into what the engine takes.
+
+Sits between the suite model and the engine: the clock, the mock answers
+(one per model, or a sequence consumed call by call), forced guardrail
+verdicts, a store that is unreachable on purpose, and counters seeded
+*through the policy's own admission plan* (`Admitter.plan` on a copy of the
+policy reduced to the limits in question), so a seeded `{usd: 0.95}` lands
+on exactly the counters the engine will read, whatever their key format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from types import SimpleNamespace
+from typing import Any
+
+from cascadepolicy.admission import Admitter, Usage
+from cascadepolicy.calls import MockAnswer, duration_seconds
+from cascadepolicy.errors import (
+    ProviderAuthError,
+    ProviderBadRequest,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnavailable,
+    StoreError,
+)
+from cascadepolicy.policy import Policy
+from cascadepolicy.state.base import Admission, Charge, Store
+from cascadepolicy.state.base import Usage as CounterUsage
+from cascadepolicy.testing.model import AnswerError, UsageSeed
+
+# A fixed default clock keeps calendar budgets (day, week, month) deterministic.
+DEFAULT_NOW = datetime(2025, 1, 15, 12, 0, tzinfo=timezone.utc).timestamp()
+
+_ERRORS: dict[str, type[ProviderError]] = {
+    "timeout": ProviderTimeout, "rate_limited": ProviderRateLimited, "unavailable": ProviderUnavailable,
+    "auth": ProviderAuthError, "bad_request": ProviderBadRequest,
+}
+
+
+def parse_now(value: str | float | None) -> float:
+    if value is None:
+        return DEFAULT_NOW
+    if isinstance(value, int | float):
+        return float(value)
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+class ScriptedAnswers(Mapping[str, MockAnswer]):
+    """The engine's `mocks`: answers by policy model id, consumed one call at a time.
+
+    Every model id is "present", so no call can ever reach a provider; a model
+    the case gives no answer for fails with a non-retryable error, and the
+    miss is recorded so the runner can fail the case with a clear message.
+    """
+
+    def __init__(self, policy: Policy, answers: Mapping[str, Any]) -> None:
+        by_litellm = {spec.model: model_id for model_id, spec in policy.spec.models.items()}
+        self.models = set(policy.spec.models)
+        self.queues: dict[str, list[Any]] = {}
+        for key, spec in answers.items():
+            model_id = key if key in self.models else by_litellm[key]
+            self.queues[model_id] = list(spec) if isinstance(spec, tuple) else [spec]
+        # The engine looks an answer up as `get(model_id, get(litellm_name))`; when a model's id
+        # equals its litellm name both lookups hit the same key for one call, so serve it twice.
+        self.twice = {m for m, spec in policy.spec.models.items() if spec.model == m}
+        self.pending: dict[str, Any] = {}
+        self.missing: list[str] = []
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.models
+
+    def __getitem__(self, key: str) -> MockAnswer:
+        if key not in self.models:
+            raise KeyError(key)
+        if key in self.pending:
+            return self.pending.pop(key)
+        answer = self._next(key)
+        if key in self.twice:
+            self.pending[key] = answer
+        return answer
+
+    def _next(self, model_id: str) -> MockAnswer:
+        queue = self.queues.get(model_id)
+        if not queue:
+            self.missing.append(model_id)
+            return ProviderBadRequest(f"the test case gives no answer for model {model_id!r}", model=model_id)
+        spec = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(spec, AnswerError):
+            return _ERRORS[spec.error](spec.message or f"{spec.error} (test fixture)", model=model_id)
+        return str(spec)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self.models))
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+
+def guardrail_verdicts(fixtures: Mapping[str, Any]) -> dict[str, Any]:
+    verdicts: dict[str, Any] = {}
+    for rule_id, value in fixtures.items():
+        if value == "error":
+            verdicts[rule_id] = RuntimeError("check failed (test fixture)")
+        else:
+            verdicts[rule_id] = value is True or value == "fire"
+    return verdicts
+
+
+def seed_usage(policy: Policy, store: Store, seeds: Sequence[UsageSeed], *, user: str | None, tier: str | None,
+               now: float) -> None:
+    """Charge each seed to the counters the engine's admission plan names for it."""
+    for seed in seeds:
+        spec = policy.spec
+        if seed.limit is not None:
+            limits = tuple(x for x in spec.limits if x.id == seed.limit)
+            reduced = spec.model_copy(update={"tiers": {}, "limits": limits})
+            seed_tier = None
+        else:
+            reduced = spec
+            seed_tier = seed.tier or tier
+        # Per-model limits are planned only for the models a request may use.
+        model = seed.model or (next((x.model for x in reduced.limits if x.model), None) if seed.limit else None) or "-"
+        shim = SimpleNamespace(spec=reduced, name=policy.name)
+        admitter = Admitter(shim, store)  # type: ignore[arg-type]
+        at = now - (duration_seconds(seed.ago) if seed.ago else 0.0)
+        planned = admitter.plan(user=seed.user or user, tier=seed_tier, worst=Usage({model: 0.0}, {model: 0.0}), now=at)
+        measure = "usd" if seed.usd is not None else "requests" if seed.requests is not None else "tokens"
+        amount = float(seed.usd if seed.usd is not None else seed.requests if seed.requests is not None else seed.tokens or 0)
+        charges = [dataclasses.replace(p.charge, limit=math.inf, amount=amount) for p in planned
+                   if p.measure == measure and (seed.model is None or p.model in (None, seed.model))]
+        if not charges:
+            continue
+        admission = store.reserve(charges, now=at, ttl=3600.0)
+        assert admission.reservation_id is not None
+        store.settle(admission.reservation_id, {c.key: amount for c in charges}, now=at)
+
+
+class UnreachableStore:
+    """A store whose every call fails, as a crashed Redis would."""
+
+    def reserve(self, charges: Sequence[Charge], *, now: float, ttl: float) -> Admission:
+        raise StoreError("the state store is unreachable (test fixture)")
+
+    def settle(self, reservation_id: str, actual: Mapping[str, float], *, now: float) -> None:
+        raise StoreError("the state store is unreachable (test fixture)")
+
+    def release(self, reservation_id: str, *, now: float) -> None:
+        raise StoreError("the state store is unreachable (test fixture)")
+
+    def usage(self, key_prefix: str = "", *, now: float) -> list[CounterUsage]:
+        raise StoreError("the state store is unreachable (test fixture)")
+
+    def reset(self, key_prefix: str) -> int:
+        raise StoreError("the state store is unreachable (test fixture)")
+
+    def close(self) -> None:
+        pass

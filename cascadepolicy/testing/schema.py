@@ -1,0 +1,166 @@
+"""Suite files → `TestSuite`, with `file:line:col` diagnostics for bad ones.
+
+The same approach as `cascadepolicy.schema_check` for policies: the pydantic
+models in `cascadepolicy.testing.model` validate the data, and each error
+becomes a `Diagnostic` with a stable `test-*` code, the location of the
+offending key or value from the source map, and a "did you mean" for a
+misspelt key.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from cascadepolicy.diagnostics import Diagnostic, did_you_mean
+from cascadepolicy.schema_check import data_path
+from cascadepolicy.source import PathKey, SourceMap
+from cascadepolicy.testing.model import TestSuite
+
+_TYPES = {
+    "int_type": "a whole number", "int_parsing": "a whole number", "int_from_float": "a whole number",
+    "float_type": "a number", "float_parsing": "a number", "string_type": "text", "bool_type": "true or false",
+    "bool_parsing": "true or false", "dict_type": "a mapping", "model_type": "a mapping",
+    "model_attributes_type": "a mapping", "tuple_type": "a list", "list_type": "a list",
+}
+_RANGES = ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_short", "too_long",
+           "string_too_short", "string_too_long")
+
+
+def check_suite_data(data: Any, source_map: SourceMap) -> tuple[TestSuite | None, list[Diagnostic]]:
+    try:
+        return TestSuite.model_validate(_tuples(data)), []
+    except ValidationError as exc:
+        out: list[Diagnostic] = []
+        seen: set[tuple[Any, ...]] = set()
+        for error in _relevant(exc.errors()):
+            d = _diagnostic(error, data, source_map)
+            if (d.code, d.location, d.message) not in seen:
+                seen.add((d.code, d.location, d.message))
+                out.append(d)
+        return None, out
+
+
+def _tuples(value: Any) -> Any:
+    # The frozen, strict models hold lists as tuples.
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def _relevant(errors: list[Any]) -> list[Any]:
+    """Union alternatives echo each other: keep, per location, the errors of the most specific branch."""
+    by_prefix: dict[tuple[Any, ...], list[Any]] = {}
+    for error in errors:
+        loc = tuple(step for step in error["loc"] if not _is_branch(step))
+        by_prefix.setdefault(loc, []).append(error)
+    out = []
+    for loc, group in by_prefix.items():
+        deeper = any(len(other) > len(loc) and other[:len(loc)] == loc for other in by_prefix)
+        if deeper and all(e["type"] in _TYPES or e["type"] == "literal_error" for e in group):
+            continue  # a deeper error inside one alternative explains it better
+        out.append(group[0] if len(group) > 1 and all(e["type"] in _TYPES or e["type"] == "literal_error" for e in group)
+                   else group[0])
+        out.extend(e for e in group[1:] if not (e["type"] in _TYPES or e["type"] == "literal_error"))
+    return out
+
+
+def _is_branch(step: Any) -> bool:
+    """pydantic names union branches in `loc` (`str`, `AnswerError`, `tuple[...]`); they are not data keys."""
+    return isinstance(step, str) and (step in ("str", "int", "float", "bool", "function-after[_one_body(), Request]")
+                                      or step[:1].isupper() or "[" in step or step.startswith(("literal", "function-"))
+                                      or step in ("tuple", "dict"))
+
+
+def _diagnostic(error: Any, data: Any, source_map: SourceMap) -> Diagnostic:
+    raw_loc = tuple(error["loc"])
+    loc = tuple(step for step in raw_loc if not _is_branch(step))
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    given = error.get("input")
+    path, on_key = data_path(loc, data, missing=kind == "missing")
+    where = source_map.key(path) if on_key else source_map.value(path)
+    field = _name(path)
+    if kind == "extra_forbidden":
+        key = str(path[-1]) if path else "?"
+        allowed = allowed_keys(raw_loc[:-1])
+        hint = did_you_mean(key, allowed) or ("allowed here: " + ", ".join(sorted(allowed)) if allowed else None)
+        return Diagnostic("test-unknown-key", f"unknown key {key!r} in {_name(path[:-1])}.", source_map.key(path), hint=hint)
+    if kind == "missing":
+        return Diagnostic("test-missing-key", f"{_name(path[:-1])} is missing the required key {str(loc[-1])!r}.",
+                          source_map.value(path[:-1]))
+    if kind == "literal_error":
+        expected = [e.strip(" '") for e in str(ctx.get("expected", "")).replace(" or ", ",").split(",") if e.strip()]
+        return Diagnostic("test-enum", f"{field} is {_kind(given)}; expected one of {', '.join(expected)}.", where,
+                          hint=did_you_mean(str(given), expected))
+    if kind in _TYPES:
+        return Diagnostic("test-type", f"{field} must be {_TYPES[kind]}, not {_kind(given)}.", where)
+    if kind in _RANGES or kind == "string_pattern_mismatch":
+        return Diagnostic("test-invalid", f"{field} is {_kind(given)}: {error['msg'].lower()}.", where)
+    return Diagnostic("test-invalid", f"{field}: {error['msg'].rstrip('.')}.", where)
+
+
+def _name(path: PathKey) -> str:
+    parts: list[str] = []
+    for step in path:
+        parts.append(f"[{step}]" if isinstance(step, int) else (f".{step}" if parts else str(step)))
+    return "".join(parts) or "the suite"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return "null" if value is None else type(value).__name__
+
+
+def allowed_keys(loc: tuple[Any, ...]) -> set[str]:
+    """The keys the suite model accepts at a pydantic error location."""
+    candidates: list[Any] = [TestSuite]
+    for step in loc:
+        if _is_branch(step):
+            continue
+        candidates = [nxt for ann in candidates for nxt in _step(ann, step)]
+        if not candidates:
+            return set()
+    return {f.alias or name for ann in candidates for m in _models(ann) for name, f in m.model_fields.items()}
+
+
+def _unwrap(ann: Any) -> list[Any]:
+    origin = typing.get_origin(ann)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(ann)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return [alt for arg in typing.get_args(ann) for alt in _unwrap(arg)]
+    return [ann]
+
+
+def _models(ann: Any) -> list[type[BaseModel]]:
+    return [a for a in _unwrap(ann) if isinstance(a, type) and issubclass(a, BaseModel)]
+
+
+def _step(ann: Any, step: Any) -> list[Any]:
+    out: list[Any] = []
+    for alt in _unwrap(ann):
+        origin = typing.get_origin(alt)
+        if isinstance(alt, type) and issubclass(alt, BaseModel):
+            fields = {f.alias or n: f for n, f in alt.model_fields.items()}
+            if step in fields:
+                out.append(fields[step].annotation)
+        elif origin is dict and isinstance(step, str):
+            out.append(typing.get_args(alt)[1])
+        elif origin is tuple and isinstance(step, int):
+            out.append(typing.get_args(alt)[0])
+    return out
