@@ -117,6 +117,8 @@ def compile_condition(text: str, fields: Mapping[str, FieldType], location: Loca
                       ) -> tuple[Condition | None, list[Diagnostic]]:
     """Check `text` against `fields` and compile it, or return why not."""
 
+    lead = len(text) - len(text.lstrip())  # the text is parsed stripped; columns count from the original
+
     def at(node: ast.AST | None, col: int | None = None) -> Location | None:
         if location is None:
             return None
@@ -124,7 +126,7 @@ def compile_condition(text: str, fields: Mapping[str, FieldType], location: Loca
             col = getattr(node, "col_offset", 0) if node is not None else 0
             if getattr(node, "lineno", 1) > 1:
                 return location
-        return location.shifted(col)
+        return location.shifted(lead + col)
 
     if len(text) > MAX_LENGTH:
         return None, [Diagnostic("expr-too-complex", f"the condition is {len(text)} characters long; the limit is {MAX_LENGTH}.", location)]
@@ -132,7 +134,10 @@ def compile_condition(text: str, fields: Mapping[str, FieldType], location: Loca
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         col = (exc.offset or 1) - 1 if exc.lineno in (None, 1) else 0
-        return None, [Diagnostic("expr-syntax", f"the condition is not a valid expression: {exc.msg}.", at(None, col),
+        message = exc.msg
+        if not exc.offset and exc.msg == "invalid syntax":  # Python's way of saying "ended too early"
+            col, message = len(text.strip()), "it ends before the expression is complete"
+        return None, [Diagnostic("expr-syntax", f"the condition is not a valid expression: {message}.", at(None, col),
                                  hint="conditions look like `user.tier == 'free' and request.tokens > 4000`.")]
     except (ValueError, MemoryError, RecursionError) as exc:
         return None, [Diagnostic("expr-syntax", f"the condition cannot be parsed: {exc}.", location)]
