@@ -28,7 +28,7 @@ from cascadepolicy import cli
 from cascadepolicy.source import load_file
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted((ROOT / "policies").glob("*.yaml")) + sorted((ROOT / "tests" / "cases" / "valid").glob("*.yaml"))
+EXAMPLES = sorted(p for p in (ROOT / "policies").glob("*.yaml") if not p.name.endswith("_test.yaml")) + sorted((ROOT / "tests" / "cases" / "valid").glob("*.yaml"))
 EXAMPLE_TEXTS = [p.read_text(encoding="utf-8") for p in EXAMPLES]
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
