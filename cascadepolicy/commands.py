@@ -285,7 +285,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     root = Path(__file__).resolve().parent.parent
     policy_path = root / "policies" / "math-tutor.yaml"
-    data = resources.files("cascadepolicy").joinpath("data", "gsm8k_sample.jsonl")
+    data = resources.files("cascadepolicy").joinpath("data").joinpath("gsm8k_sample.jsonl")
     policy = _load(str(policy_path))
     print(f"Replaying {policy_path.name} over the bundled GSM8K sample ({data.name}; MIT-licensed GSM8K questions, "
           "answers recorded by RouteLLM, Apache-2.0)...\n")

@@ -73,7 +73,9 @@ def _merge(target: dict[str, Any], target_map: SourceMap, overlay: dict[str, Any
     for key, value in overlay.items():
         child = (*path, key)
         if isinstance(value, dict) and isinstance(target.get(key), dict):
-            target_map.keys[child] = overlay_map.keys.get(child, target_map.keys.get(child))  # type: ignore[arg-type]
+            key_location = overlay_map.keys.get(child) or target_map.keys.get(child)
+            if key_location is not None:
+                target_map.keys[child] = key_location
             _merge(target[key], target_map, value, overlay_map, child)
             continue
         target_map.drop(child)

@@ -211,7 +211,8 @@ class Engine:
         exception); `guardrail_verdicts` forces guardrail outcomes by rule id
         (True/False, a Verdict, or an exception) — both for tests and `explain`.
         """
-        options = dict(user=user, tier=tier, context=context, metadata=metadata, mocks=mocks, verdicts=guardrail_verdicts)
+        options: dict[str, Any] = dict(user=user, tier=tier, context=context, metadata=metadata, mocks=mocks,
+                                       verdicts=guardrail_verdicts)
         if stream:
             return StreamingResult(self, messages, options)
         return self._complete(messages, stream_to=None, **options)
@@ -319,12 +320,12 @@ class Engine:
             if decision.tier not in spec.tiers:
                 return f"unknown tier {decision.tier!r}; the policy defines {', '.join(spec.tiers)}"
         for name, field_spec in spec.context.items():
-            present = name in run.values.values
+            present = name in run.values.given
             if isinstance(field_spec, ContextField):
                 if field_spec.required and not present:
                     return f"the request has no value for the required context field {name!r}"
-                if present and field_spec.enum and run.values.values[name] not in field_spec.enum:
-                    return f"context field {name!r} is {run.values.values[name]!r}, not one of {', '.join(field_spec.enum)}"
+                if present and field_spec.enum and run.values.given[name] not in field_spec.enum:
+                    return f"context field {name!r} is {run.values.given[name]!r}, not one of {', '.join(field_spec.enum)}"
         return None
 
     def _route(self, run: _Run) -> CompiledRoute | str:
@@ -417,7 +418,7 @@ class Engine:
         decision = run.decision
         previous: CallResult | None = None
         previous_reason: str | None = None
-        complexity = None
+        complexity: str | None = None
         for position, compiled in enumerate(steps):
             last = position == len(steps) - 1
             step = compiled.step
@@ -458,17 +459,17 @@ class Engine:
             text = outcome.text if outcome is not None else call.text
             if step.accept:
                 if complexity is None:
-                    complexity = run.values["request.complexity"]
-                threshold = step.accept.min_score_by_complexity.get(complexity, step.accept.min_score)
+                    complexity = str(run.values["request.complexity"])
+                threshold = step.accept.min_score_by_complexity.get(complexity, step.accept.min_score)  # type: ignore[call-overload]
                 self._local.run, self._local.step = run, position
                 composite = score_draft(compiled.checks, Draft(text, last_user_text(run.messages), call.logprobs, complexity))
                 accepted = composite.score >= threshold
-                reason = None if accepted else _escalation_reason(composite, threshold)
+                rejection = None if accepted else _escalation_reason(composite, threshold)
                 decision.validations.append(Validation(position, step.model, round(composite.score, 4), threshold, accepted,
                                                        [_check_record(r) for r in composite.results], composite.gate_failed,
-                                                       None if last else reason))
+                                                       None if last else rejection))
                 if not accepted and not last:
-                    previous, previous_reason = call, reason
+                    previous, previous_reason = call, rejection
                     continue
             return self._answered(run, call, text)
         return self._failed(run, previous_reason or "no step produced an answer")
@@ -480,8 +481,6 @@ class Engine:
         decision.outcome = "answered"
         decision.final_model = call.litellm_model
         decision.final_model_id = call.model_id
-        if run.stream_to is not None and not any(c.purpose == "draft" and c is decision.calls[-1] for c in ()):  # noqa: SIM102
-            pass
         return Result(text, call.litellm_model, call.model_id, decision.cost, decision)
 
     def _blocked(self, run: _Run, reason: str) -> Result:

@@ -101,8 +101,8 @@ class Detectors:
     """Domain and complexity detectors with the policy's word lists."""
 
     def __init__(self, features: Features) -> None:
-        domains = {**DEFAULT_DOMAINS, **{k: tuple(v) for k, v in features.domains.items()}}
-        complexity = {**DEFAULT_COMPLEXITY, **{k: tuple(v) for k, v in features.complexity.items()}}
+        domains: dict[str, tuple[str, ...]] = {**DEFAULT_DOMAINS, **{k: tuple(v) for k, v in features.domains.items()}}
+        complexity: dict[str, tuple[str, ...]] = {**DEFAULT_COMPLEXITY, **{k: tuple(v) for k, v in features.complexity.items()}}
         self.domains = {name: keyword_pattern(words) for name, words in domains.items()}
         self.complexity = {name: keyword_pattern(words) for name, words in complexity.items()}
 
@@ -141,14 +141,14 @@ class RequestValues(Mapping[str, Any]):
                  tier: str | None, context: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
         self.messages = messages
         self.detectors = detectors
-        self.values: dict[str, Any] = {}
-        _flatten(context, "", self.values)
-        _flatten(metadata, "metadata.", self.values)
+        self.given: dict[str, Any] = {}
+        _flatten(context, "", self.given)
+        _flatten(metadata, "metadata.", self.given)
         if user is not None:
-            self.values["user.id"] = user
+            self.given["user.id"] = user
         if tier is not None:
-            self.values["user.tier"] = tier
-        self.values["request.message_count"] = len(messages)
+            self.given["user.tier"] = tier
+        self.given["request.message_count"] = len(messages)
 
     def _compute(self, key: str) -> Any:
         if key == "request.tokens":
@@ -161,20 +161,20 @@ class RequestValues(Mapping[str, Any]):
 
     def __getitem__(self, key: str) -> Any:
         try:
-            return self.values[key]
+            return self.given[key]
         except KeyError:
             value = self._compute(key)
-            self.values[key] = value
+            self.given[key] = value
             return value
 
     def __contains__(self, key: object) -> bool:
-        return key in self.values or key in ("request.tokens", "request.domain", "request.complexity")
+        return key in self.given or key in ("request.tokens", "request.domain", "request.complexity")
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.values)
+        return iter(self.given)
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self.given)
 
 
 def _flatten(data: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:

@@ -28,6 +28,9 @@ Duration = Annotated[str, Field(pattern=DURATION_PATTERN, examples=["30s", "10m"
 Id = Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
 Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
 Mode = Literal["enforce", "warn", "dry_run"]
+# pydantic writes key patterns as `patternProperties` only; without this the
+# JSON Schema would accept keys that the models reject.
+CLOSED_KEYS: dict[str, Any] = {"additionalProperties": False}
 
 
 class Strict(BaseModel):
@@ -141,6 +144,8 @@ class RateWindow(Strict):
 class Budget(Strict):
     """A USD budget over a calendar or rolling period, with degradation thresholds."""
 
+    model_config = ConfigDict(json_schema_extra={"dependentRequired": {"degrade_at": ["degrade_to"], "degrade_to": ["degrade_at"]}})
+
     usd: float = Field(gt=0, description="The budget in US dollars for each period.")
     per: str = Field(pattern=PERIOD_PATTERN, description="`day`, `week` or `month` (calendar periods in `timezone`), or a rolling duration such as `24h` or `30d`.")
     timezone: str = Field("UTC", description="IANA time zone in which calendar periods start, e.g. `Europe/Berlin`.")
@@ -171,7 +176,9 @@ class Tier(Strict):
 class Limit(Strict):
     """A limit outside tiers: global, or per model."""
 
-    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["rate"]}, {"required": ["budget"]}]})
+    model_config = ConfigDict(json_schema_extra={
+        "oneOf": [{"required": ["rate"]}, {"required": ["budget"]}],
+        "if": {"properties": {"scope": {"const": "model"}}}, "then": {"required": ["model"]}, "else": {"not": {"required": ["model"]}}})
 
     id: Id = Field(description="Unique id, used in decision records and `cascadepolicy usage`.")
     scope: Literal["global", "model"] = Field(description="`global`: one counter for all requests; `model`: one counter for calls of `model`.")
@@ -458,7 +465,7 @@ class Features(Strict):
     """Word lists of the built-in request detectors."""
 
     domains: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], tuple[str, ...]] = Field(
-        default_factory=dict, description="Per domain, keywords replacing the built-in list (a new name adds a domain).")
+        default_factory=dict, json_schema_extra=CLOSED_KEYS, description="Per domain, keywords replacing the built-in list (a new name adds a domain).")
     complexity: dict[Literal["trivial", "simple", "moderate", "hard", "expert"], tuple[str, ...]] = Field(
         default_factory=dict, description="Per complexity level, keywords replacing the built-in list.")
 
@@ -483,15 +490,15 @@ class PolicyDocument(Strict):
     extends: str | tuple[str, ...] | None = Field(
         None, description="Base policy file(s), relative to this file. Maps merge key by key, lists and scalars replace; later files win.")
     context: dict[Annotated[str, Field(pattern=CONTEXT_NAME_PATTERN)], ContextSpec] = Field(
-        default_factory=dict, description="Request fields usable in conditions, by dotted name (e.g. `metadata.feature`).")
-    models: dict[Id, ModelSpec] = Field(min_length=1, description="Models the policy may call, by id.")
+        default_factory=dict, json_schema_extra=CLOSED_KEYS, description="Request fields usable in conditions, by dotted name (e.g. `metadata.feature`).")
+    models: dict[Id, ModelSpec] = Field(min_length=1, json_schema_extra=CLOSED_KEYS, description="Models the policy may call, by id.")
     store: Store = Field(default_factory=lambda: MemoryStore(kind="memory"), description="Where counters and spend are kept: `memory`, `sqlite` or `redis`.")
     default_tier: Id | None = Field(None, description="Tier of requests that name none; without it such requests are refused when tiers exist.")
-    tiers: dict[Id, Tier] = Field(default_factory=dict, description="Caller tiers with their rate windows and budgets.")
+    tiers: dict[Id, Tier] = Field(default_factory=dict, json_schema_extra=CLOSED_KEYS, description="Caller tiers with their rate windows and budgets.")
     limits: tuple[Limit, ...] = Field((), description="Global and per-model limits.")
     guardrails: tuple[Guardrail, ...] = Field((), description="Checks on input and output, in order.")
-    validators: dict[Id, Annotated[tuple[QualityCheck, ...], Field(min_length=1)]] = Field(default_factory=dict, description="Named sets of quality checks used by cascade steps.")
-    cascades: dict[Id, Annotated[tuple[Step, ...], Field(min_length=1)]] = Field(default_factory=dict, description="Ordered steps: each step's answer is accepted or escalated to the next.")
+    validators: dict[Id, Annotated[tuple[QualityCheck, ...], Field(min_length=1)]] = Field(default_factory=dict, json_schema_extra=CLOSED_KEYS, description="Named sets of quality checks used by cascade steps.")
+    cascades: dict[Id, Annotated[tuple[Step, ...], Field(min_length=1)]] = Field(default_factory=dict, json_schema_extra=CLOSED_KEYS, description="Ordered steps: each step's answer is accepted or escalated to the next.")
     routes: tuple[Route, ...] = Field(min_length=1, description="Ordered routes; the first whose condition holds is taken; the last must be `default`.")
     features: Features = Field(default_factory=Features, description="Word lists of the built-in detectors behind `request.domain` and `request.complexity`.")
     audit: Audit = Field(default_factory=Audit, description="Decision record output.")

@@ -116,8 +116,9 @@ class Replayer:
         spec = self.policy.spec
         for route in reversed(spec.routes):
             target = getattr(route, "default", None) or route
-            if getattr(target, "cascade", None):
-                return target.cascade  # type: ignore[no-any-return]
+            cascade = getattr(target, "cascade", None)
+            if isinstance(cascade, str):
+                return cascade
         if not spec.cascades:
             raise ReplayError("the policy has no cascade to replay")
         return next(iter(spec.cascades))

@@ -124,7 +124,7 @@ def data_path(loc: tuple[Any, ...], data: Any, missing: bool = False) -> tuple[P
 
 
 def _name(path: PathKey) -> str:
-    parts = []
+    parts: list[str] = []
     for step in path:
         parts.append(f"[{step}]" if isinstance(step, int) else (f".{step}" if parts else str(step)))
     return "".join(parts) or "the document"
@@ -185,11 +185,11 @@ def _diagnostic(error: Any, data: Any, source_map: SourceMap) -> Diagnostic:
     if kind in ("string_pattern_mismatch",):
         pattern = ctx.get("pattern")
         if pattern in (DURATION_PATTERN, PERIOD_PATTERN):
-            allowed = "day, week, month or a duration" if pattern == PERIOD_PATTERN else "a duration"
+            form = "day, week, month or a duration" if pattern == PERIOD_PATTERN else "a duration"
             if isinstance(given, str) and _ZERO_DURATION.match(given):
                 return Diagnostic("schema-duration", f"{field} is {given!r}, a zero-length duration; it must be longer than zero.", where,
                                   hint="write a positive whole number followed by s, m, h, d or w, such as 30s, 10m, 1h or 7d.")
-            return Diagnostic("schema-duration", f"{field} is {given!r}, which is not {allowed}.", where,
+            return Diagnostic("schema-duration", f"{field} is {given!r}, which is not {form}.", where,
                               hint="write a positive whole number followed by s, m, h, d or w, such as 30s, 10m, 1h or 7d.")
         form = _PATTERN_WORDS.get(str(pattern), f"the required form ({pattern})")
         return Diagnostic("schema-pattern", f"{field} is {given!r}, which is not {form}.", where)

@@ -19,10 +19,17 @@ SCHEMA_IDS = {
 
 
 def generate(kind: str = "policy") -> dict[str, Any]:
+    from pydantic import BaseModel
+
+    root: type[BaseModel]
     if kind == "policy":
-        from cascadepolicy.model import PolicyDocument as root
+        from cascadepolicy.model import PolicyDocument
+
+        root = PolicyDocument
     else:
-        from cascadepolicy.testing.model import TestSuite as root  # type: ignore[no-redef]
+        from cascadepolicy.testing.model import TestSuite
+
+        root = TestSuite
     schema = root.model_json_schema(mode="validation")
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_IDS[kind],
             **{k: v for k, v in schema.items() if k != "$schema"}}
@@ -34,7 +41,7 @@ def render(schema: dict[str, Any]) -> str:
 
 def schema_text(kind: str = "policy") -> str:
     """The shipped schema file's text (no model import needed)."""
-    return resources.files("cascadepolicy").joinpath("schemas", SCHEMA_FILES[kind]).read_text(encoding="utf-8")
+    return resources.files("cascadepolicy").joinpath("schemas").joinpath(SCHEMA_FILES[kind]).read_text(encoding="utf-8")
 
 
 def main() -> None:
