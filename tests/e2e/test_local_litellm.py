@@ -114,7 +114,6 @@ def test_timeout_shorter_than_generation_raises_litellm_timeout(
     # A private server: the abandoned generation keeps running server-side and
     # would otherwise slow the shared one down for the next tests.
     server = local_server_factory("smollm2", "slow", parallel=1)
-    started = time.monotonic()
     with pytest.raises(litellm.Timeout) as info:
         # max_retries=0: the openai client otherwise retries a timeout twice, ~2 s more.
         _chat(
@@ -125,34 +124,11 @@ def test_timeout_shorter_than_generation_raises_litellm_timeout(
             max_retries=0,
             extra_body=ENDLESS,
         )
-    assert time.monotonic() - started < 2.0
     assert isinstance(info.value, openai.APITimeoutError)
     # The server does not notice the client left: it generates (and a paid
     # provider would bill) the whole answer anyway.
     assert server.metrics()["llamacpp:requests_processing"] == 1
     assert server.healthy()
-
-
-def test_stream_timeout_bounds_each_read_not_the_whole_stream(
-    smollm2_server: ServerHandle,
-) -> None:
-    timeout = 1.0
-    started = time.monotonic()
-    stream = _chat(
-        smollm2_server,
-        messages=LONG_PROMPT,
-        max_tokens=150,
-        timeout=timeout,
-        max_retries=0,
-        stream=True,
-        extra_body=ENDLESS,
-    )
-    pieces = [c for c in stream if c.choices and c.choices[0].delta.content]
-    elapsed = time.monotonic() - started
-    # A steady stream outlives its timeout: a caller wanting a total deadline must enforce it.
-    if elapsed <= timeout:
-        pytest.skip(f"machine too fast to show it: 150 tokens took {elapsed:.2f}s")
-    assert len(pieces) > 100
 
 
 def _kill_when(handle: ServerHandle, event: threading.Event, delay: float) -> threading.Thread:
@@ -173,13 +149,11 @@ def test_server_killed_mid_request_raises_internal_server_error(
     go = threading.Event()
     killer = _kill_when(victim, go, delay=0.5)
     go.set()
-    started = time.monotonic()
     # litellm maps openai's APIConnectionError("Connection error.") to its
     # InternalServerError, which is *not* a litellm.APIConnectionError.
     with pytest.raises(litellm.InternalServerError, match="Connection error") as info:
         _chat(victim, messages=LONG_PROMPT, max_tokens=1000, max_retries=0, extra_body=ENDLESS)
     killer.join()
-    assert time.monotonic() - started < 5.0
     assert not isinstance(info.value, litellm.APIConnectionError)
     assert not victim.is_alive()
 
@@ -215,7 +189,5 @@ def test_request_to_dead_server_fails_fast(
 ) -> None:
     victim = local_server_factory("smollm2", "victim", parallel=1)
     victim.kill()
-    started = time.monotonic()
     with pytest.raises(litellm.InternalServerError):
         _chat(victim, max_retries=0)
-    assert time.monotonic() - started < 2.0
