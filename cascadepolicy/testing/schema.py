@@ -54,19 +54,23 @@ def _tuples(value: Any) -> Any:
 
 
 def _relevant(errors: list[Any]) -> list[Any]:
-    """Union alternatives echo each other: keep, per location, the errors of the most specific branch."""
-    by_prefix: dict[tuple[Any, ...], list[Any]] = {}
-    for error in errors:
-        loc = tuple(step for step in error["loc"] if not _is_branch(step))
-        by_prefix.setdefault(loc, []).append(error)
-    out = []
-    for loc, group in by_prefix.items():
-        deeper = any(len(other) > len(loc) and other[:len(loc)] == loc for other in by_prefix)
-        if deeper and all(e["type"] in _TYPES or e["type"] == "literal_error" for e in group):
-            continue  # a deeper error inside one alternative explains it better
-        out.append(group[0] if len(group) > 1 and all(e["type"] in _TYPES or e["type"] == "literal_error" for e in group)
-                   else group[0])
-        out.extend(e for e in group[1:] if not (e["type"] in _TYPES or e["type"] == "literal_error"))
+    """Drop errors that only echo another one.
+
+    Union alternatives fail together (`'maybe'` is neither a literal nor a
+    boolean): keep one type error per location, and none when a deeper error
+    explains it. A list whose items failed is not also reported as too short.
+    """
+    locs = [tuple(step for step in e["loc"] if not _is_branch(step)) for e in errors]
+    out, typed = [], set()
+    for loc, error in zip(locs, errors, strict=True):
+        deeper = any(len(other) > len(loc) and other[:len(loc)] == loc for other in locs)
+        if error["type"] in _TYPES or error["type"] == "literal_error":
+            if deeper or loc in typed:
+                continue
+            typed.add(loc)
+        elif error["type"] in ("too_short", "too_long") and deeper:
+            continue
+        out.append(error)
     return out
 
 
@@ -100,6 +104,9 @@ def _diagnostic(error: Any, data: Any, source_map: SourceMap) -> Diagnostic:
                           hint=did_you_mean(str(given), expected))
     if kind in _TYPES:
         return Diagnostic("test-type", f"{field} must be {_TYPES[kind]}, not {_kind(given)}.", where)
+    if kind in ("too_short", "too_long"):
+        bound = f"at least {ctx.get('min_length')}" if kind == "too_short" else f"at most {ctx.get('max_length')}"
+        return Diagnostic("test-invalid", f"{field} must have {bound} item(s).", where)
     if kind in _RANGES or kind == "string_pattern_mismatch":
         return Diagnostic("test-invalid", f"{field} is {_kind(given)}: {error['msg'].lower()}.", where)
     return Diagnostic("test-invalid", f"{field}: {error['msg'].rstrip('.')}.", where)
