@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -34,7 +34,7 @@ from cascadepolicy.state.base import Usage as CounterUsage
 from cascadepolicy.testing.model import AnswerError, UsageSeed
 
 # A fixed default clock keeps calendar budgets (day, week, month) deterministic.
-DEFAULT_NOW = datetime(2025, 1, 15, 12, 0, tzinfo=timezone.utc).timestamp()
+DEFAULT_NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC).timestamp()
 
 _ERRORS: dict[str, type[ProviderError]] = {
     "timeout": ProviderTimeout, "rate_limited": ProviderRateLimited, "unavailable": ProviderUnavailable,
@@ -52,7 +52,7 @@ def parse_now(value: str | float | None) -> float:
         text = text[:-1] + "+00:00"
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 
