@@ -21,8 +21,33 @@ from cascadepolicy.source import PathKey, SourceDocument, SourceMap, load_file
 
 
 def compose(path: Path, display: str, environ: Mapping[str, str] | None = None) -> tuple[SourceDocument | None, list[Diagnostic]]:
-    """Load `path` with everything it extends, interpolated and merged."""
-    return _compose(path, display, dict(os.environ if environ is None else environ), ())
+    """Load `path` with everything it extends, interpolated and merged.
+
+    Variables come from `environ` (default: the process environment), then
+    from a `.env` file beside the policy for names the environment lacks, as
+    docker compose does, so development defaults can live next to the file.
+    """
+    variables = {**dotenv_values(path.parent / ".env"), **(os.environ if environ is None else environ)}
+    return _compose(path, display, variables, ())
+
+
+def dotenv_values(path: Path) -> dict[str, str]:
+    """`NAME=value` lines of a .env file (comments, blank lines and `export` allowed)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name.strip()] = value
+    return values
 
 
 def compose_document(document: SourceDocument, base_dir: Path, environ: Mapping[str, str]) -> tuple[SourceDocument | None, list[Diagnostic]]:

@@ -38,11 +38,29 @@ def test_example_policies_are_clean_under_strict() -> None:
     assert proc.stdout.strip().splitlines()[-1] == f"{count} file(s) checked: {count} clean, 0 error(s), 0 warning(s)"
 
 
-def test_multi_host_needs_redis_url() -> None:
-    proc = run("validate", "policies/multi-host.yaml")
+def test_multi_host_needs_redis_url(tmp_path: Path) -> None:
+    shutil.copy(POLICIES / "multi-host.yaml", tmp_path / "multi-host.yaml")  # no .env beside it
+    proc = run("validate", "multi-host.yaml", cwd=tmp_path)
     assert proc.returncode == 1
     first = proc.stdout.splitlines()[0]
-    assert re.match(r"policies/multi-host\.yaml:\d+:8: error\[env-unset\] environment variable REDIS_URL is not set: set REDIS_URL", first)
+    assert re.match(r"multi-host\.yaml:\d+:8: error\[env-unset\] environment variable REDIS_URL is not set: set REDIS_URL", first)
+
+
+def test_a_dotenv_beside_the_policy_gives_defaults_and_the_environment_wins(tmp_path: Path) -> None:
+    shutil.copy(POLICIES / "multi-host.yaml", tmp_path / "multi-host.yaml")
+    (tmp_path / ".env").write_text("# dev\nexport REDIS_URL='redis://from-dotenv:6379/0'\n")
+    assert run("validate", "multi-host.yaml", cwd=tmp_path).returncode == 0
+    import cascadepolicy
+
+    policy = cascadepolicy.load(tmp_path / "multi-host.yaml", environ={})
+    assert policy.spec.store.url == "redis://from-dotenv:6379/0"
+    policy = cascadepolicy.load(tmp_path / "multi-host.yaml", environ={"REDIS_URL": "redis://env:1/0"})
+    assert policy.spec.store.url == "redis://env:1/0"
+
+
+def test_example_policies_validate_with_their_dotenv() -> None:
+    proc = run("validate", "--strict", "policies/")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_every_example_policy_declares_the_schema() -> None:
