@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,18 +123,22 @@ class ModelCaller:
         self.clock = clock
 
     def call(self, model_id: str, messages: Sequence[Mapping[str, Any]], *,
-             mocks: Mapping[str, MockAnswer] | None = None, stream_to: Callable[[str], None] | None = None) -> CallResult:
-        """Call `model_id`, then its fallbacks; raise the last ProviderError if all fail."""
+             mocks: Mapping[str, MockAnswer] | None = None, stream_to: Callable[[str], None] | None = None,
+             allowed: Collection[str] | None = None) -> CallResult:
+        """Call `model_id`, then its fallbacks (those in `allowed`, when given); raise the last ProviderError if all fail."""
         attempts: list[Attempt] = []
-        chain = [model_id, *self.models[model_id].fallbacks]
+        chain = [model_id, *(f for f in self.models[model_id].fallbacks if allowed is None or f in allowed)]
         last: ProviderError | None = None
+        sink = _StreamSink(stream_to) if stream_to is not None else None
         for candidate in chain:
             try:
-                result = self._with_retries(candidate, messages, mocks, attempts, stream_to)
+                result = self._with_retries(candidate, messages, mocks, attempts, sink)
                 result.attempts = attempts
                 return result
             except ProviderError as exc:
                 last = exc
+                if sink is not None and sink.sent:
+                    break  # part of an answer reached the caller: a fallback's answer would be glued to it
                 if isinstance(exc, ProviderAuthError | ProviderBadRequest) and candidate == chain[-1]:
                     break
         assert last is not None
@@ -150,8 +154,12 @@ class ModelCaller:
                 result = self._once(model_id, spec, messages, mocks, stream_to)
             except Exception as exc:  # the provider boundary: every failure becomes ours
                 error = map_exception(exc, model_id)
+                cut = isinstance(stream_to, _StreamSink) and stream_to.sent
+                if cut:  # the caller holds part of this answer; another attempt would be appended to it
+                    error = type(error)(f"{error} (the stream broke after part of the answer was sent; "
+                                        "not retried)", model=model_id)
                 attempts.append(Attempt(model_id, spec.model, "error", str(error), (self.clock() - started) * 1000))
-                if not error.retryable or attempt == spec.retries:
+                if cut or not error.retryable or attempt == spec.retries:
                     raise error from exc
                 self.sleep(min(BACKOFF_MAX, BACKOFF_BASE * 2 ** attempt))
                 continue
@@ -243,6 +251,18 @@ def count_tokens(messages: Sequence[Mapping[str, Any]], text: str) -> tuple[int,
     from cascadepolicy.features import count_prompt_tokens, text_tokens
 
     return count_prompt_tokens(messages), text_tokens(text) if text else 0
+
+
+class _StreamSink:
+    """Passes streamed text on to the caller and remembers whether any went out."""
+
+    def __init__(self, target: Callable[[str], None]) -> None:
+        self.target = target
+        self.sent = False
+
+    def __call__(self, chunk: str) -> None:
+        self.sent = True
+        self.target(chunk)
 
 
 def _logprobs(choice: Any) -> list[float] | None:

@@ -115,6 +115,8 @@ class Decision:
     cost: float = 0.0
     latency_ms: float = 0.0
     features: dict[str, Any] = field(default_factory=dict)
+    messages: list[dict[str, Any]] | None = None  # only with `audit.include_text`, after redaction
+    answer: str | None = None  # only with `audit.include_text`
     trace: list[str] = field(default_factory=list)
 
     @property

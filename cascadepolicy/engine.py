@@ -401,7 +401,9 @@ class Engine:
     def _call(self, run: _Run, step: int, model_id: str, messages: list[dict[str, Any]], purpose: str,
               stream_to: Callable[[str], None] | None = None) -> CallResult | None:
         try:
-            result = self.caller.call(model_id, messages, mocks=run.mocks, stream_to=stream_to)
+            tier = self.policy.spec.tiers.get(run.decision.tier or "")
+            result = self.caller.call(model_id, messages, mocks=run.mocks, stream_to=stream_to,
+                                      allowed=tier.models if tier is not None else None)
         except ProviderError as exc:
             attempts = [a.__dict__ for a in getattr(exc, "attempts", [])]
             spec = self.policy.spec.models[model_id]
@@ -479,6 +481,9 @@ class Engine:
     def _answered(self, run: _Run, call: CallResult, text: str) -> Result:
         decision = run.decision
         decision.outcome = "answered"
+        if self.policy.spec.audit.include_text:
+            decision.messages = [dict(m) for m in run.messages]
+            decision.answer = text
         decision.final_model = call.litellm_model
         decision.final_model_id = call.model_id
         return Result(text, call.litellm_model, call.model_id, decision.cost, decision)

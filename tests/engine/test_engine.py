@@ -306,3 +306,21 @@ def test_streaming_delivers_the_accepted_answer() -> None:
     text = "".join(streaming)
     assert text == streaming.result.content == MOCKS["small"]
     assert streaming.result.decision.final_model_id == "small"
+
+
+def test_include_text_keeps_redacted_text_only() -> None:
+    text = BASE.replace("routes:", "audit: {include_text: true}\nroutes:")
+    ask = [{"role": "user", "content": "Reach me at jane.doe@example.com please"}]
+    decision = engine(text).complete(ask, user="u1", metadata={"plan": "basic"}).decision
+    assert decision.answer == MOCKS["small"]
+    assert decision.messages is not None and "[EMAIL_1]" in decision.messages[0]["content"]
+    assert "jane.doe" not in decision.to_json()
+    assert engine().complete(ask, user="u1", metadata={"plan": "basic"}).decision.messages is None
+
+
+def test_fallbacks_outside_the_tier_are_not_called() -> None:
+    text = BASE.replace("  pro: {}", "  pro: {models: [small, large]}")
+    mocks = {**MOCKS, "large": ProviderTimeout("slow")}
+    result = engine(text, mocks=mocks).complete(ASK, user="u1", tier="pro", metadata={"plan": "premium"})
+    assert result.decision.outcome == "error"
+    assert {a["model_id"] for c in result.decision.calls for a in c.attempts} == {"large"}
