@@ -12,6 +12,8 @@ from xml.etree import ElementTree
 
 import pytest
 
+from cascadepolicy.testing import load_suite, run_suite
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -35,7 +37,7 @@ def test_every_example_suite_passes_at_full_coverage_as_junit(tmp_path: Path) ->
     assert sum(int(s.get("tests") or 0) for s in suites) >= 60
 
 
-def test_a_failing_case_exits_1_with_its_location_and_json_and_coverage(tmp_path: Path) -> None:
+def test_a_failing_case_exits_1_with_its_location_in_json_with_coverage(tmp_path: Path) -> None:
     shutil.copy(ROOT / "policies" / "saas.yaml", tmp_path / "saas.yaml")
     (tmp_path / "saas_test.yaml").write_text(
         "policy: saas.yaml\n"
@@ -44,19 +46,16 @@ def test_a_failing_case_exits_1_with_its_location_and_json_and_coverage(tmp_path
         "    request: {prompt: hi, metadata: {feature: chat}}\n"
         "    fixtures: {answers: {small: \"Hello there, how can I help you today?\"}}\n"
         "    expect: {route: code-review}\n", encoding="utf-8")
-    proc = run("test", "--coverage", "saas_test.yaml", cwd=tmp_path)
-    assert proc.returncode == 1
-    lines = proc.stdout.splitlines()
-    assert lines[0] == "FAIL saas_test.yaml:3:5 :: wrong route"
-    assert lines[1] == "    route: expected 'code-review', got 'everything-else'"
-    route = (tmp_path / "saas.yaml").read_text(encoding="utf-8").splitlines().index("  - name: free-long-prompt") + 1
-    assert f"not exercised: route #0 free-long-prompt (saas.yaml:{route}:5)" in proc.stdout
-    assert lines[-1] == "1 suite(s), 1 case(s): 0 passed, 1 failed"
     proc = run("test", "--format", "json", "--min-coverage", "50", ".", cwd=tmp_path)
     assert proc.returncode == 1
     data = json.loads(proc.stdout)
     assert data["summary"] == {"cases": 1, "passed": 0, "failed": 1, "ok": False}
-    assert data["suites"][0]["cases"][0]["decision"]["route"]["name"] == "everything-else"
+    case = data["suites"][0]["cases"][0]
+    assert (case["location"], case["failures"]) == ("saas_test.yaml:3:5", ["route: expected 'code-review', got 'everything-else'"])
+    assert case["decision"]["route"]["name"] == "everything-else"
+    route = (tmp_path / "saas.yaml").read_text(encoding="utf-8").splitlines().index("  - name: free-long-prompt") + 1
+    missing = data["suites"][0]["coverage"]["missing"]
+    assert {"kind": "route", "name": "#0 free-long-prompt", "location": f"saas.yaml:{route}:5", "covered_by": []} in missing
     assert "below --min-coverage 50%" in proc.stderr
 
 
@@ -70,9 +69,10 @@ def test_init_writes_a_policy_and_suite_that_pass(tmp_path: Path, template: str)
     assert (tmp_path / "proj" / "schemas" / "test.schema.json").is_file()
     assert run("validate", "--strict", "proj/policy.yaml", cwd=tmp_path).returncode == 0
     assert run("fmt", "--check", "proj", cwd=tmp_path).returncode == 0
-    if template == "starter":  # the test run pays for litellm; one template is enough
-        proc = run("test", "--min-coverage", "100", "proj", cwd=tmp_path)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+    # In process: a `test` subprocess pays seconds for importing litellm, and the CLI path is covered above.
+    result = run_suite(load_suite(tmp_path / "proj" / "policy_test.yaml"))
+    assert result.ok and [c.failures for c in result.cases if not c.passed] == []
+    assert result.coverage is not None and result.coverage.percent == 100.0
     again = run("init", "proj", cwd=tmp_path)
     assert again.returncode == 2 and "--force" in again.stderr
 

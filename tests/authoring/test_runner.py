@@ -74,6 +74,25 @@ def test_wrong_expectations_fail_with_one_sentence_each(tmp_path: Path) -> None:
     assert len(case.failures) == 9
 
 
+def test_text_report_names_failures_by_location_and_lists_missing_coverage(tmp_path: Path) -> None:
+    import io
+
+    from cascadepolicy.testing.report import report_text
+
+    result = run_text(tmp_path, """  - name: wrong route
+    request: {prompt: How do I export a report?}
+    expect: {route: code-review}
+""")
+    out = io.StringIO()
+    report_text([result], out, coverage=True)
+    lines = out.getvalue().splitlines()
+    route = POLICY.splitlines().index("  - name: free-long-prompt") + 1
+    assert lines[:2] == [f"FAIL {tmp_path / 's_test.yaml'}:9:5 :: wrong route",
+                         "    route: expected 'code-review', got 'everything-else'"]
+    assert f"    not exercised: route #0 free-long-prompt ({tmp_path / 'saas.yaml'}:{route}:5)" in lines
+    assert lines[-1] == "1 suite(s), 1 case(s): 0 passed, 1 failed"
+
+
 def test_a_model_without_an_answer_fails_the_case_offline(tmp_path: Path) -> None:
     head = HEAD.replace("      large: Open the report and click Export in the top right corner.\n", "")
     result = run_text(tmp_path, """
