@@ -95,7 +95,7 @@ def _limit_labels(policy: Policy) -> list[tuple[str, str, tuple[str | int, ...]]
     """
     spec = policy.spec
     everything = Usage({m: 0.0 for m in spec.models}, {m: 0.0 for m in spec.models})
-    out = []
+    out: list[tuple[str, str, tuple[str | int, ...]]] = []
 
     def plan(tiers: dict[str, object], limits: tuple[object, ...], tier: str | None) -> str:
         reduced = spec.model_copy(update={"tiers": tiers, "limits": limits})

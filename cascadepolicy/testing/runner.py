@@ -101,7 +101,7 @@ def load_suite(path: str | os.PathLike[str]) -> LoadedSuite:
 
 def _check_refs(suite: TestSuite, policy: Policy, smap: SourceMap) -> list[Diagnostic]:
     spec = policy.spec
-    routes = {r.name for r in spec.routes if getattr(r, "name", None)}
+    routes = {r.name for r in spec.routes if r.name}
     models = set(spec.models) | {m.model for m in spec.models.values()}
     out: list[Diagnostic] = []
 
