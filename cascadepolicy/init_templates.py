@@ -1,7 +1,8 @@
 """`cascadepolicy init`: starter policies and their test suites.
 
-Templates ship in `cascadepolicy/templates/` as `NAME.yaml` (the policy) and
-`NAME_test.yaml` (its suite). `write_template` copies both into a directory
+Templates ship in `cascadepolicy/templates/` as `NAME.yaml.tmpl` (the policy) and
+`NAME_test.yaml.tmpl` (its suite; not `*_test.yaml`, which `cascadepolicy test` would
+pick up). `write_template` copies both into a directory
 as `policy.yaml` and `policy_test.yaml`, with the JSON Schemas beside them in
 `schemas/` so the `# yaml-language-server: $schema=` modelines resolve
 offline. A test keeps every template passing `validate --strict` and `test`.
@@ -38,7 +39,7 @@ def render(template: str, policy_name: str) -> tuple[str, str]:
     files = resources.files("cascadepolicy").joinpath("templates")
     texts = []
     for suffix in ("", "_test"):
-        text = files.joinpath(f"{template}{suffix}.yaml").read_text(encoding="utf-8")
+        text = files.joinpath(f"{template}{suffix}.yaml.tmpl").read_text(encoding="utf-8")
         for placeholder, value in (("__NAME__", policy_name), ("__POLICY__", POLICY_FILE),
                                    ("__SUITE__", SUITE_FILE)):
             text = text.replace(placeholder, value)
