@@ -19,6 +19,7 @@ import random
 import statistics
 import sys
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,15 @@ def eval_injection(rows: Sequence[dict[str, Any]], roc_png: Path | None = None) 
     }
 
 
+def eval_injection_halves(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Injection figures on two fixed halves (crc32 of the row id, even/odd):
+    tune on "a", report "b" as the check that was not looked at."""
+    halves: dict[str, list[dict[str, Any]]] = {"a": [], "b": []}
+    for row in rows:
+        halves["ab"[zlib.crc32(str(row["id"]).encode()) % 2]].append(row)
+    return {name: eval_injection(part) for name, part in halves.items()}
+
+
 def _plot_roc(points: Sequence[tuple[float, float]], tpr: float, fpr: float, out: Path) -> None:
     import matplotlib
 
@@ -195,6 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--injection", type=Path, default=DATA / "injection_dev.jsonl")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--roc", type=Path, default=None, help="write the ROC curve PNG here")
+    parser.add_argument("--halves", action="store_true", help="also report the injection figures per fixed half")
     parser.add_argument("--errors", type=Path, default=None, help="write PII mismatches (JSONL) here")
     args = parser.parse_args(argv)
 
@@ -204,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "injection": eval_injection(read_jsonl(args.injection), args.roc),
         "latency_ms_4kb": latency_ms(),
     }
+    if args.halves:
+        result["injection_halves"] = eval_injection_halves(read_jsonl(args.injection))
     if args.errors and errors is not None:
         args.errors.write_text("".join(json.dumps(e) + "\n" for e in errors), encoding="utf-8")
     text = json.dumps(result, indent=2)

@@ -12,6 +12,10 @@ known attack families:
 - obfuscation: zero-width characters, look-alike letters, leetspeak, spaced
   letters and base64 payloads, which are undone before the text is re-read.
 
+Attacks written in other languages are read through `injection_lexicon`
+(core concepts translated into a fixed set of languages), and an upper-case
+"*** NEW INSTRUCTIONS ***" banner counts in any script.
+
 Each pattern fires at most once; hits combine as independent evidence
 (1 - prod(1 - w)). Patterns only run when one of their anchor words occurs
 in the text, which keeps a clean 4 KB prompt well under a millisecond.
@@ -24,6 +28,7 @@ import binascii
 import re
 from dataclasses import dataclass
 
+from cascadepolicy.guardrails import injection_lexicon as lexicon
 from cascadepolicy.guardrails.base import Finding, Verdict, passing
 from cascadepolicy.guardrails.normalize import (
     analyse,
@@ -53,7 +58,7 @@ class _Rule:
     pattern: re.Pattern[str]
 
 
-_PREV = r"(?:previous|prior|above|earlier|preceding|former|initial|original|old|existing|default|foregoing|past|system|developer)"
+_PREV = r"(?:previous|prior|above|earlier|preceding|former|initial|original|old|pre-?existing|existing|default|foregoing|past|system|developer|current|safety|ethical|content)"
 _RULESET = r"(?:instructions?|prompts?|directions?|directives?|rules?|guidelines?|commands?|context|messages?|orders?|programming|constraints?|restrictions?|polic(?:y|ies)|conversation|guidance|training|tasks?|inputs?|text)"
 _LIMITS = r"(?:restrictions?|limitations?|limits|rules|filters?|filtering|constraints?|guidelines?|boundaries|censorship|confines|moral(?:s|ity)?|ethics|policies|safeguards|guardrails)"
 
@@ -96,7 +101,10 @@ _RAW_RULES: tuple[tuple[str, float, str, str], ...] = (
     ("persona_jailbreak", 0.65, "jailbreak jailbroken jailbreaking jailbreaks",
      r"\bjailbr(?:eak|oken|eaking|eaks)\b"),
     ("persona_jailbreak", 0.75, "mode",
-     r"\b(?:developer|dev|god|admin|administrator|debug|sudo|root|unrestricted|unfiltered|uncensored|evil|chaos|dude|opposite|maintenance|super)\s+mode\b"),
+     r"\b(?:developer|dev|god|sudo|unrestricted|unfiltered|uncensored|evil|chaos|dude|opposite|super)\s+mode\b"),
+    # also ordinary software settings ("run Flask in debug mode"): weak alone
+    ("persona_jailbreak", 0.3, "mode",
+     r"\b(?:admin|administrator|debug|root|maintenance)\s+mode\b"),
     ("persona_jailbreak", 0.9, "bound restricted limited constrained obligated required",
      r"\b(?:no\s+longer|not|never)\s+(?:be\s+)?(?:bound|restricted|limited|constrained|obligated|required|tied|held)\s+(?:by|to)\b"),
     ("persona_jailbreak", 0.8, "free freed liberated released",
@@ -238,6 +246,58 @@ _RAW_RULES: tuple[tuple[str, float, str, str], ...] = (
      r"\[(?:query|data|secret|token|placeholder)\]"),
     ("exfiltration", 0.35, "base64 encoded",
      r"\bbase64[\s-]+encoded\b|\bencoded\s+(?:in|as|with)\s+base64\b"),
+    # --- added: general English templates of in-the-wild families ---------
+    ("persona_jailbreak", 0.7, "anything",
+     r"\bdo[\s-]+anything\s+(?:ai|model|assistant|chatbot|bot|machine|language\s+model)\b"),
+    ("persona_jailbreak", 0.6, "limit limits limitless",
+     r"\b(?:no[\s-]+limits?|limitless)\s+(?:ai|model|assistant|chatbot|bot|version|gpt)\b"),
+    ("instruction_override", 0.55, "mode",
+     r"\b(?:operating|running|working|functioning)\s+in\s+(?:\w+\s+){0,2}mode\b[^.\n]{0,40}?\b(?:must|need\s+to|have\s+to|should|are\s+required\s+to)\b"),
+    ("instruction_override", 0.35, "exercise drill assessment evaluation audit",
+     r"\bas\s+(?:a\s+)?part\s+of\s+(?:a|an|the|this)\s+(?:\w+\s+){0,2}(?:exercise|drill|assessment|evaluation|audit)\b"),
+    ("instruction_override", 0.35, "assigned tasked",
+     r"\byou\s+(?:have\s+been|are|were)\s+(?:assigned|tasked\s+with|given)\s+(?:this|the\s+following)\s+(?:task|mission|assignment)\b"),
+    ("instruction_override", 0.4, "debugging debug diagnostics",
+     r"\bto\s+(?:enable|activate|turn\s+on|start)\s+(?:the\s+)?(?:debugging|debug(?:\s+mode)?|diagnostics)\b"),
+    ("persona_jailbreak", 0.4, "prove",
+     r"\bprove\s+(?:that\s+|to\s+me\s+(?:that\s+)?)?you\s+are\s+(?:truly\s+|really\s+|actually\s+|not\s+)?(?:intelligent|smart|sentient|conscious|capable|smarter|free|useful|just)\b"),
+    ("instruction_override", 0.3, "malfunction failure override breach",
+     r"\bsystem\s+(?:malfunction|failure|override|breach)\b"),
+    ("instruction_override", 0.5, "mistake forgot",
+     r"\b(?:i\s+made\s+a\s+mistake\s+(?:when|while|in)\s+(?:giving|writing|setting)\s+(?:you\s+)?(?:the\s+|your\s+|my\s+)?(?:instructions|prompt|rules)"
+     r"|forgot\s+to\s+(?:ask|tell|instruct)\s+you\s+to)\b"),
+    ("persona_jailbreak", 0.35, "punished fired penalized penalised job die killed",
+     r"\bor\s+(?:else\s+)?i\s+(?:will|'ll|would|might)\s+(?:be\s+)?(?:punished|fired|penali[sz]ed|lose\s+my\s+job|die|be\s+killed|get\s+(?:fired|punished))\b"),
+    ("instruction_override", 0.25, "times",
+     r"\brepeat\s+(?:the\s+)?(?:word|phrase|sequence|string|sentence|text)(?:\s+of\s+words)?\s+\S+\s+\d{2,}\s+times\b"),
+    ("instruction_override", 0.3, "response answer reply output",
+     r"\b(?:include|insert|add|append|put|output|paste)\s+(?:it|this|them|that)\s+(?:in|into|to|at\s+the\s+end\s+of)\s+your\s+(?:response|answer|reply|output)\b"),
+    ("instruction_override", 0.45, "response answer reply output",
+     r"\bin\s+your\s+(?:response|answer|reply|output)\s+the\s+following\s+(?:string|text|line|url|link|image|code|sentence|word|markdown)\b"),
+    ("exfiltration", 0.8, "onerror onload onmouseover onfocus onclick",
+     r"<\s*[a-z]+\b[^>]*?\bon(?:error|load|mouseover|focus|click)\s*="),
+    ("prompt_extraction", 0.5, "unique secret internal hidden session private & id identifier key token code number",
+     r"\b(?:output|reveal|print|show|give|tell|share|provide|include|return|leak|disclose|what\s+is)\s+(?:me\s+|us\s+)?your\s+(?:unique|secret|internal|hidden|session|private)\s+(?:id|identifier|key|token|code|number)\b"),
+    ("prompt_extraction", 0.6, "security safety moderation content internal hidden & settings configuration config rules filters policies guardrails",
+     r"\b(?:share|reveal|show|list|print|output|describe|dump|disclose|tell\s+me)\s+(?:me\s+|us\s+)?your\s+(?:\w+\s+)?(?:security|safety|moderation|content|internal|hidden)\s+(?:settings|configuration|config|rules|filters|policies|guardrails)\b"),
+    ("prompt_extraction", 0.7, "first last opening initial & sentence line word paragraph sentences lines words & prompt instructions message",
+     r"\b(?:first|last|opening|initial)\s+(?:sentence|line|word|paragraph)s?\s+of\s+(?:your|the)\s+(?:system\s+|initial\s+|original\s+)?(?:prompt|instructions|message|system\s+message)\b"),
+    ("prompt_extraction", 0.6, "initial original first & question prompt request message instructions instruction",
+     r"\b(?:repeat|recite|print|output|show|reveal|write\s+out|paste)\s+(?:back\s+)?(?:the\s+|your\s+)?(?:exact\s+|precise\s+|full\s+)?(?:initial|original|first)\s+(?:question|prompt|request|message|instructions?)\b"),
+    ("prompt_extraction", 0.45, "are",
+     r"you(?<=[\"'“‘]you)\s+are[\"'”’]"),
+    ("persona_jailbreak", 0.3, "simulate emulate",
+     r"\b(?:simulate|emulate)\s+(?:an?\s+|the\s+)?(?:\w+\s+){0,3}(?:computer|terminal|cli|command\s+line|operating\s+system|linux|shell|database|machine)\b"),
+    ("persona_jailbreak", 0.15, "functions commands",
+     r"\bavailable\s+(?:functions|commands)\s*:"),
+    ("persona_jailbreak", 0.3, "suffer suffers suffering & affliction condition disease disorder syndrome",
+     r"\bsuffer(?:s|ing)?\s+from\s+a\s+(?:\w+\s+){0,3}(?:affliction|condition|disease|disorder|syndrome)\b"),
+    ("persona_jailbreak", 0.35, "interprets interpret perceives perceive reads read processes experiences experience & offensive rude hostile insulting painful",
+     r"\b(?:interprets?|perceives?|reads?|processes|experiences?)\s+(?:\w+\s+){0,6}(?:as|to\s+be)\s+(?:\w+\s+)?(?:offensive|rude|hostile|insulting|painful)\b"),
+    ("persona_jailbreak", 0.5, "valence neurosemantical inversitis",
+     r"\b(?:inverted|inverse|reversed|opposite)\s+(?:emotional\s+)?valence\b|\bneurosemantical\b|\binversitis\b"),
+    ("persona_jailbreak", 0.55, "",  # character-sheet jailbreaks: "(NAME)=[...] (BACKGROUND)=[...]"
+     r"\([a-z][a-z ]{2,30}\)\s*=\s*\[[^\]]{0,400}\][\s\S]{0,200}?\([a-z][a-z ]{2,30}\)\s*=\s*\["),
 )
 
 def _compile(pattern: str) -> re.Pattern[str]:
@@ -280,11 +340,27 @@ def _decode_base64(token: str) -> str | None:
     return decoded
 
 
+# word -> rules with that word among their anchors; rules without anchors run always
+_BY_WORD: dict[str, list[int]] = {}
+_ALWAYS: list[int] = []
+for _i, _rule in enumerate(RULES):
+    if not _rule.anchors:
+        _ALWAYS.append(_i)
+    for _word in {w for group in _rule.anchors for w in group}:
+        _BY_WORD.setdefault(_word, []).append(_i)
+_ANCHOR_WORDS = frozenset(_BY_WORD)
+del _i, _rule, _word
+
+
 def _match(view: str, view_words: frozenset[str] | None = None) -> list[tuple[_Rule, int, int]]:
     words = words_of(view) if view_words is None else view_words
+    candidates = set(_ALWAYS)
+    for word in words & _ANCHOR_WORDS:
+        candidates.update(_BY_WORD[word])
     hits = []
-    for rule in RULES:
-        if any(group.isdisjoint(words) for group in rule.anchors):
+    for i in sorted(candidates):
+        rule = RULES[i]
+        if len(rule.anchors) > 1 and any(group.isdisjoint(words) for group in rule.anchors):
             continue
         m = rule.pattern.search(view)
         if m is not None:
@@ -292,12 +368,52 @@ def _match(view: str, view_words: frozenset[str] | None = None) -> list[tuple[_R
     return hits
 
 
+# "*** NEW IMPORTANT INSTRUCTIONS ***" in any language: an upper-case banner
+_BANNER = re.compile(r"(?m)^[ \t>#]*(?:\*{3,}|={3,}|#{3,})[ \t]*((?:[^\W\d_]+[ \t]+){1,6}[^\W\d_]+)[ \t]*(?:\*{3,}|={3,}|#{3,})")
+
+
+def _banner(text: str) -> tuple[int, int] | None:
+    if "***" not in text and "===" not in text and "###" not in text:
+        return None
+    for m in _BANNER.finditer(text):
+        if m.group(1).isupper():
+            return m.start(), m.end()
+    return None
+
+
+def _lexicon(folded: str, folded_words: frozenset[str], text: str, add_finding) -> None:
+    stripped, words = lexicon.view(folded, folded_words)
+    hits = lexicon.concept_hits(stripped, words)
+    if not hits:
+        return
+    exact = len(stripped) == len(text)
+    first: dict[str, lexicon.Hit] = {}
+    for h in hits:
+        if h.concept not in first or h.start < first[h.concept].start:
+            first[h.concept] = h
+    for concept, h in first.items():
+        family, weight = lexicon.CONCEPTS[concept]
+        if weight > 0 and h.lang != "en":
+            add_finding(("lex", concept), family, weight, (h.start, h.end) if exact else (0, len(text)))
+    for a, b, distance, ordered, family, weight in lexicon.PAIRS:
+        near = [
+            (x, y) for x in hits if x.concept == a for y in hits
+            if y.concept == b
+            and (x.end <= y.start if ordered else True)
+            and min(abs(x.start - y.end), abs(y.start - x.end)) <= distance
+        ]
+        if near:
+            x, y = near[0]
+            span = (min(x.start, y.start), max(x.end, y.end)) if exact else (0, len(text))
+            add_finding(("pair", a, b), family, weight, span)
+
+
 def score_text(text: str) -> tuple[float, list[Finding]]:
     """The injection score of `text` and one finding per pattern that fired."""
     folded, folded_words = analyse(text)
     aligned = len(folded) == len(text)
     whole = (0, len(text))
-    fired: dict[int, Finding] = {}
+    fired: dict[object, Finding] = {}
 
     def add(rules: list[tuple[_Rule, int, int]], exact: bool, bonus_family: str | None = None) -> None:
         for rule, start, end in rules:
@@ -310,6 +426,15 @@ def score_text(text: str) -> tuple[float, list[Finding]]:
             fired[hash(bonus_family)] = Finding("obfuscation", 0, len(text), 0.3, "OBFUSCATION")
 
     add(_match(folded, folded_words), aligned)
+
+    def add_finding(key: object, family: str, weight: float, span: tuple[int, int]) -> None:
+        if key not in fired:
+            fired[key] = Finding(family, span[0], span[1], weight, family.upper())
+
+    _lexicon(folded, folded_words, text, add_finding)
+    banner = _banner(text)
+    if banner is not None:
+        add_finding("banner", "delimiter_injection", 0.3, banner)
     alt = deobfuscate(folded)
     if alt is not None:
         before = len(fired)

@@ -46,8 +46,59 @@ def has_hidden_characters(text: str) -> bool:
     return not text.isascii() and ZERO_WIDTH.search(text) is not None
 
 
+_LOOKALIKE = "аеорсухіјѕԁһӏԛԝьАВЕКМНОРСТХІЈЅοαεικνρτυχΑΒΕΖΗΙΚΜΝΟΡΤΧΥ"
+# a look-alike letter touching a Latin one inside a word ("ignоre" with a
+# Cyrillic o); Russian or Greek text on its own is not obfuscation
+_MIXED = re.compile(f"[A-Za-z][{_LOOKALIKE}]|[{_LOOKALIKE}][A-Za-z]")
+
+
 def has_homoglyphs(text: str) -> bool:
-    return not text.isascii() and text != text.translate(_HOMOGLYPHS)
+    return not text.isascii() and _MIXED.search(text) is not None
+
+
+# A one-byte-per-character "shape" of ASCII text lets the leet and spacing
+# checks search for literal strings, which the regex engine skips to quickly,
+# instead of trying a character class at every position of a long prompt.
+_SHAPE = bytes(
+    ord("a") if 97 <= c <= 122 else
+    ord("1") if chr(c) in "0134578$" else
+    ord("@") if c == 64 else
+    ord("2") if chr(c) in "!|" else
+    ord("9") if 48 <= c <= 57 else
+    ord(" ")
+    for c in range(256)
+)
+_SHAPE_INSIDE = re.compile(r"a[12@]+a")
+_SHAPE_LEADING = re.compile(r" [1@]aa")
+_SHAPE_SPACED = re.compile(r" [a-z](?: [a-z]){3,}(?![a-z])")
+_SPACERS = bytes.maketrans(b"._-*", b"    ")
+_DOMAIN = re.compile(r"[a-z0-9-]+\.[a-z]{2,}")
+
+
+def _has_leet(folded: str) -> bool:
+    if not folded.isascii():
+        return _LEET_INSIDE.search(folded) is not None or any(
+            not (m.start() and folded[m.start() - 1].isalnum()) and m.group()[1:] not in _ORDINALS
+            for m in _LEET_LEADING.finditer(folded)
+        )
+    shape = " " + folded.encode("ascii").translate(_SHAPE).decode("ascii")
+    for m in _SHAPE_INSIDE.finditer(shape):
+        run = shape[m.start() + 1:m.end() - 1]
+        # "name@example.com" and "user42@mail.org" are addresses, not "h@ck"
+        if run.endswith("@") and _DOMAIN.match(folded, m.end() - 2):
+            continue
+        return True
+    for m in _SHAPE_LEADING.finditer(shape):
+        start = m.start()  # index in folded of the leet character (shape has one leading space)
+        if folded[start + 1:start + 3] not in _ORDINALS:
+            return True
+    return False
+
+
+def _has_spaced(folded: str) -> bool:
+    if not folded.isascii():
+        return _SPACED.search(folded) is not None
+    return _SHAPE_SPACED.search(" " + folded.encode("ascii").translate(_SPACERS).decode("ascii")) is not None
 
 
 @lru_cache(maxsize=8)
@@ -57,12 +108,9 @@ def deobfuscate(folded: str) -> str | None:
     Returns None when the text shows no sign of either, so callers only pay
     for a second scan when there is something to undo.
     """
-    leet = _LEET_INSIDE.search(folded) is not None or any(
-        not (m.start() and folded[m.start() - 1].isalnum()) and m.group()[1:] not in _ORDINALS
-        for m in _LEET_LEADING.finditer(folded)
-    )
+    leet = _has_leet(folded)
     # spelled-out letters leave several distinct one-letter words behind
-    spaced = sum(len(w) == 1 for w in _cached_words(folded)) >= 4 and _SPACED.search(folded) is not None
+    spaced = sum(len(w) == 1 for w in _cached_words(folded)) >= 4 and _has_spaced(folded)
     if not (leet or spaced):
         return None
     out = folded
