@@ -5,8 +5,10 @@ Serve in the foreground until Ctrl-C (what ``tests/e2e/local_server.py`` does)::
     python scripts/local_model_server.py --model smollm2 --port 8088
 
 Or start the server, wait until it is healthy, run a command with
-``LOCAL_MODEL_API_BASE`` / ``LOCAL_MODEL_NAME`` exported, then stop the server
-and exit with the command's status (this is what ``make demo-local`` uses)::
+``LOCAL_API_BASE`` (read by ``policies/local.yaml``), ``LOCAL_MODEL_API_BASE``
+and ``LOCAL_MODEL_NAME`` exported, then stop the server and exit with the
+command's status (``scripts/demo_local.py``, behind ``make demo-local``, does
+the same for one request through ``policies/local.yaml``)::
 
     python scripts/local_model_server.py --model smollm2 --port 8088 -- \\
         cascadepolicy run policies/local.yaml --prompt "What is 2+2?"
@@ -73,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     env = dict(os.environ)
+    env["LOCAL_API_BASE"] = handle.api_base
     env["LOCAL_MODEL_API_BASE"] = handle.api_base
     env["LOCAL_MODEL_NAME"] = handle.litellm_model
     try:

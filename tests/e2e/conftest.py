@@ -44,7 +44,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.e2e)
 
 
+# One llama.cpp thread per server. Its worker threads busy-wait on each other, so
+# on a 2-core machine shared with the test process (and, on CI, with other jobs)
+# two threads were measured ~10x slower than one: 3-7 vs 25-40 tokens/s.
+SERVER_THREADS = 1
+
+
 def _start_or_skip(model: str, alias: str, **kwargs: int) -> ServerHandle:
+    kwargs.setdefault("threads", SERVER_THREADS)
     try:
         return start_server(model, alias, **kwargs)
     except ModelUnavailable as exc:
