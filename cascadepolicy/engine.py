@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import math
 import queue
 import threading
 import time
@@ -50,6 +51,7 @@ from cascadepolicy.state.base import Store
 JUDGE_PROMPT = ("You grade answers. Rubric: {rubric}\n\nQuestion:\n{prompt}\n\nAnswer:\n{answer}\n\n"
                 "Reply with a single line 'Score: N' where N is 1-10.")
 JUDGE_PROMPT_TOKENS = 200
+TOKENIZER_MARGIN = 1.2
 
 
 @dataclass
@@ -383,16 +385,17 @@ class Engine:
         previous_draft = 0
         for compiled in steps:
             step = compiled.step
-            prompt = prompt_tokens + (previous_draft if step.pass_draft else 0)
+            estimate = prompt_tokens + (previous_draft if step.pass_draft else 0)
             for candidate in (step.model, *models[step.model].fallbacks):
                 spec = models[candidate]
+                prompt = _prompt_bound(estimate, spec.prompt_overhead_tokens)
                 worst_tokens = (prompt + spec.max_tokens) * calls_per_step
                 worst_usd = prices[candidate].worst_case(prompt, spec.max_tokens) * calls_per_step
                 tokens[candidate] = tokens.get(candidate, 0.0) + worst_tokens
                 usd[candidate] = usd.get(candidate, 0.0) + worst_usd
             for judge in compiled.judges:
                 spec = models[judge]
-                judge_prompt = JUDGE_PROMPT_TOKENS + prompt + models[step.model].max_tokens
+                judge_prompt = _prompt_bound(JUDGE_PROMPT_TOKENS + estimate + models[step.model].max_tokens, spec.prompt_overhead_tokens)
                 tokens[judge] = tokens.get(judge, 0.0) + (judge_prompt + spec.max_tokens) * calls_per_step
                 usd[judge] = usd.get(judge, 0.0) + prices[judge].worst_case(judge_prompt, spec.max_tokens) * calls_per_step
             previous_draft = models[step.model].max_tokens
@@ -568,6 +571,15 @@ def _open_policy_store(policy: Policy) -> Store:
     if store.kind == "redis":
         return open_store("redis", url=store.url)
     return open_store("memory")
+
+
+def _prompt_bound(estimate: int, overhead: int) -> int:
+    """An upper bound of the prompt tokens a provider bills for an offline estimate.
+
+    The estimate uses one tokenizer for every model; others split text into up
+    to ~20 % more tokens, and chat templates add tokens of their own.
+    """
+    return math.ceil(estimate * TOKENIZER_MARGIN) + overhead
 
 
 def _check_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -88,6 +88,9 @@ class ModelSpec(Strict):
     retries: int = Field(2, ge=0, le=10, description="Retries with exponential backoff on transient provider errors (timeouts, rate limits, 5xx).")
     fallbacks: tuple[Id, ...] = Field((), description="Model ids tried in order when this model still fails after its retries.")
     logprobs: bool = Field(False, description="Ask the provider for token log-probabilities (needed by the `logprob` validator).")
+    prompt_overhead_tokens: int = Field(
+        64, ge=0, le=100_000,
+        description="Tokens the provider may add to every prompt (chat template, default system prompt); added to the offline prompt estimate when the worst case is reserved.")
 
 
 # ---------------------------------------------------------------- store
