@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from cascadepolicy.admission import Admitter, Usage
 from cascadepolicy.calls import CallResult, MockAnswer, ModelCaller
@@ -118,21 +118,21 @@ class Engine:
 
     Options: `store` (a `cascadepolicy.state` store; default: the policy's),
     `clock` (epoch seconds, injectable for tests), `decision_log` (a JSONL file
-    path; default: the policy's `audit.decision_log`), `on_warning` (called
+    path; None for no log; default: the policy's `audit.decision_log`), `on_warning` (called
     with the decision and each warning sentence), `mocks` (model id or litellm
     model name → answer text or exception, for offline runs), `sleep` (for
     retry backoff).
     """
 
     def __init__(self, policy: Policy, *, store: Store | None = None, clock: Callable[[], float] = time.time,
-                 decision_log: str | None = None, on_warning: Callable[[Decision, str], None] | None = None,
+                 decision_log: str | None | Literal["policy"] = "policy", on_warning: Callable[[Decision, str], None] | None = None,
                  mocks: Mapping[str, MockAnswer] | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
         self.policy = policy
         spec = policy.spec
         self.clock = clock
         self.on_warning = on_warning
         self.mocks = mocks
-        self.decision_log = decision_log or spec.audit.decision_log
+        self.decision_log = spec.audit.decision_log if decision_log == "policy" else decision_log
         self._log_lock = threading.Lock()
         self.caller = ModelCaller(spec.models, policy.prices, sleep=sleep)
         self.detectors = Detectors(spec.features)

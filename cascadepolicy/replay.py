@@ -102,7 +102,6 @@ class Replayer:
         self.now = 1_700_000_000.0
         self.interval = interval
         self.engine = policy.engine(store=MemoryStore(), decision_log=None, clock=lambda: self.now)
-        self.engine.decision_log = None
         self.tier = tier
         self.context = dict(context or {})
         self.cascade = cascade or self._main_cascade()

@@ -197,8 +197,8 @@ def _run_case(suite: TestSuite, policy: Policy, case: Case, where: Location | No
         if not unreachable:
             effective_tier = tier or (context.get("user") or {}).get("tier") or policy.spec.default_tier
             seed_usage(policy, store, [*defaults.fixtures.usage, *own.usage], user=user, tier=effective_tier, now=now)
-        engine = policy.engine(store=store, clock=lambda: now, sleep=lambda _: None)
-        engine.decision_log = None  # suites never append to the policy's audit log
+        # suites never append to the policy's audit log
+        engine = policy.engine(store=store, clock=lambda: now, sleep=lambda _: None, decision_log=None)
         result = engine.complete(messages, user=user, tier=tier, context=context, metadata=metadata, mocks=answers,
                                  guardrail_verdicts=verdicts)
     except Exception as exc:  # a case that crashes the engine fails; the suite goes on
