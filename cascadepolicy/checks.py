@@ -30,6 +30,7 @@ from cascadepolicy.model import (
     CustomCheck,
     CustomGuardrail,
     DefaultRoute,
+    GroundingGuardrail,
     JudgeCheck,
     PolicyDocument,
     Target,
@@ -195,6 +196,8 @@ class _Checker:
                 self.add("guardrail-action", f"guardrail {rule.id!r}: `grounding` checks answers, so its stage must be `output`.", (*path, "stage"))
             if isinstance(rule, CustomGuardrail):
                 self.check_callable(rule.function, (*path, "function"))
+            if isinstance(rule, GroundingGuardrail):
+                self.ref("model", rule.judge, self.doc.models, (*path, "judge"))
 
     def check_callable(self, ref: str, path: PathKey) -> None:
         module = ref.split(":", 1)[0]

@@ -136,7 +136,7 @@ class Engine:
         self._log_lock = threading.Lock()
         self.caller = ModelCaller(spec.models, policy.prices, sleep=sleep)
         self.detectors = Detectors(spec.features)
-        self.guardrails = GuardrailRunner(spec.guardrails, lambda i: self._where(("guardrails", i)))
+        self.guardrails = GuardrailRunner(spec.guardrails, lambda i: self._where(("guardrails", i)), self._judge_fn)
         self.routes = self._compile_routes()
         self.cascades = {name: self._compile_cascade(name) for name in spec.cascades}
         self.store = store if store is not None else _open_policy_store(policy)
@@ -393,7 +393,8 @@ class Engine:
                 worst_usd = prices[candidate].worst_case(prompt, spec.max_tokens) * calls_per_step
                 tokens[candidate] = tokens.get(candidate, 0.0) + worst_tokens
                 usd[candidate] = usd.get(candidate, 0.0) + worst_usd
-            for judge in compiled.judges:
+            judges = (*compiled.judges, *(self.guardrails.output_judges if step.guardrails else ()))
+            for judge in judges:
                 spec = models[judge]
                 judge_prompt = _prompt_bound(JUDGE_PROMPT_TOKENS + estimate + models[step.model].max_tokens, spec.prompt_overhead_tokens)
                 tokens[judge] = tokens.get(judge, 0.0) + (judge_prompt + spec.max_tokens) * calls_per_step
@@ -439,6 +440,7 @@ class Engine:
                 if call is None:
                     previous_reason = f"step {position + 1} ({step.model}) failed: {decision.calls[-1].error}"
                     break
+                self._local.run, self._local.step = run, position
                 outcome = self.guardrails.run_output(call.text, position, run.extra, run.redactor, decision, reasks) \
                     if step.guardrails else None
                 if outcome is not None and outcome.action == "reask":

@@ -46,24 +46,45 @@ def _executor() -> concurrent.futures.ThreadPoolExecutor:
     return _EXECUTOR
 
 
-def build_scan(rule: Guardrail) -> tuple[Scan, bool]:
+JudgeFn = Callable[[str, str], tuple[str, float]]  # (model id, prompt) -> (reply, cost)
+GROUNDING_PROMPT = ("Sources:\n{sources}\n\nAnswer:\n{answer}\n\nIs every claim of the answer supported by the sources? "
+                    "Reply with a single line 'Score: N', N from 1 (unsupported) to 10 (fully supported).")
+
+
+def judge_grounding(judge: JudgeFn, model: str, answer: str, sources: Sequence[str], threshold: float) -> Verdict:
+    from cascadepolicy.quality.model import parse_judge_score
+
+    reply, _cost = judge(model, GROUNDING_PROMPT.format(sources="\n---\n".join(sources), answer=answer))
+    grade = parse_judge_score(reply)
+    if grade is None:
+        raise ValueError(f"the grounding judge {model!r} gave no 1-10 score")
+    supported = grade / 10
+    return Verdict(supported < threshold, 1 - supported, (), f"the judge graded support {grade:g}/10")
+
+
+def build_scan(rule: Guardrail, judge: JudgeFn | None = None) -> tuple[Scan, bool]:
     """The detector for a rule, and whether it may block on I/O (so runs under a real timeout)."""
     from cascadepolicy.guardrails import grounding, injection, moderation, pii, toxicity
 
     if isinstance(rule, PiiGuardrail):
-        entities = tuple(rule.entities)
-        return (lambda text, extra: pii.scan(text, entities)), False
+        entities, backend = tuple(rule.entities), rule.backend
+        return (lambda text, extra: pii.scan(text, entities, backend=backend)), False
     if isinstance(rule, InjectionGuardrail):
         threshold = rule.threshold
         return (lambda text, extra: injection.scan(text, threshold)), False
     if isinstance(rule, ToxicityGuardrail):
-        threshold = rule.threshold
-        return (lambda text, extra: toxicity.scan(text, threshold)), False
+        threshold, tox_backend = rule.threshold, rule.backend
+        return (lambda text, extra: toxicity.scan(text, threshold, backend=tox_backend)), False
     if isinstance(rule, ModerationGuardrail):
         provider, threshold = rule.provider, rule.threshold
         return (lambda text, extra: moderation.scan(text, provider, threshold)), provider is not None
     if isinstance(rule, GroundingGuardrail):
-        threshold = rule.threshold
+        threshold, judge_model = rule.threshold, rule.judge
+        if judge_model is not None:
+            if judge is None:
+                raise ValueError(f"guardrail {rule.id!r} needs a judge, but none is available")
+            # Runs inline: the judge call has its own timeout and retries, and must see the request's context.
+            return (lambda text, extra: judge_grounding(judge, judge_model, text, extra.get("documents", ()), threshold)), False
         return (lambda text, extra: grounding.scan(text, extra.get("documents", ()), threshold)), False
     if isinstance(rule, CustomGuardrail):
         from cascadepolicy.guardrails.registry import load_custom
@@ -124,13 +145,17 @@ class OutputOutcome:
 
 
 class GuardrailRunner:
-    def __init__(self, rules: Sequence[Guardrail], locate: Callable[[int], str | None]) -> None:
+    def __init__(self, rules: Sequence[Guardrail], locate: Callable[[int], str | None], judge: JudgeFn | None = None) -> None:
         self.input: list[CompiledGuardrail] = []
         self.output: list[CompiledGuardrail] = []
         for index, rule in enumerate(rules):
-            scan, blocking = build_scan(rule)
+            scan, blocking = build_scan(rule, judge)
             compiled = CompiledGuardrail(rule, index, scan, blocking, duration_seconds(rule.timeout), locate(index))
             (self.input if rule.stage == "input" else self.output).append(compiled)
+
+    @property
+    def output_judges(self) -> list[str]:
+        return [g.rule.judge for g in self.output if isinstance(g.rule, GroundingGuardrail) and g.rule.judge]
 
     @property
     def max_reasks(self) -> int:

@@ -221,6 +221,8 @@ class PiiGuardrail(GuardrailBase):
     check: Literal["pii"] = Field(description="Personal data: emails, phone numbers, SSNs, cards, IBANs, IPs, secrets.")
     entities: tuple[Literal["email", "phone", "ssn", "credit_card", "iban", "ip_address", "api_key", "street_address", "person"], ...] = Field(
         ("email", "phone", "ssn", "credit_card", "iban", "ip_address", "api_key"), min_length=1, description="Entity kinds to detect.")
+    backend: Literal["builtin", "presidio"] = Field(
+        "builtin", description="`builtin` detectors, or Microsoft Presidio when `presidio-analyzer` is installed.")
 
 
 class InjectionGuardrail(GuardrailBase):
@@ -233,6 +235,8 @@ class InjectionGuardrail(GuardrailBase):
 class ToxicityGuardrail(GuardrailBase):
     check: Literal["toxicity"] = Field(description="Insults, threats, hate, sexual content, self-harm (built-in lexicon).")
     threshold: Ratio = Field(0.5, description="Score from which the guardrail fires.")
+    backend: Literal["lexicon", "ml"] = Field(
+        "lexicon", description="`lexicon` (built in), or `ml`: the `alt-profanity-check` model when it is installed.")
 
 
 class ModerationGuardrail(GuardrailBase):
@@ -243,7 +247,8 @@ class ModerationGuardrail(GuardrailBase):
 
 class GroundingGuardrail(GuardrailBase):
     check: Literal["grounding"] = Field(description="The answer's claims must be supported by the request's source documents (`metadata.documents`).")
-    threshold: Ratio = Field(0.5, description="Least share of supported claims.")
+    threshold: Ratio = Field(0.5, description="Least share of supported claims (lexical), or least judge grade / 10.")
+    judge: Id | None = Field(None, description="Model id that judges support instead of lexical overlap; its calls are reserved and counted.")
 
 
 class CustomGuardrail(GuardrailBase):

@@ -324,3 +324,44 @@ def test_fallbacks_outside_the_tier_are_not_called() -> None:
     result = engine(text, mocks=mocks).complete(ASK, user="u1", tier="pro", metadata={"plan": "premium"})
     assert result.decision.outcome == "error"
     assert {a["model_id"] for c in result.decision.calls for a in c.attempts} == {"large"}
+
+
+GROUNDED = """
+version: 1
+name: grounded
+models:
+  writer: {model: gpt-4o-mini, max_tokens: 100}
+  strong: {model: gpt-4o, max_tokens: 100}
+  judge: {model: gpt-4o-mini, max_tokens: 20}
+guardrails:
+  - {id: grounded, stage: output, check: grounding, judge: judge, threshold: 0.7, action: escalate}
+cascades:
+  main: [{model: writer}, {model: strong}]
+routes:
+  - default: {cascade: main}
+"""
+
+
+def test_grounding_judge_escalates_and_its_cost_is_counted_and_reserved() -> None:
+    mocks = {"writer": "The warranty lasts ten years.", "strong": "The warranty lasts two years.", "judge": "Score: 3"}
+    eng = engine(GROUNDED, mocks=mocks)
+    result = eng.complete(ASK, metadata={"documents": ["Our warranty lasts two years."]})
+    d = result.decision
+    assert [c.purpose for c in d.calls] == ["draft", "judge", "draft", "judge"]
+    assert d.outcome == "blocked"  # the judge (mocked with one grade) also rejects the last step's answer
+    assert d.cost == pytest.approx(sum(c.cost for c in d.calls))
+    worst = eng._worst_case(eng._plan_id("main"), 20)
+    assert worst.usd["judge"] > 0  # judge calls are part of the reservation
+    eng = engine(GROUNDED, mocks={**mocks, "judge": "Score: 9"})
+    assert eng.complete(ASK, metadata={"documents": ["x"]}).decision.final_model_id == "writer"
+
+
+def test_warnings_reach_the_callback() -> None:
+    seen: list[str] = []
+    clock = [1_800_000_000.0]
+    eng = engine(clock=lambda: clock[0], on_warning=lambda decision, sentence: seen.append(sentence))
+    planned = eng.admitter.plan(user="u1", tier="free", worst=cascadepolicy.admission.Usage({}, {"x": 0.03}), now=clock[0])
+    _, reservation = eng.admitter.reserve(planned, clock[0])
+    eng.admitter.settle(reservation, cascadepolicy.admission.Usage({}, {"x": 0.03}), clock[0])
+    eng.complete(ASK, user="u1", metadata={"plan": "basic"})
+    assert seen and "60%" in seen[0]
