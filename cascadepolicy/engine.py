@@ -232,6 +232,9 @@ class Engine:
                   context: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None,
                   mocks: Mapping[str, MockAnswer] | None, stream_to: Callable[[str], None] | None,
                   verdicts: Mapping[str, Any] | None = None) -> Result:
+        from cascadepolicy.calls import litellm_module
+
+        litellm_module()  # imported once per process, outside the request's latency
         started = time.perf_counter()
         context = dict(context or {})
         metadata = dict(metadata or {})
