@@ -36,10 +36,12 @@ demo: $(VENV)/.installed
 
 test: $(STAMP) system-deps e2e-deps
 	$(PY) -m ruff check cascadepolicy tests benchmarks
+	$(PY) -m mypy cascadepolicy
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(PY) -m ruff check cascadepolicy tests benchmarks
+	$(PY) -m mypy cascadepolicy
 
 schema: $(STAMP)
 	$(PY) -m cascadepolicy.schema_export
