@@ -37,12 +37,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
-def _exactly_one(values: dict[str, Any], names: tuple[str, ...], what: str) -> None:
+def exactly_one(values: dict[str, Any], names: tuple[str, ...], what: str, error: str = "schema_invalid") -> None:
+    """Raise the `error` type unless exactly one of `names` is given."""
     given = [n for n in names if values.get(n) is not None]
     if len(given) != 1:
         listed = ", ".join(f"`{n}`" for n in names)
         found = f"found {', '.join(f'`{g}`' for g in given)}" if given else "found none"
-        raise PydanticCustomError("schema_invalid", "{what} needs exactly one of {listed}; {found}.",
+        raise PydanticCustomError(error, "{what} needs exactly one of {listed}; {found}.",
                                   {"what": what, "listed": listed, "found": found})
 
 
@@ -140,7 +141,7 @@ class RateWindow(Strict):
     @classmethod
     def _one_measure(cls, values: Any) -> Any:
         if isinstance(values, dict):
-            _exactly_one(values, ("requests", "tokens"), "a rate window")
+            exactly_one(values, ("requests", "tokens"), "a rate window")
         return values
 
 
@@ -193,7 +194,7 @@ class Limit(Strict):
     @classmethod
     def _one_kind(cls, values: Any) -> Any:
         if isinstance(values, dict):
-            _exactly_one(values, ("rate", "budget"), "a limit")
+            exactly_one(values, ("rate", "budget"), "a limit")
         return values
 
     @model_validator(mode="after")
@@ -438,7 +439,7 @@ class Target(Strict):
     @classmethod
     def _one_target(cls, values: Any) -> Any:
         if isinstance(values, dict):
-            _exactly_one(values, ("cascade", "model", "block"), "a route target")
+            exactly_one(values, ("cascade", "model", "block"), "a route target")
         return values
 
 

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import difflib
 import re
-import types
-import typing
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from cascadepolicy.diagnostics import Diagnostic, did_you_mean
 from cascadepolicy.model import (
@@ -28,6 +26,7 @@ from cascadepolicy.model import (
     PERIOD_PATTERN,
     PolicyDocument,
 )
+from cascadepolicy.model_paths import keys_at
 from cascadepolicy.source import PathKey, SourceMap
 
 _TYPE_NOUNS = {
@@ -222,55 +221,7 @@ _PATTERN_WORDS = {
 # --------------------------------------------------------- "did you mean" support
 
 def allowed_keys(loc: tuple[Any, ...]) -> set[str]:
-    """The keys the model accepts at `loc` (a pydantic error location)."""
-    candidates: list[Any] = [PolicyDocument]
-    for step in loc:
-        candidates = [nxt for ann in candidates for nxt in _step(ann, step)]
-        if not candidates:
-            return set()
-    keys: set[str] = set()
-    for ann in candidates:
-        for model in _models(ann):
-            keys |= {f.alias or name for name, f in model.model_fields.items()}
-    return keys
-
-
-def _unwrap(ann: Any) -> list[Any]:
-    """The concrete alternatives of an annotation (Annotated and unions opened)."""
-    origin = typing.get_origin(ann)
-    if origin is typing.Annotated:
-        return _unwrap(typing.get_args(ann)[0])
-    if origin is typing.Union or origin is types.UnionType:
-        return [alt for arg in typing.get_args(ann) for alt in _unwrap(arg)]
-    return [ann]
-
-
-def _models(ann: Any) -> list[type[BaseModel]]:
-    return [a for a in _unwrap(ann) if isinstance(a, type) and issubclass(a, BaseModel)]
-
-
-def _step(ann: Any, step: Any) -> list[Any]:
-    out: list[Any] = []
-    for alt in _unwrap(ann):
-        origin = typing.get_origin(alt)
-        if isinstance(alt, type) and issubclass(alt, BaseModel):
-            fields = {f.alias or n: f for n, f in alt.model_fields.items()}
-            if step in fields:
-                out.append(fields[step].annotation)
-            elif _is_tag(alt, step):
-                out.append(alt)
-        elif origin is dict and isinstance(step, str):
-            out.append(typing.get_args(alt)[1])
-        elif origin is tuple and isinstance(step, int):
-            out.append(typing.get_args(alt)[0])
-    return out
-
-
-def _is_tag(model: type[BaseModel], step: Any) -> bool:
-    for discriminator in ("check", "kind"):
-        field = model.model_fields.get(discriminator)
-        if field is not None and step in typing.get_args(field.annotation):
-            return True
+    """The keys the policy model accepts at `loc` (a pydantic error location)."""
     from cascadepolicy.model import ConditionalRoute, DefaultRoute
 
-    return (step, model) in (("conditional", ConditionalRoute), ("default", DefaultRoute))
+    return keys_at(PolicyDocument, loc, tags={"conditional": ConditionalRoute, "default": DefaultRoute})

@@ -15,27 +15,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import ConfigDict, Field, model_validator
+
+from cascadepolicy.model import Strict, exactly_one
 
 DURATION_PATTERN = r"^[1-9][0-9]*(ms|s|m|h|d|w)$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 Duration = Annotated[str, Field(pattern=DURATION_PATTERN, examples=["30s", "10m", "1h", "1d"])]
 ERROR_KINDS = ("timeout", "rate_limited", "unavailable", "auth", "bad_request")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
-
-
-def _exactly_one(values: dict[str, Any], names: tuple[str, ...], what: str) -> None:
-    given = [n for n in names if values.get(n) is not None]
-    if len(given) != 1:
-        listed = ", ".join(f"`{n}`" for n in names)
-        found = f"found {', '.join(f'`{g}`' for g in given)}" if given else "found none"
-        raise PydanticCustomError("test_invalid", "{what} needs exactly one of {listed}; {found}.",
-                                  {"what": what, "listed": listed, "found": found})
 
 
 # ---------------------------------------------------------------- request
@@ -65,7 +53,7 @@ class Request(RequestDefaults):
     @classmethod
     def _one_body(cls, values: Any) -> Any:
         if isinstance(values, dict):
-            _exactly_one(values, ("prompt", "messages"), "a request")
+            exactly_one(values, ("prompt", "messages"), "a request", "test_invalid")
         return values
 
 
@@ -106,7 +94,7 @@ class UsageSeed(Strict):
     @classmethod
     def _one_measure(cls, values: Any) -> Any:
         if isinstance(values, dict):
-            _exactly_one(values, ("usd", "requests", "tokens"), "a usage entry")
+            exactly_one(values, ("usd", "requests", "tokens"), "a usage entry", "test_invalid")
         return values
 
 

@@ -9,13 +9,12 @@ misspelt key.
 
 from __future__ import annotations
 
-import types
-import typing
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from cascadepolicy.diagnostics import Diagnostic, did_you_mean
+from cascadepolicy.model_paths import keys_at
 from cascadepolicy.schema_check import data_path
 from cascadepolicy.source import PathKey, SourceMap
 from cascadepolicy.testing.model import TestSuite
@@ -135,39 +134,4 @@ def _kind(value: Any) -> str:
 
 def allowed_keys(loc: tuple[Any, ...]) -> set[str]:
     """The keys the suite model accepts at a pydantic error location."""
-    candidates: list[Any] = [TestSuite]
-    for step in loc:
-        if _is_branch(step):
-            continue
-        candidates = [nxt for ann in candidates for nxt in _step(ann, step)]
-        if not candidates:
-            return set()
-    return {f.alias or name for ann in candidates for m in _models(ann) for name, f in m.model_fields.items()}
-
-
-def _unwrap(ann: Any) -> list[Any]:
-    origin = typing.get_origin(ann)
-    if origin is typing.Annotated:
-        return _unwrap(typing.get_args(ann)[0])
-    if origin is typing.Union or origin is types.UnionType:
-        return [alt for arg in typing.get_args(ann) for alt in _unwrap(arg)]
-    return [ann]
-
-
-def _models(ann: Any) -> list[type[BaseModel]]:
-    return [a for a in _unwrap(ann) if isinstance(a, type) and issubclass(a, BaseModel)]
-
-
-def _step(ann: Any, step: Any) -> list[Any]:
-    out: list[Any] = []
-    for alt in _unwrap(ann):
-        origin = typing.get_origin(alt)
-        if isinstance(alt, type) and issubclass(alt, BaseModel):
-            fields = {f.alias or n: f for n, f in alt.model_fields.items()}
-            if step in fields:
-                out.append(fields[step].annotation)
-        elif origin is dict and isinstance(step, str):
-            out.append(typing.get_args(alt)[1])
-        elif origin is tuple and isinstance(step, int):
-            out.append(typing.get_args(alt)[0])
-    return out
+    return keys_at(TestSuite, loc, skip=_is_branch)
