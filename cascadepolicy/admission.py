@@ -106,6 +106,12 @@ class Admitter:
 
     # ------------------------------------------------------------ planning
 
+    def applies(self, tier: str | None) -> bool:
+        """Whether any window, budget or limit can apply to a request of `tier`."""
+        spec = self.policy.spec
+        t = spec.tiers.get(tier or "")
+        return bool(spec.limits) or (t is not None and bool(t.rate or t.budget))
+
     def plan(self, *, user: str | None, tier: str | None, worst: Usage, now: float) -> list[PlannedCharge]:
         spec = self.policy.spec
         planned: list[PlannedCharge] = []

@@ -194,6 +194,9 @@ class ModelCaller:
             if isinstance(answer, BaseException):
                 raise answer
             kwargs["mock_response"] = answer
+            # Counted before the call: litellm logs each call on a background thread,
+            # and tokenizing afterwards would wait on it for the GIL.
+            mocked_tokens = count_tokens(messages, str(answer))
         started = self.clock()
         response = None
         if stream_to is not None:
@@ -206,7 +209,9 @@ class ModelCaller:
             usage = getattr(response, "usage", None)
             logprobs = _logprobs(choice)
         latency = (self.clock() - started) * 1000
-        if mocked or usage is None:
+        if mocked:
+            prompt_tokens, completion_tokens = mocked_tokens
+        elif usage is None:
             prompt_tokens, completion_tokens = count_tokens(messages, text)
         else:
             prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)

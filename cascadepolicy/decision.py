@@ -9,11 +9,29 @@ cost. Sensitive text is masked before it lands here.
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+# A random per-process prefix and a counter: unique ids without a system call
+# per request (os.urandom releases the GIL and then waits behind other threads).
+_ID_PREFIX = os.urandom(8).hex()
+_ID_COUNTER = itertools.count(int.from_bytes(os.urandom(4), "big"))
+
+
+def _reseed() -> None:
+    global _ID_PREFIX
+    _ID_PREFIX = os.urandom(8).hex()
+
+
+os.register_at_fork(after_in_child=_reseed)  # forked workers must not share the prefix
+
+
+def new_decision_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
 @dataclass
@@ -100,7 +118,7 @@ class Decision:
     policy: dict[str, Any]
     user: str | None
     tier: str | None
-    decision_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    decision_id: str = field(default_factory=new_decision_id)
     timestamp: float = field(default_factory=time.time)
     outcome: str = "pending"  # answered | blocked | error
     reason: str | None = None

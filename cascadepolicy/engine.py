@@ -274,7 +274,7 @@ class Engine:
             return self._blocked(run, refusal)
         decision.trace.append("admission")
         now = self.clock()
-        prompt_tokens = run.values["request.tokens"]
+        prompt_tokens = run.values["request.tokens"] if self.admitter.applies(decision.tier) else 0
         planned = self.admitter.plan(user=decision.user, tier=decision.tier, worst=self._worst_case(steps, prompt_tokens), now=now)
         record, reservation = self.admitter.reserve(planned, now)
         degrade_to = self.admitter.degrade_target(record, planned) if planned else None

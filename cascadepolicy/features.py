@@ -57,7 +57,10 @@ def _encoding() -> Any:
     return tiktoken.get_encoding("cl100k_base")
 
 
+@lru_cache(maxsize=4096)
 def text_tokens(text: str) -> int:
+    # Cached: system prompts and templates repeat, and the tokenizer releases the
+    # GIL, so every call can wait behind litellm's background logging threads.
     return len(_encoding().encode(text, disallowed_special=()))
 
 
