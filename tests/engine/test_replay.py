@@ -105,3 +105,13 @@ def test_graph_and_explain_commands(tmp_path: Path) -> None:
     as_json = subprocess.run([*run, "explain", str(policy_file), "--request", str(request), "--format", "json"],
                              capture_output=True, text=True, timeout=120)
     assert json.loads(as_json.stdout)["final_model_id"] == "strong"
+
+
+def test_replay_plot_draws_a_png(data: Path, tmp_path: Path) -> None:
+    policy_file = tmp_path / "p.yaml"
+    policy_file.write_text(POLICY)
+    png = tmp_path / "curve.png"
+    proc = subprocess.run([sys.executable, "-m", "cascadepolicy", "replay", str(policy_file), str(data), "--plot", str(png)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert png.read_bytes().startswith(b"\x89PNG") and "APGR" in proc.stdout
