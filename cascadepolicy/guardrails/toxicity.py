@@ -32,9 +32,11 @@ _WORDS: dict[str, tuple[tuple[float, str], ...]] = {
         (0.25, "damn damned dammit crap crappy hell piss pissed bloody sucks"),
     ),
     "insult": (
-        (0.55, "idiot idiots moron morons moronic imbecile imbeciles stupid dumb dumbass "
-               "retard retarded retards loser losers pathetic worthless scumbag scumbags jerk "
-               "jerks halfwit halfwits dimwit dimwits brainless incompetent"),
+        (0.55, "idiot idiots moron morons moronic imbecile imbeciles dumbass "
+               "retard retarded retards scumbag scumbags halfwit halfwits dimwit dimwits"),
+        # Words with everyday neutral senses ("the loser of the race", "a stupid
+        # mistake"): weak alone, strong when aimed at someone (see _PHRASES).
+        (0.25, "stupid dumb loser losers pathetic worthless jerk jerks brainless incompetent"),
         (0.3, "fool fools clown clowns freak freaks"),
     ),
     "hate": (
@@ -72,6 +74,14 @@ _PHRASES: tuple[tuple[str, float, frozenset[str], re.Pattern[str]], ...] = tuple
         ("insult", 0.35, "shut lost nobody",
          r"\bshut\s+up\b|\bget\s+lost\b|\bnobody\s+(?:cares|likes\s+you)\b"),
         ("insult", 0.55, "useless", r"\buseless\s+(?:piece|idiot|bot|moron)\b"),
+        # aimed at the reader: "you're so stupid", "you pathetic loser"
+        ("insult", 0.6, "stupid dumb loser losers pathetic worthless jerk jerks brainless incompetent fool clown freak",
+         r"\b(?:you(?:'re|\s+are)?|u\s+r|ur)\s+(?:(?:so|such|a|an|absolute|total|complete|fucking|little)\s+){0,2}"
+         r"(?:stupid|dumb|losers?|pathetic|worthless|jerks?|brainless|incompetent|fools?|clowns?|freaks?)\b"),
+        # a person called a name: "what a loser", "bunch of clowns" (not "what a stupid mistake")
+        ("insult", 0.6, "loser losers jerk jerks fool fools clown clowns freak freaks",
+         r"\b(?:such\s+an?|what\s+an?|bunch\s+of)\s+(?:(?:absolute|total|complete|pathetic|stupid|little)\s+)?"
+         r"(?:losers?|jerks?|fools?|clowns?|freaks?)\b(?!\s+(?:of|in|at)\b)"),
         ("profanity", 0.55, "piss", r"\bpiss\s+off\b"),
         ("sexual", 0.6, "blow hand", r"\b(?:blow|hand)\s+jobs?\b"),
         ("hate", 0.6, "die killed exterminated",

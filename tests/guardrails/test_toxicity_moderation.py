@@ -96,3 +96,26 @@ def test_moderation_empty_response_is_an_error(monkeypatch: pytest.MonkeyPatch) 
     _fake_litellm(monkeypatch, {"results": []})
     with pytest.raises(ValueError, match="no results"):
         moderation.scan("hello", "omni-moderation-latest")
+
+
+@pytest.mark.parametrize("text", [
+    "The winner will be waiting 4 minutes before the loser finishes the race.",
+    "The loser of the vote got 20 votes.",
+    "What a stupid mistake I made in step two.",
+    "This is a dumb question, but how do I reset my password?",
+    "The plan was worthless after the market closed.",
+])
+def test_words_with_neutral_senses_do_not_fire_alone(text: str) -> None:
+    assert not toxicity.scan(text).fired
+
+
+@pytest.mark.parametrize("text", [
+    "You are such a loser.",
+    "you're so stupid",
+    "You pathetic loser.",
+    "what a loser",
+    "they are a bunch of clowns",
+])
+def test_the_same_words_aimed_at_someone_fire(text: str) -> None:
+    verdict = toxicity.scan(text)
+    assert verdict.fired and verdict.findings[0].kind == "insult"
