@@ -187,7 +187,7 @@ class Replayer:
                 escalated += escalate
                 quality += o.record.quality(self.last if escalate else self.first)
                 cost += first_cost + (last_cost if escalate else 0.0)
-            curve.append({"threshold": round(min(threshold, 1.0), 4), "escalation_rate": escalated / n, "quality": quality / n,
+            curve.append({"threshold": round(threshold, 4), "escalation_rate": escalated / n, "quality": quality / n,
                           "cost": cost, "quality_vs_strongest": (quality / n) / last_quality if last_quality else 0.0,
                           "savings_vs_strongest": 1 - cost / last_total if last_total else 0.0})
         gap = last_quality - first_quality
@@ -224,7 +224,8 @@ def format_report(report: Report) -> str:
         lines.append(f"RouteLLM: CPT(50%) {pct(r['cpt_50'])}, CPT(80%) {pct(r['cpt_80'])}, APGR {r['apgr']:.3f}")
         lines.append("threshold  escalated  quality  vs_strongest  savings")
         for point in report.sweep[:: max(1, len(report.sweep) // 15)]:
-            lines.append(f"{point['threshold']:>9.3f}  {point['escalation_rate']:>9.1%}  {point['quality']:>7.3f}  "
+            label = "all" if point["threshold"] > 1 else f"{point['threshold']:.3f}"  # above any score: escalate all
+            lines.append(f"{label:>9}  {point['escalation_rate']:>9.1%}  {point['quality']:>7.3f}  "
                          f"{point['quality_vs_strongest']:>12.3f}  {point['savings_vs_strongest']:>7.1%}")
     return "\n".join(lines) + "\n"
 
