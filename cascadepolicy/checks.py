@@ -23,6 +23,7 @@ from cascadepolicy.conditions import (
     compile_condition,
 )
 from cascadepolicy.diagnostics import Diagnostic, Location, Severity, did_you_mean
+from cascadepolicy.errors import ConditionError
 from cascadepolicy.model import (
     Budget,
     ConditionalRoute,
@@ -262,13 +263,18 @@ class _Checker:
             if condition is None:
                 continue
             self.result.conditions[index] = condition
-            if not condition.names and unconditional is None:
+            if not condition.names:  # a constant: decide it now rather than on every request
                 try:
                     always = condition.evaluate({})
-                except Exception:
-                    always = False
-                if always:
+                except ConditionError as exc:
+                    self.result.diagnostics.append(Diagnostic(
+                        "expr-too-complex", f"route {index + 1}: the condition can never be evaluated: {exc.__cause__ or exc}.", where))
+                    continue
+                if always and unconditional is None:
                     unconditional = index
+                elif not always:
+                    self.result.diagnostics.append(Diagnostic(
+                        "route-unreachable", f"route {index + 1} can never be taken: its condition `{route.when}` is always false.", where))
         if unconditional is None:
             self.add("route-no-default", "the routes have no default, so a request that matches no condition would have nowhere to go.",
                      ("routes",), hint="end the list with `- default: {cascade: ...}`.")

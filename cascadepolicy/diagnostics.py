@@ -124,9 +124,9 @@ CODES: dict[str, str] = {
     "expr-forbidden": "A condition uses an operator, attribute access or construct that is not allowed.",
     "expr-unknown-function": "A condition calls a function that is not on the allowlist.",
     "expr-enum-value": "A condition compares an enum field with a value it can never have.",
-    "expr-too-complex": "A condition is longer or deeper than the limits allow.",
+    "expr-too-complex": "A condition is longer or deeper than the limits allow, or a constant one exceeds them when evaluated.",
     # logic
-    "route-unreachable": "A route can never be taken because an earlier route matches every request.",
+    "route-unreachable": "A route can never be taken: an earlier route matches every request, or its condition is always false.",
     "route-no-default": "The routes have no default, so some requests would match nothing.",
     "cascade-cost-order": "A cascade step costs more than the step after it.",
     "cascade-last-accept": "The last cascade step has an acceptance rule but nothing to escalate to.",
