@@ -158,6 +158,12 @@ class ModelCaller:
                 if cut:  # the caller holds part of this answer; another attempt would be appended to it
                     error = type(error)(f"{error} (the stream broke after part of the answer was sent; "
                                         "not retried)", model=model_id)
+                    assert isinstance(stream_to, _StreamSink)
+                    # What was generated before the break is billed by the provider: count it.
+                    prompt, completion = count_tokens(messages, "".join(stream_to.parts))
+                    error.billed = CallResult(model_id, spec.model, "".join(stream_to.parts), prompt, completion,  # type: ignore[attr-defined]
+                                              self.prices[model_id].cost(prompt, completion),
+                                              (self.clock() - started) * 1000, None, None)
                 attempts.append(Attempt(model_id, spec.model, "error", str(error), (self.clock() - started) * 1000))
                 if cut or not error.retryable or attempt == spec.retries:
                     raise error from exc
@@ -264,9 +270,11 @@ class _StreamSink:
     def __init__(self, target: Callable[[str], None]) -> None:
         self.target = target
         self.sent = False
+        self.parts: list[str] = []
 
     def __call__(self, chunk: str) -> None:
         self.sent = True
+        self.parts.append(chunk)
         self.target(chunk)
 
 

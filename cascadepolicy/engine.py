@@ -414,7 +414,14 @@ class Engine:
         except ProviderError as exc:
             attempts = [a.__dict__ for a in getattr(exc, "attempts", [])]
             spec = self.policy.spec.models[model_id]
-            run.decision.calls.append(ModelCall(step, model_id, spec.model, purpose, "error", error=str(exc), attempts=attempts))
+            billed: CallResult | None = getattr(exc, "billed", None)  # a stream cut after some output
+            if billed is None:
+                run.decision.calls.append(ModelCall(step, model_id, spec.model, purpose, "error", error=str(exc), attempts=attempts))
+                return None
+            run.decision.calls.append(ModelCall(step, billed.model_id, billed.litellm_model, purpose, "error", billed.prompt_tokens,
+                                                billed.completion_tokens, billed.cost, billed.latency_ms, str(exc), attempts))
+            run.charge(billed)
+            run.decision.cost += billed.cost
             return None
         attempts = [a.__dict__ for a in result.attempts]
         run.decision.calls.append(ModelCall(step, result.model_id, result.litellm_model, purpose, "ok", result.prompt_tokens,
