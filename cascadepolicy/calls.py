@@ -92,6 +92,9 @@ def map_exception(exc: BaseException, model_id: str | None = None) -> ProviderEr
     except Exception:  # some provider exceptions cannot even render themselves
         text = repr(type(exc))
     message = f"{name}: {text[:500]}"
+    if "missing credentials" in text.lower() or "api_key client option must be set" in text.lower():
+        # litellm reports a missing key as a server error; retrying cannot help
+        return ProviderAuthError(message, model=model_id)
     if names & {"Timeout", "TimeoutError", "APITimeoutError", "ReadTimeout", "ConnectTimeout"}:
         return ProviderTimeout(message, model=model_id)
     if names & {"RateLimitError", "CallerCredentialRateLimitError"}:

@@ -220,7 +220,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"{call.model_id} ({call.model}) {call.purpose}: {call.outcome}, {call.prompt_tokens}+{call.completion_tokens} tokens, "
                   f"${call.cost:.6f}, {call.latency_ms:.0f} ms" + (f" — {call.error}" if call.error else ""), file=sys.stderr)
         for v in d.validations:
-            print(f"step {v.step + 1} score {v.score:.2f} (min {v.threshold}) → {'accepted' if v.accepted else 'escalated'}", file=sys.stderr)
+            if v.threshold is None:  # no score: the step failed or an output guardrail rejected it
+                print(f"step {v.step + 1} → escalated: {v.escalation_reason}", file=sys.stderr)
+            else:
+                print(f"step {v.step + 1} score {v.score:.2f} (min {v.threshold}) → {'accepted' if v.accepted else 'escalated'}",
+                      file=sys.stderr)
         print(f"{d.outcome}{' — ' + d.reason if d.reason else ''}; cost ${d.cost:.6f}; {d.latency_ms:.0f} ms; decision {d.decision_id}",
               file=sys.stderr)
     engine.close()

@@ -365,3 +365,14 @@ def test_warnings_reach_the_callback() -> None:
     eng.admitter.settle(reservation, cascadepolicy.admission.Usage({}, {"x": 0.03}), clock[0])
     eng.complete(ASK, user="u1", metadata={"plan": "basic"})
     assert seen and "60%" in seen[0]
+
+
+def test_missing_credentials_are_not_retried() -> None:
+    from cascadepolicy.calls import map_exception
+    from cascadepolicy.errors import ProviderAuthError
+
+    class InternalServerError(Exception):
+        pass
+
+    error = map_exception(InternalServerError("OpenAIException - Missing credentials. Please pass an `api_key`"), "m")
+    assert isinstance(error, ProviderAuthError) and not error.retryable
