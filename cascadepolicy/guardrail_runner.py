@@ -114,6 +114,7 @@ class CompiledGuardrail:
     blocking_io: bool
     timeout: float
     location: str | None
+    roles: frozenset[str] = frozenset({"user"})
 
     def run(self, text: str, extra: Mapping[str, Any]) -> tuple[Verdict | None, str | None]:
         """The verdict, or None and a sentence saying why the check failed."""
@@ -150,7 +151,8 @@ class GuardrailRunner:
         self.output: list[CompiledGuardrail] = []
         for index, rule in enumerate(rules):
             scan, blocking = build_scan(rule, judge)
-            compiled = CompiledGuardrail(rule, index, scan, blocking, duration_seconds(rule.timeout), locate(index))
+            roles = frozenset(rule.apply_to) if isinstance(rule, InjectionGuardrail) else frozenset({"user"})
+            compiled = CompiledGuardrail(rule, index, scan, blocking, duration_seconds(rule.timeout), locate(index), roles)
             (self.input if rule.stage == "input" else self.output).append(compiled)
 
     @property
@@ -168,9 +170,8 @@ class GuardrailRunner:
         """Scan and act on the request in place; return the block reason, if any."""
         for guard in self.input:
             rule = guard.rule
-            roles = set(getattr(rule, "apply_to", ("user",)))
-            targets = [i for i, m in enumerate(messages) if m.get("role") in roles]
-            texts = [(i, message_text(messages[i])) for i in targets]
+            roles = guard.roles
+            texts = [(i, message_text(m)) for i, m in enumerate(messages) if m.get("role") in roles]
             if "document" in roles:
                 texts += [(-1 - n, str(d)) for n, d in enumerate(extra.get("documents", ()))]
             started = time.perf_counter()
