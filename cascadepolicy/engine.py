@@ -89,6 +89,7 @@ class CompiledStep:
     checks: tuple[tuple[Check, float, bool], ...]
     judges: tuple[str, ...]  # judge model ids of the step's validator set
     location: str | None
+    node: str  # its node id in `cascadepolicy.graph`
 
 
 @dataclass
@@ -167,7 +168,7 @@ class Engine:
             judges: tuple[str, ...] = ()
             if step.accept:
                 checks, judges = self._build_validators(step.accept.validators)
-            steps.append(CompiledStep(index, step, checks, judges, self._where(("cascades", name, index))))
+            steps.append(CompiledStep(index, step, checks, judges, self._where(("cascades", name, index)), f"cascade:{name}:{index}"))
         return steps
 
     def _build_validators(self, name: str) -> tuple[tuple[tuple[Check, float, bool], ...], tuple[str, ...]]:
@@ -254,31 +255,32 @@ class Engine:
 
     def _walk(self, run: _Run) -> Result:
         decision = run.decision
+        decision.trace.append("start")
         refusal = self._check_request(run)
         if refusal:
             return self._blocked(run, refusal)
-        decision.trace.append("input-guardrails")
         reason = self.guardrails.run_input(run.messages, run.extra, run.redactor, decision)
         if reason:
             return self._blocked(run, reason)
-        decision.trace.append("route")
         route = self._route(run)
         if isinstance(route, str):
             return self._blocked(run, route)
         target = route.target
         if target.block is not None:
+            decision.trace.append(f"route:{route.index + 1}:block")
             return self._blocked(run, target.block)
         steps = self._plan(target)
         steps, refusal = self._allowed(steps, decision.tier)
         if refusal:
             return self._blocked(run, refusal)
-        decision.trace.append("admission")
+        decision.trace.append(f"admit:{self._target_id(target)}")
         now = self.clock()
         prompt_tokens = run.values["request.tokens"] if self.admitter.applies(decision.tier) else 0
         planned = self.admitter.plan(user=decision.user, tier=decision.tier, worst=self._worst_case(steps, prompt_tokens), now=now)
         record, reservation = self.admitter.reserve(planned, now)
         degrade_to = self.admitter.degrade_target(record, planned) if planned else None
         if degrade_to is not None and self._target_id(target) != degrade_to:
+            decision.trace.append(f"admit:{degrade_to}")
             self.admitter.release(reservation, now)
             steps, refusal = self._allowed(self._plan_id(degrade_to), decision.tier)
             if refusal:
@@ -312,6 +314,8 @@ class Engine:
             if error:
                 decision.admission.warnings.append(error)
         decision.admission.settled_usd = decision.cost
+        if result.decision.outcome == "answered":
+            decision.trace += ["settle", "answered"]
         return result
 
     # ------------------------------------------------------------ nodes
@@ -337,6 +341,7 @@ class Engine:
         decision = run.decision
         tried: list[dict[str, Any]] = []
         for route in self.routes:
+            decision.trace.append(f"route:{route.index + 1}")
             if route.condition is None:
                 decision.route = RouteRecord(route.index, route.name, "default", _target_dict(route.target), route.location, tried=tried)
                 return route
@@ -363,7 +368,7 @@ class Engine:
     def _plan_id(self, target_id: str) -> list[CompiledStep]:
         if target_id in self.cascades:
             return self.cascades[target_id]
-        return [CompiledStep(0, Step(model=target_id), (), (), self._where(("models", target_id)))]
+        return [CompiledStep(0, Step(model=target_id), (), (), self._where(("models", target_id)), f"model:{target_id}")]
 
     @staticmethod
     def _target_id(target: Target) -> str | None:
@@ -438,7 +443,7 @@ class Engine:
         for position, compiled in enumerate(steps):
             last = position == len(steps) - 1
             step = compiled.step
-            decision.trace.append(f"step:{position}:{step.model}")
+            decision.trace.append(compiled.node)
             messages = list(run.messages)
             if step.pass_draft and previous is not None:
                 messages += [{"role": "assistant", "content": previous.text},
@@ -480,6 +485,7 @@ class Engine:
                 threshold = step.accept.min_score_by_complexity.get(complexity, step.accept.min_score)  # type: ignore[call-overload]
                 self._local.run, self._local.step = run, position
                 composite = score_draft(compiled.checks, Draft(text, last_user_text(run.messages), call.logprobs, complexity))
+                decision.trace.append(f"{compiled.node}:accept")
                 accepted = composite.score >= threshold
                 rejection = None if accepted else _escalation_reason(composite, threshold)
                 decision.validations.append(Validation(position, step.model, round(composite.score, 4), threshold, accepted,
@@ -505,12 +511,14 @@ class Engine:
 
     def _blocked(self, run: _Run, reason: str) -> Result:
         decision = run.decision
+        decision.trace.append("blocked")
         decision.outcome = "blocked"
         decision.reason = reason
         return Result(None, None, None, decision.cost, decision, blocked=True, reason=reason, retry_after=decision.retry_after)
 
     def _failed(self, run: _Run, reason: str) -> Result:
         decision = run.decision
+        decision.trace.append("failed")
         decision.outcome = "error"
         decision.reason = reason
         return Result(None, None, None, decision.cost, decision, reason=reason)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cascadepolicy.model import ConditionalRoute, DefaultRoute, Target
+from cascadepolicy.model import Budget, ConditionalRoute, DefaultRoute, Target
 from cascadepolicy.policy import Policy
 
 
@@ -65,53 +65,80 @@ def _mid(node_id: str) -> str:
 
 
 def build_graph(policy: Policy) -> Graph:
+    """The plan the engine walks, in its order; decision records list the ids of the nodes they passed."""
     spec = policy.spec
     nodes: list[Node] = []
     edges: list[Edge] = []
+    ids: set[str] = set()
 
     def where(*path: str | int) -> str | None:
         loc = policy.location(tuple(path))
         return str(loc) if loc else None
 
     def add(node: Node) -> str:
-        nodes.append(node)
+        if node.id not in ids:
+            ids.add(node.id)
+            nodes.append(node)
         return node.id
 
     previous = add(Node("start", "start", "request", None))
+    edges.append(Edge("start", "blocked", "unknown tier or invalid context"))
     for index, rule in enumerate(spec.guardrails):
         if rule.stage != "input":
             continue
         node = add(Node(f"guard:{rule.id}", "guardrail", f"{rule.check} → {rule.action} ({rule.mode})", where("guardrails", index)))
         edges.append(Edge(previous, node, "pass"))
-        if rule.action == "block":
+        if rule.action == "block" and rule.mode == "enforce":
             edges.append(Edge(node, "blocked", "fired"))
+        elif rule.on_timeout == "block" and rule.mode == "enforce":
+            edges.append(Edge(node, "blocked", "check failed"))
         previous = node
-    admission = add(Node("admission", "admission", "reserve worst case: rate windows, budgets, limits", where("tiers") or where("limits")))
-    edges.append(Edge(previous, admission))
-    edges.append(Edge(admission, "blocked", "refused"))
-    previous = admission
-    step_entry: dict[str, str] = {}
-    for name, steps in spec.cascades.items():
-        for index, step in enumerate(steps):
-            step_id = f"cascade:{name}:{index}"
-            label = f"{name} step {index + 1}: call {step.model}"
-            add(Node(step_id, "step", label, where("cascades", name, index)))
-            if index == 0:
-                step_entry[name] = step_id
-            has_output = any(g.stage == "output" for g in spec.guardrails) and step.guardrails
-            last = index == len(steps) - 1
-            nxt = f"cascade:{name}:{index + 1}" if not last else None
-            if step.accept:
-                accept_id = add(Node(f"{step_id}:accept", "accept", f"score {step.accept.validators} ≥ {step.accept.min_score}",
-                                     where("cascades", name, index, "accept")))
-                edges.append(Edge(step_id, accept_id, "output guardrails" if has_output else "answer"))
-                edges.append(Edge(accept_id, "settle", "accept"))
+    output_blocks = any(g.stage == "output" and g.mode == "enforce" for g in spec.guardrails)
+
+    has_output = any(g.stage == "output" for g in spec.guardrails)
+    degrade_targets = {b.degrade_to for b in _budgets(policy) if b.degrade_to}
+
+    def target_entry(target_id: str) -> str:
+        """The admission node of a target, with the steps behind it."""
+        admit = f"admit:{target_id}"
+        if admit in ids:
+            return admit
+        add(Node(admit, "admission", f"reserve the worst case of {target_id}: windows, budgets, limits", where("tiers") or where("limits")))
+        edges.append(Edge(admit, "blocked", "refused"))
+        for other in sorted(degrade_targets - {target_id}):
+            edges.append(Edge(admit, f"admit:{other}", "degrade"))
+        if target_id in spec.cascades:
+            steps = spec.cascades[target_id]
+            for index, step in enumerate(steps):
+                step_id = add(Node(f"cascade:{target_id}:{index}", "step", f"{target_id} step {index + 1}: call {step.model}",
+                                   where("cascades", target_id, index)))
+                if index == 0:
+                    edges.append(Edge(admit, step_id, "admitted"))
+                nxt = f"cascade:{target_id}:{index + 1}" if index + 1 < len(steps) else None
+                if step.accept:
+                    accept_id = add(Node(f"{step_id}:accept", "accept", f"score {step.accept.validators} ≥ {step.accept.min_score}",
+                                         where("cascades", target_id, index, "accept")))
+                    edges.append(Edge(step_id, accept_id, "output guardrails" if has_output and step.guardrails else "answer"))
+                    edges.append(Edge(accept_id, "settle", "accept"))
+                    if nxt:
+                        edges.append(Edge(accept_id, nxt, "escalate"))
+                else:
+                    edges.append(Edge(step_id, "settle", "answer"))
                 if nxt:
-                    edges.append(Edge(accept_id, nxt, "escalate"))
-            else:
-                edges.append(Edge(step_id, "settle", "answer"))
-            if has_output and nxt:
-                edges.append(Edge(step_id, nxt, "guardrail escalate"))
+                    edges.append(Edge(step_id, nxt, "failed or rejected by a guardrail"))
+                else:
+                    edges.append(Edge(step_id, "failed", "provider error"))
+                if output_blocks and step.guardrails:
+                    edges.append(Edge(step_id, "blocked", "output guardrail"))
+        else:
+            model_id = add(Node(f"model:{target_id}", "step", f"call {target_id}", where("models", target_id)))
+            edges.append(Edge(admit, model_id, "admitted"))
+            edges.append(Edge(model_id, "settle", "answer"))
+            edges.append(Edge(model_id, "failed", "provider error"))
+            if output_blocks:
+                edges.append(Edge(model_id, "blocked", "output guardrail"))
+        return admit
+
     for index, route in enumerate(spec.routes):
         route_id = f"route:{index + 1}"
         if isinstance(route, DefaultRoute):
@@ -123,22 +150,27 @@ def build_graph(policy: Policy) -> Graph:
             target = route
             label = f"{route.name or f'route {index + 1}'}: {route.when}"
             edge_label = "true"
+            if route.on_error == "block":
+                edges.append(Edge(route_id, "blocked", "condition error"))
         add(Node(route_id, "route", label, where("routes", index)))
         edges.append(Edge(previous, route_id, "" if index == 0 else "false"))
         if target.block is not None:
             block_id = add(Node(f"{route_id}:block", "block", f"block: {target.block}", where("routes", index)))
             edges.append(Edge(route_id, block_id, edge_label))
-        elif target.cascade is not None:
-            edges.append(Edge(route_id, step_entry.get(target.cascade, target.cascade), edge_label))
-        elif target.model is not None:
-            model_id = f"model:{target.model}"
-            if model_id not in {n.id for n in nodes}:
-                add(Node(model_id, "step", f"call {target.model}", where("models", target.model)))
-                edges.append(Edge(model_id, "settle", "answer"))
-            edges.append(Edge(route_id, model_id, edge_label))
+            edges.append(Edge(block_id, "blocked"))
+        else:
+            edges.append(Edge(route_id, target_entry(target.cascade or target.model or ""), edge_label))
         previous = route_id
-    add(Node("settle", "settle", "output checks done: settle actual cost, release the rest", where("store")))
+    for degrade_to in sorted(degrade_targets):
+        target_entry(degrade_to)
+    add(Node("settle", "settle", "settle the actual cost, release the rest of the reservation", where("store")))
     add(Node("blocked", "end", "refused (reason, retry-after)", None))
+    add(Node("failed", "end", "error: no step produced an answer", None))
     add(Node("answered", "end", "answer + decision record", None))
     edges.append(Edge("settle", "answered"))
     return Graph(tuple(nodes), tuple(edges))
+
+
+def _budgets(policy: Policy) -> list[Budget]:
+    spec = policy.spec
+    return [b for b in ([t.budget for t in spec.tiers.values()] + [limit.budget for limit in spec.limits]) if b is not None]

@@ -170,6 +170,7 @@ class GuardrailRunner:
         """Scan and act on the request in place; return the block reason, if any."""
         for guard in self.input:
             rule = guard.rule
+            decision.trace.append(f"guard:{rule.id}")
             roles = guard.roles
             texts = [(i, message_text(m)) for i, m in enumerate(messages) if m.get("role") in roles]
             if "document" in roles:
