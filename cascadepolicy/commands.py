@@ -159,6 +159,7 @@ def explain_text(policy: Any, result: Any) -> str:
         lines.append(f"output guardrail {g.id} step {(g.step or 0) + 1}: {'FIRED' if g.fired else 'pass'} → {g.action}")
     lines.append(f"outcome: {d.outcome}" + (f" — {d.reason}" if d.reason else "") + (f", final model {d.final_model_id} ({d.final_model})" if d.final_model else ""))
     lines.append(f"cost: ${d.cost:.6f}")
+    lines.append("path: " + " → ".join(d.trace))
     return "\n".join(lines) + "\n"
 
 
