@@ -16,7 +16,9 @@ guardrail refuse the request with a reason unless the policy opts out.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import copy
+import functools
 import json
 import math
 import queue
@@ -122,12 +124,13 @@ class Engine:
     path; None for no log; default: the policy's `audit.decision_log`), `on_warning` (called
     with the decision and each warning sentence), `mocks` (model id or litellm
     model name → answer text or exception, for offline runs), `sleep` (for
-    retry backoff).
+    retry backoff), `async_workers` (threads serving `acomplete`).
     """
 
     def __init__(self, policy: Policy, *, store: Store | None = None, clock: Callable[[], float] = time.time,
                  decision_log: str | None | Literal["policy"] = "policy", on_warning: Callable[[Decision, str], None] | None = None,
-                 mocks: Mapping[str, MockAnswer] | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+                 mocks: Mapping[str, MockAnswer] | None = None, sleep: Callable[[float], None] = time.sleep,
+                 async_workers: int = 64) -> None:
         self.policy = policy
         spec = policy.spec
         self.clock = clock
@@ -135,6 +138,8 @@ class Engine:
         self.mocks = mocks
         self.decision_log = spec.audit.decision_log if decision_log == "policy" else decision_log
         self._log_lock = threading.Lock()
+        self.async_workers = async_workers
+        self._async_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.caller = ModelCaller(spec.models, policy.prices, sleep=sleep)
         self.detectors = Detectors(spec.features)
         self.guardrails = GuardrailRunner(spec.guardrails, lambda i: self._where(("guardrails", i)), self._judge_fn)
@@ -221,10 +226,22 @@ class Engine:
         return self._complete(messages, stream_to=None, **options)
 
     async def acomplete(self, messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> Result:
-        """The async twin of `complete`; the request runs in a worker thread."""
-        return await asyncio.to_thread(self.complete, messages, **kwargs)
+        """The async twin of `complete`; the request runs in one of the engine's worker threads.
+
+        The engine has its own pool (`async_workers`, default 64) rather than
+        asyncio's default one, which allows only a handful of requests in
+        flight on a small machine while each waits for its provider.
+        """
+        if self._async_pool is None:
+            with self._log_lock:
+                if self._async_pool is None:
+                    self._async_pool = concurrent.futures.ThreadPoolExecutor(self.async_workers, "cascadepolicy-async")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._async_pool, functools.partial(self.complete, messages, **kwargs))
 
     def close(self) -> None:
+        if self._async_pool is not None:
+            self._async_pool.shutdown(wait=False)
         self.store.close()
 
     # ------------------------------------------------------------ the graph walk

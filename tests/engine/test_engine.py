@@ -376,3 +376,25 @@ def test_missing_credentials_are_not_retried() -> None:
 
     error = map_exception(InternalServerError("OpenAIException - Missing credentials. Please pass an `api_key`"), "m")
     assert isinstance(error, ProviderAuthError) and not error.retryable
+
+
+def test_many_acomplete_calls_run_concurrently() -> None:
+    import threading
+
+    eng = engine(async_workers=16)
+    together = threading.Barrier(12, timeout=30)  # passes only when all twelve calls are in flight at once
+    original = eng.caller.call
+
+    def provider(*args: Any, **kwargs: Any) -> Any:
+        together.wait()
+        return original(*args, **kwargs)
+
+    eng.caller.call = provider  # type: ignore[method-assign]
+
+    async def burst() -> list[Any]:
+        return await asyncio.gather(*(eng.acomplete(ASK, user=f"u{i}", tier="pro", metadata={"plan": "premium"})
+                                      for i in range(12)))
+
+    results = asyncio.run(burst())
+    assert [r.decision.outcome for r in results] == ["answered"] * 12  # with asyncio's default pool (6 threads here) the barrier would time out
+    eng.close()
