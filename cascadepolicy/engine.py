@@ -1,6 +1,6 @@
 """The runtime: executes the compiled evaluation graph for one request at a time.
 
-    input guardrails → admission (reserve) → route → cascade steps
+    input guardrails → route → admission (reserve the worst case) → cascade steps
     (call → output guardrails → validate → accept or escalate) → settle → Result
 
 The engine is built once per policy (`policy.engine()`): conditions were
@@ -19,7 +19,6 @@ import asyncio
 import concurrent.futures
 import copy
 import functools
-import json
 import math
 import queue
 import threading
@@ -50,9 +49,7 @@ from cascadepolicy.quality.composite import score_draft
 from cascadepolicy.quality.registry import build_check
 from cascadepolicy.state.base import Store
 
-JUDGE_PROMPT = ("You grade answers. Rubric: {rubric}\n\nQuestion:\n{prompt}\n\nAnswer:\n{answer}\n\n"
-                "Reply with a single line 'Score: N' where N is 1-10.")
-JUDGE_PROMPT_TOKENS = 200
+JUDGE_PROMPT_TOKENS = 200  # the judge's rubric and instructions, on top of question and answer
 TOKENIZER_MARGIN = 1.2
 
 
@@ -656,4 +653,4 @@ def _escalation_reason(composite: CompositeScore, threshold: float) -> str:
     return f"score {composite.score:.2f} below {threshold:.2f}" + (f" ({detail})" if detail else "")
 
 
-__all__ = ["Engine", "Result", "StreamingResult", "json"]
+__all__ = ["Engine", "Result", "StreamingResult"]
