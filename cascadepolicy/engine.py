@@ -32,7 +32,7 @@ from cascadepolicy.calls import CallResult, MockAnswer, ModelCaller
 from cascadepolicy.conditions import Condition
 from cascadepolicy.decision import Decision, ModelCall, RouteRecord, Validation
 from cascadepolicy.errors import ConditionError, ProviderError, RequestError
-from cascadepolicy.features import Detectors, RequestValues, last_user_text
+from cascadepolicy.features import Detectors, RequestValues, last_user_text, text_tokens
 from cascadepolicy.guardrail_runner import GuardrailRunner
 from cascadepolicy.guardrails.redaction import Redactor
 from cascadepolicy.model import (
@@ -86,7 +86,7 @@ class CompiledStep:
     index: int
     step: Step
     checks: tuple[tuple[Check, float, bool], ...]
-    judges: tuple[str, ...]  # judge model ids of the step's validator set
+    judges: tuple[tuple[str, int], ...]  # the step's judge models, with the tokens their prompt adds
     location: str | None
     node: str  # its node id in `cascadepolicy.graph`
 
@@ -167,20 +167,20 @@ class Engine:
         steps = []
         for index, step in enumerate(self.policy.spec.cascades[name]):
             checks: tuple[tuple[Check, float, bool], ...] = ()
-            judges: tuple[str, ...] = ()
+            judges: tuple[tuple[str, int], ...] = ()
             if step.accept:
                 checks, judges = self._build_validators(step.accept.validators)
             steps.append(CompiledStep(index, step, checks, judges, self._where(("cascades", name, index)), f"cascade:{name}:{index}"))
         return steps
 
-    def _build_validators(self, name: str) -> tuple[tuple[tuple[Check, float, bool], ...], tuple[str, ...]]:
+    def _build_validators(self, name: str) -> tuple[tuple[tuple[Check, float, bool], ...], tuple[tuple[str, int], ...]]:
         built = []
-        judges = []
+        judges: list[tuple[str, int]] = []
         for index, check in enumerate(self.policy.spec.validators[name]):
             params = check.model_dump(by_alias=True, exclude={"check", "weight", "required"}, exclude_none=True)
             judge = None
             if isinstance(check, JudgeCheck):
-                judges.append(check.model)
+                judges.append((check.model, JUDGE_PROMPT_TOKENS + text_tokens(check.rubric or "")))
                 judge = self._judge_fn
             try:
                 built.append((build_check(check.check, params, judge=judge), check.weight, check.required))
@@ -289,8 +289,11 @@ class Engine:
             return self._blocked(run, refusal)
         decision.trace.append(f"admit:{self._target_id(target)}")
         now = self.clock()
-        prompt_tokens = run.values["request.tokens"] if self.admitter.applies(decision.tier) else 0
-        planned = self.admitter.plan(user=decision.user, tier=decision.tier, worst=self._worst_case(steps, prompt_tokens), now=now)
+        limited = self.admitter.applies(decision.tier)
+        prompt_tokens = run.values["request.tokens"] if limited else 0
+        documents = sum(text_tokens(str(d)) for d in run.extra["documents"]) if limited and self.guardrails.output_judges else 0
+        planned = self.admitter.plan(user=decision.user, tier=decision.tier, worst=self._worst_case(steps, prompt_tokens, documents),
+                                     now=now)
         record, reservation = self.admitter.reserve(planned, now)
         degrade_to = self.admitter.degrade_target(record, planned) if planned else None
         if degrade_to is not None and self._target_id(target) != degrade_to:
@@ -299,7 +302,8 @@ class Engine:
             steps, refusal = self._allowed(self._plan_id(degrade_to), decision.tier)
             if refusal:
                 return self._blocked(run, refusal)
-            planned = self.admitter.plan(user=decision.user, tier=decision.tier, worst=self._worst_case(steps, prompt_tokens), now=now)
+            planned = self.admitter.plan(user=decision.user, tier=decision.tier,
+                                         worst=self._worst_case(steps, prompt_tokens, documents), now=now)
             degraded, reservation = self.admitter.reserve(planned, now)
             degraded.degraded_to = degrade_to
             degraded.warnings = record.warnings + degraded.warnings
@@ -397,8 +401,11 @@ class Engine:
             return [], f"tier {tier!r} may not call any model of this route ({', '.join(s.step.model for s in steps)})"
         return kept, None
 
-    def _worst_case(self, steps: Sequence[CompiledStep], prompt_tokens: int) -> Usage:
-        """The most every call the cascade could make may cost, per model."""
+    def _worst_case(self, steps: Sequence[CompiledStep], prompt_tokens: int, document_tokens: int = 0) -> Usage:
+        """The most every call the cascade could make may cost, per model.
+
+        `document_tokens` are the request's source documents, which a grounding judge reads.
+        """
         models = self.policy.spec.models
         prices = self.policy.prices
         tokens: dict[str, float] = {}
@@ -415,10 +422,10 @@ class Engine:
                 worst_usd = prices[candidate].worst_case(prompt, spec.max_tokens) * calls_per_step
                 tokens[candidate] = tokens.get(candidate, 0.0) + worst_tokens
                 usd[candidate] = usd.get(candidate, 0.0) + worst_usd
-            judges = (*compiled.judges, *(self.guardrails.output_judges if step.guardrails else ()))
-            for judge in judges:
+            grounding = [(j, JUDGE_PROMPT_TOKENS + document_tokens) for j in self.guardrails.output_judges] if step.guardrails else []
+            for judge, added in (*compiled.judges, *grounding):
                 spec = models[judge]
-                judge_prompt = _prompt_bound(JUDGE_PROMPT_TOKENS + estimate + models[step.model].max_tokens, spec.prompt_overhead_tokens)
+                judge_prompt = _prompt_bound(added + estimate + models[step.model].max_tokens, spec.prompt_overhead_tokens)
                 tokens[judge] = tokens.get(judge, 0.0) + (judge_prompt + spec.max_tokens) * calls_per_step
                 usd[judge] = usd.get(judge, 0.0) + prices[judge].worst_case(judge_prompt, spec.max_tokens) * calls_per_step
             previous_draft = models[step.model].max_tokens

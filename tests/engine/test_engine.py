@@ -398,3 +398,47 @@ def test_many_acomplete_calls_run_concurrently() -> None:
     results = asyncio.run(burst())
     assert [r.decision.outcome for r in results] == ["answered"] * 12  # with asyncio's default pool (6 threads here) the barrier would time out
     eng.close()
+
+
+JUDGED = """
+version: 1
+name: judged
+models:
+  writer: {model: gpt-4o-mini, max_tokens: 60}
+  strong: {model: gpt-4o, max_tokens: 60}
+  judge: {model: gpt-4o-mini, max_tokens: 10}
+tiers:
+  team: {budget: {usd: 5, per: day}}
+default_tier: team
+store: {kind: memory}
+guardrails:
+  - {id: grounded, stage: output, check: grounding, judge: judge, threshold: 0.5, action: escalate}
+validators:
+  graded:
+    - {check: judge, model: judge, rubric: RUBRIC, min_score: 8}
+cascades:
+  main:
+    - {model: writer, accept: {validators: graded, min_score: 0.5}}
+    - {model: strong}
+routes:
+  - default: {cascade: main}
+"""
+
+
+def test_every_call_is_within_its_reserved_worst_case() -> None:
+    rubric = "The answer cites the warranty clause and its duration. " * 150  # a long rubric
+    text = JUDGED.replace("RUBRIC", repr(rubric))
+    documents = ["Clause 7: the warranty lasts two years from delivery. " * 120]
+    mocks = {"writer": "The warranty lasts two years. " * 8, "strong": "Two years, by clause 7. " * 8, "judge": "Score: 3"}
+    eng = engine(text, mocks=mocks)
+    result = eng.complete(ASK, user="u1", metadata={"documents": documents})
+    d = result.decision
+    assert {c.purpose for c in d.calls} == {"draft", "judge"}
+    from cascadepolicy.features import count_prompt_tokens, text_tokens
+
+    worst = eng._worst_case(eng._plan_id("main"), count_prompt_tokens(ASK), sum(text_tokens(x) for x in documents))
+    spent: dict[str, float] = {}
+    for call in d.calls:
+        spent[call.model_id] = spent.get(call.model_id, 0.0) + call.cost
+    assert all(spent[m] <= worst.usd[m] for m in spent), (spent, worst.usd)
+    assert d.admission.reserved_usd >= d.cost
