@@ -36,6 +36,7 @@ from cascadepolicy.model import (
     PolicyDocument,
     Target,
 )
+from cascadepolicy.model_paths import path_name
 from cascadepolicy.pricing import Price, known_models, table_price
 from cascadepolicy.source import PathKey, SourceMap
 
@@ -88,7 +89,7 @@ class _Checker:
             return True
         plural = "cascades and models" if kind == "cascade or model" else f"{kind}s"
         listing = f" Defined {plural}: {', '.join(sorted(known))}." if known else f" The policy defines no {plural}."
-        self.add("ref-undefined", f"{_name(path)} names the {kind} {name!r}, which is not defined.{listing}", path,
+        self.add("ref-undefined", f"{path_name(path)} names the {kind} {name!r}, which is not defined.{listing}", path,
                  hint=did_you_mean(name, known))
         return False
 
@@ -288,10 +289,3 @@ class _Checker:
     def check_target(self, target: Target, path: PathKey) -> None:
         self.ref("cascade", target.cascade, self.doc.cascades, (*path, "cascade"))
         self.ref("model", target.model, self.doc.models, (*path, "model"))
-
-
-def _name(path: PathKey) -> str:
-    out = ""
-    for step in path:
-        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
-    return out

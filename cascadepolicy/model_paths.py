@@ -1,8 +1,10 @@
-"""Walking pydantic models by an error location, for "did you mean" hints.
+"""Paths into documents and models, for the wording of diagnostics.
 
-Both the policy checker (`schema_check`) and the test-suite checker
-(`testing.schema`) turn a pydantic error at `loc` into "unknown key; allowed
-here: ..."; this module answers which keys a model accepts at a location.
+Both the policy checker (`schema_check`, `checks`) and the test-suite checker
+(`testing.schema`) turn a problem at a data path into a sentence: this module
+names paths (`tiers.free.rate[0]`), describes values ("the text '5'") and
+answers which keys a model accepts at a pydantic error location (for "did you
+mean" hints).
 """
 
 from __future__ import annotations
@@ -71,3 +73,26 @@ def _is_tag(model: type[BaseModel], step: Any, tags: Mapping[str, type[BaseModel
         if field is not None and step in typing.get_args(field.annotation):
             return True
     return False
+
+
+def path_name(path: tuple[str | int, ...], whole: str = "the document") -> str:
+    """`tiers.free.rate[0]` for a data path; `whole` for the empty path."""
+    parts: list[str] = []
+    for step in path:
+        parts.append(f"[{step}]" if isinstance(step, int) else (f".{step}" if parts else str(step)))
+    return "".join(parts) or whole
+
+
+def describe_value(value: Any) -> str:
+    """A value as a message names it: "the text '5'", "a list", "null"."""
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return "null" if value is None else type(value).__name__

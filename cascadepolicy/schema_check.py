@@ -26,7 +26,7 @@ from cascadepolicy.model import (
     PERIOD_PATTERN,
     PolicyDocument,
 )
-from cascadepolicy.model_paths import keys_at
+from cascadepolicy.model_paths import describe_value, keys_at, path_name
 from cascadepolicy.source import PathKey, SourceMap
 
 _TYPE_NOUNS = {
@@ -122,27 +122,6 @@ def data_path(loc: tuple[Any, ...], data: Any, missing: bool = False) -> tuple[P
     return tuple(path), on_key
 
 
-def _name(path: PathKey) -> str:
-    parts: list[str] = []
-    for step in path:
-        parts.append(f"[{step}]" if isinstance(step, int) else (f".{step}" if parts else str(step)))
-    return "".join(parts) or "the document"
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, str):
-        return f"the text {value!r}"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list | tuple):
-        return "a list"
-    return "null" if value is None else type(value).__name__
-
-
 def _diagnostic(error: Any, data: Any, source_map: SourceMap) -> Diagnostic:
     loc = tuple(error["loc"])
     kind = error["type"]
@@ -150,21 +129,21 @@ def _diagnostic(error: Any, data: Any, source_map: SourceMap) -> Diagnostic:
     given = error.get("input")
     path, on_key = data_path(loc, data, missing=kind == "missing")
     where = source_map.key(path) if on_key else source_map.value(path)
-    field = _name(path)
+    field = path_name(path)
 
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else "?"
         allowed = allowed_keys(loc[:-1])
         if key in _SECRET_KEYS and "api_key_env" in allowed:
-            return Diagnostic("schema-secret", f"{_name(path)}: API keys are never written in a policy, where git would keep them.",
+            return Diagnostic("schema-secret", f"{path_name(path)}: API keys are never written in a policy, where git would keep them.",
                               source_map.key(path), hint="put the key in an environment variable and name it: `api_key_env: OPENAI_API_KEY`.")
         hint = did_you_mean(key, allowed) if allowed else None
         if not hint and allowed:
             hint = "allowed here: " + ", ".join(sorted(allowed))
-        return Diagnostic("schema-unknown-key", f"unknown key {key!r} in {_name(path[:-1])}.", source_map.key(path), hint=hint)
+        return Diagnostic("schema-unknown-key", f"unknown key {key!r} in {path_name(path[:-1])}.", source_map.key(path), hint=hint)
     if kind == "missing":
         key = str(loc[-1])
-        return Diagnostic("schema-missing-key", f"{_name(path[:-1])} is missing the required key {key!r}.",
+        return Diagnostic("schema-missing-key", f"{path_name(path[:-1])} is missing the required key {key!r}.",
                           source_map.value(path[:-1]))
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         discriminator = str(ctx.get("discriminator", "")).strip("'")
@@ -179,7 +158,7 @@ def _diagnostic(error: Any, data: Any, source_map: SourceMap) -> Diagnostic:
         return Diagnostic("schema-invalid", f"{field} is not a route: a route needs either `when` with a target (`cascade`, `model` or `block`) or `default`.", where)
     if kind == "literal_error":
         expected = [e.strip(" '") for e in str(ctx.get("expected", "")).replace(" or ", ",").split(",") if e.strip()]
-        return Diagnostic("schema-enum", f"{field} is {_kind(given)}; expected one of {', '.join(expected)}.", where,
+        return Diagnostic("schema-enum", f"{field} is {describe_value(given)}; expected one of {', '.join(expected)}.", where,
                           hint=did_you_mean(str(given), expected))
     if kind in ("string_pattern_mismatch",):
         pattern = ctx.get("pattern")
@@ -194,12 +173,12 @@ def _diagnostic(error: Any, data: Any, source_map: SourceMap) -> Diagnostic:
         return Diagnostic("schema-pattern", f"{field} is {given!r}, which is not {form}.", where)
     if kind in _RANGE:
         bound = _RANGE[kind].format(**{k: ctx.get(k) for k in ("gt", "ge", "lt", "le", "min_length", "max_length")})
-        return Diagnostic("schema-range", f"{field} is {_kind(given)}; it must be {bound}.", where)
+        return Diagnostic("schema-range", f"{field} is {describe_value(given)}; it must be {bound}.", where)
     if kind in _TYPE_NOUNS:
-        return Diagnostic("schema-type", f"{field} must be {_TYPE_NOUNS[kind]}, not {_kind(given)}.", where)
+        return Diagnostic("schema-type", f"{field} must be {_TYPE_NOUNS[kind]}, not {describe_value(given)}.", where)
     if kind == "schema_version":
         version = data.get("version") if isinstance(data, dict) else None
-        return Diagnostic("schema-version", f"`version` is {_kind(version)}; this release reads policy language version 1.",
+        return Diagnostic("schema-version", f"`version` is {describe_value(version)}; this release reads policy language version 1.",
                           source_map.value(("version",)), hint="write `version: 1`.")
     if kind.startswith("schema_"):
         code = kind.replace("_", "-")

@@ -14,9 +14,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from cascadepolicy.diagnostics import Diagnostic, did_you_mean
-from cascadepolicy.model_paths import keys_at
+from cascadepolicy.model_paths import describe_value, keys_at, path_name
 from cascadepolicy.schema_check import data_path
-from cascadepolicy.source import PathKey, SourceMap
+from cascadepolicy.source import SourceMap
 from cascadepolicy.testing.model import TestSuite
 
 _TYPES = {
@@ -88,48 +88,27 @@ def _diagnostic(error: Any, data: Any, source_map: SourceMap) -> Diagnostic:
     given = error.get("input")
     path, on_key = data_path(loc, data, missing=kind == "missing")
     where = source_map.key(path) if on_key else source_map.value(path)
-    field = _name(path)
+    field = path_name(path, "the suite")
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else "?"
         allowed = allowed_keys(raw_loc[:-1])
         hint = did_you_mean(key, allowed) or ("allowed here: " + ", ".join(sorted(allowed)) if allowed else None)
-        return Diagnostic("test-unknown-key", f"unknown key {key!r} in {_name(path[:-1])}.", source_map.key(path), hint=hint)
+        return Diagnostic("test-unknown-key", f"unknown key {key!r} in {path_name(path[:-1], 'the suite')}.", source_map.key(path), hint=hint)
     if kind == "missing":
-        return Diagnostic("test-missing-key", f"{_name(path[:-1])} is missing the required key {str(loc[-1])!r}.",
+        return Diagnostic("test-missing-key", f"{path_name(path[:-1], 'the suite')} is missing the required key {str(loc[-1])!r}.",
                           source_map.value(path[:-1]))
     if kind == "literal_error":
         expected = [e.strip(" '") for e in str(ctx.get("expected", "")).replace(" or ", ",").split(",") if e.strip()]
-        return Diagnostic("test-enum", f"{field} is {_kind(given)}; expected one of {', '.join(expected)}.", where,
+        return Diagnostic("test-enum", f"{field} is {describe_value(given)}; expected one of {', '.join(expected)}.", where,
                           hint=did_you_mean(str(given), expected))
     if kind in _TYPES:
-        return Diagnostic("test-type", f"{field} must be {_TYPES[kind]}, not {_kind(given)}.", where)
+        return Diagnostic("test-type", f"{field} must be {_TYPES[kind]}, not {describe_value(given)}.", where)
     if kind in ("too_short", "too_long"):
         bound = f"at least {ctx.get('min_length')}" if kind == "too_short" else f"at most {ctx.get('max_length')}"
         return Diagnostic("test-invalid", f"{field} must have {bound} item(s).", where)
     if kind in _RANGES or kind == "string_pattern_mismatch":
-        return Diagnostic("test-invalid", f"{field} is {_kind(given)}: {error['msg'].lower()}.", where)
+        return Diagnostic("test-invalid", f"{field} is {describe_value(given)}: {error['msg'].lower()}.", where)
     return Diagnostic("test-invalid", f"{field}: {error['msg'].rstrip('.')}.", where)
-
-
-def _name(path: PathKey) -> str:
-    parts: list[str] = []
-    for step in path:
-        parts.append(f"[{step}]" if isinstance(step, int) else (f".{step}" if parts else str(step)))
-    return "".join(parts) or "the suite"
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, str):
-        return f"the text {value!r}"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list | tuple):
-        return "a list"
-    return "null" if value is None else type(value).__name__
 
 
 def allowed_keys(loc: tuple[Any, ...]) -> set[str]:
