@@ -17,7 +17,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -141,7 +140,7 @@ class Admitter:
         measure = "requests" if window.requests is not None else "tokens"
         limit = float(window.requests if window.requests is not None else window.tokens)  # type: ignore[arg-type]
         amount = 1.0 if measure == "requests" else (worst.tokens.get(model, 0.0) if model else worst.total_tokens)
-        seconds = _seconds(window.per)
+        seconds = duration_seconds(window.per)
         charge = Charge(f"{self.prefix}{key}|{measure}/{window.per}", limit if window.mode == "enforce" else math.inf,
                         amount, seconds, None, label, window.fail_open)
         return PlannedCharge(charge, measure, window.mode, limit, model, None, None)
@@ -153,7 +152,7 @@ class Admitter:
             ident, end = calendar_period(budget.per, budget.timezone, now)
             charge_key, window, period_end = f"{self.prefix}{key}|usd/{budget.per}:{ident}", None, end
         else:
-            charge_key, window, period_end = f"{self.prefix}{key}|usd/{budget.per}", _seconds(budget.per), None
+            charge_key, window, period_end = f"{self.prefix}{key}|usd/{budget.per}", duration_seconds(budget.per), None
         charge = Charge(charge_key, limit if budget.mode == "enforce" else math.inf, amount, window, period_end, label,
                         budget.fail_open)
         return PlannedCharge(charge, "usd", budget.mode, limit, model, budget, budget.usd)
@@ -234,15 +233,7 @@ class Admitter:
             pass  # the reservation expires after its TTL
 
 
-@lru_cache(maxsize=256)
-def _seconds(duration: str) -> float:
-    return duration_seconds(duration)
-
-
-@lru_cache(maxsize=1024)
-def _describe_window_cached(requests: int | None, tokens: int | None, per: str) -> str:
-    return f"{requests} requests per {per}" if requests is not None else f"{tokens} tokens per {per}"
-
-
 def _describe_window(window: RateWindow) -> str:
-    return _describe_window_cached(window.requests, window.tokens, window.per)
+    if window.requests is not None:
+        return f"{window.requests} requests per {window.per}"
+    return f"{window.tokens} tokens per {window.per}"

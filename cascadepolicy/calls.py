@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from cascadepolicy.errors import (
@@ -46,6 +47,7 @@ def litellm_module() -> Any:
     return _litellm
 
 
+@lru_cache(maxsize=256)
 def duration_seconds(text: str) -> float:
     units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     for unit in ("ms", "s", "m", "h", "d", "w"):

@@ -15,7 +15,7 @@ import glob
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
@@ -77,16 +77,6 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load_or_report(path: str):  # type: ignore[no-untyped-def]
-    from cascadepolicy.loader import check_file
-
-    result = check_file(path)
-    if result.policy is None:
-        for d in result.diagnostics:
-            print(d.format(), file=sys.stderr)
-    return result.policy
-
-
 # ---------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,20 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", nargs="?", choices=("policy", "test"), default="policy")
     p.set_defaults(func=cmd_schema)
 
-    for register in _EXTRA_COMMANDS:
-        register(sub)
-    return parser
-
-
-# Later modules (engine, authoring) add their subcommands here.
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
-
-
-def _register_extras() -> None:
     from cascadepolicy import authoring_commands, commands
 
-    # main() may run many times in one process (tests, embedding): register once.
-    _EXTRA_COMMANDS.extend(r for r in (*commands.REGISTRARS, *authoring_commands.REGISTRARS) if r not in _EXTRA_COMMANDS)
+    for register in (*commands.REGISTRARS, *authoring_commands.REGISTRARS):
+        register(sub)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,10 +109,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     from cascadepolicy.errors import CascadePolicyError
 
-    try:
-        _register_extras()
-    except ImportError:
-        pass
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -170,9 +170,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     request = _read_request(args.request)
     answers = request.get("answers") or {}
     mocks = {model: str(answer) for model, answer in answers.items()}
-    for model_id, spec in policy.spec.models.items():
+    for model_id in policy.spec.models:
         mocks.setdefault(model_id, f"(offline answer of {model_id}: give `answers` in the request file to control it)")
-        del spec
     engine = policy.engine(store=MemoryStore(), decision_log=None, mocks=mocks)
     result = engine.complete(request["messages"], user=request.get("user"), tier=request.get("tier"),
                              context=request.get("context"), metadata=request.get("metadata"))

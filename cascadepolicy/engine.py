@@ -135,6 +135,7 @@ class Engine:
         self.mocks = mocks
         self.decision_log = spec.audit.decision_log if decision_log == "policy" else decision_log
         self._log_lock = threading.Lock()
+        self._local = threading.local()  # the request a judge call belongs to, per thread
         self.async_workers = async_workers
         self._async_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.caller = ModelCaller(spec.models, policy.prices, sleep=sleep)
@@ -191,9 +192,6 @@ class Engine:
                 raise PolicyError([Diagnostic("ref-custom-callable" if check.check == "custom" else "schema-invalid",
                                               str(exc), self.policy.location(("validators", name, index)))]) from exc
         return tuple(built), tuple(judges)
-
-    # The judge runs inside a request: the current run is kept per thread.
-    _local = threading.local()
 
     def _judge_fn(self, model_id: str, prompt: str) -> tuple[str, float]:
         run: _Run = self._local.run

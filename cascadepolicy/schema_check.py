@@ -29,7 +29,7 @@ from cascadepolicy.model import (
 from cascadepolicy.model_paths import describe_value, keys_at, path_name
 from cascadepolicy.source import PathKey, SourceMap
 
-_TYPE_NOUNS = {
+TYPE_NOUNS = {
     "int_type": "a whole number", "int_parsing": "a whole number", "int_from_float": "a whole number",
     "float_type": "a number", "float_parsing": "a number",
     "string_type": "text", "bool_type": "true or false", "bool_parsing": "true or false",
@@ -44,11 +44,11 @@ _RANGE = {"greater_than": "greater than {gt}", "greater_than_equal": "at least {
 
 def check_schema(data: dict[str, Any], source_map: SourceMap) -> tuple[PolicyDocument | None, list[Diagnostic]]:
     try:
-        return PolicyDocument.model_validate(_tuples(data)), []
+        return PolicyDocument.model_validate(as_tuples(data)), []
     except ValidationError as exc:
         errors = _relevant(exc.errors())
         diagnostics = [_diagnostic(error, data, source_map) for error in errors]
-        return None, _dedupe(diagnostics)
+        return None, dedupe(diagnostics)
 
 
 def _relevant(errors: list[Any]) -> list[Any]:
@@ -77,16 +77,16 @@ def _relevant(errors: list[Any]) -> list[Any]:
     return out
 
 
-def _tuples(value: Any) -> Any:
+def as_tuples(value: Any) -> Any:
     """Lists become tuples so the frozen models can hold them as they are."""
     if isinstance(value, dict):
-        return {k: _tuples(v) for k, v in value.items()}
+        return {k: as_tuples(v) for k, v in value.items()}
     if isinstance(value, list):
-        return tuple(_tuples(v) for v in value)
+        return tuple(as_tuples(v) for v in value)
     return value
 
 
-def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+def dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     seen: set[tuple[Any, ...]] = set()
     out = []
     for d in diagnostics:
@@ -174,8 +174,8 @@ def _diagnostic(error: Any, data: Any, source_map: SourceMap) -> Diagnostic:
     if kind in _RANGE:
         bound = _RANGE[kind].format(**{k: ctx.get(k) for k in ("gt", "ge", "lt", "le", "min_length", "max_length")})
         return Diagnostic("schema-range", f"{field} is {describe_value(given)}; it must be {bound}.", where)
-    if kind in _TYPE_NOUNS:
-        return Diagnostic("schema-type", f"{field} must be {_TYPE_NOUNS[kind]}, not {describe_value(given)}.", where)
+    if kind in TYPE_NOUNS:
+        return Diagnostic("schema-type", f"{field} must be {TYPE_NOUNS[kind]}, not {describe_value(given)}.", where)
     if kind == "schema_version":
         version = data.get("version") if isinstance(data, dict) else None
         return Diagnostic("schema-version", f"`version` is {describe_value(version)}; this release reads policy language version 1.",

@@ -15,41 +15,19 @@ from pydantic import ValidationError
 
 from cascadepolicy.diagnostics import Diagnostic, did_you_mean
 from cascadepolicy.model_paths import describe_value, keys_at, path_name
-from cascadepolicy.schema_check import data_path
+from cascadepolicy.schema_check import TYPE_NOUNS, as_tuples, data_path, dedupe
 from cascadepolicy.source import SourceMap
 from cascadepolicy.testing.model import TestSuite
 
-_TYPES = {
-    "int_type": "a whole number", "int_parsing": "a whole number", "int_from_float": "a whole number",
-    "float_type": "a number", "float_parsing": "a number", "string_type": "text", "bool_type": "true or false",
-    "bool_parsing": "true or false", "dict_type": "a mapping", "model_type": "a mapping",
-    "model_attributes_type": "a mapping", "tuple_type": "a list", "list_type": "a list",
-}
 _RANGES = ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_short", "too_long",
            "string_too_short", "string_too_long")
 
 
 def check_suite_data(data: Any, source_map: SourceMap) -> tuple[TestSuite | None, list[Diagnostic]]:
     try:
-        return TestSuite.model_validate(_tuples(data)), []
+        return TestSuite.model_validate(as_tuples(data)), []
     except ValidationError as exc:
-        out: list[Diagnostic] = []
-        seen: set[tuple[Any, ...]] = set()
-        for error in _relevant(exc.errors()):
-            d = _diagnostic(error, data, source_map)
-            if (d.code, d.location, d.message) not in seen:
-                seen.add((d.code, d.location, d.message))
-                out.append(d)
-        return None, out
-
-
-def _tuples(value: Any) -> Any:
-    # The frozen, strict models hold lists as tuples.
-    if isinstance(value, dict):
-        return {k: _tuples(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return tuple(_tuples(v) for v in value)
-    return value
+        return None, dedupe([_diagnostic(error, data, source_map) for error in _relevant(exc.errors())])
 
 
 def _relevant(errors: list[Any]) -> list[Any]:
@@ -63,7 +41,7 @@ def _relevant(errors: list[Any]) -> list[Any]:
     out, typed = [], set()
     for loc, error in zip(locs, errors, strict=True):
         deeper = any(len(other) > len(loc) and other[:len(loc)] == loc for other in locs)
-        if error["type"] in _TYPES or error["type"] == "literal_error":
+        if error["type"] in TYPE_NOUNS or error["type"] == "literal_error":
             if deeper or loc in typed:
                 continue
             typed.add(loc)
@@ -101,8 +79,8 @@ def _diagnostic(error: Any, data: Any, source_map: SourceMap) -> Diagnostic:
         expected = [e.strip(" '") for e in str(ctx.get("expected", "")).replace(" or ", ",").split(",") if e.strip()]
         return Diagnostic("test-enum", f"{field} is {describe_value(given)}; expected one of {', '.join(expected)}.", where,
                           hint=did_you_mean(str(given), expected))
-    if kind in _TYPES:
-        return Diagnostic("test-type", f"{field} must be {_TYPES[kind]}, not {describe_value(given)}.", where)
+    if kind in TYPE_NOUNS:
+        return Diagnostic("test-type", f"{field} must be {TYPE_NOUNS[kind]}, not {describe_value(given)}.", where)
     if kind in ("too_short", "too_long"):
         bound = f"at least {ctx.get('min_length')}" if kind == "too_short" else f"at most {ctx.get('max_length')}"
         return Diagnostic("test-invalid", f"{field} must have {bound} item(s).", where)

@@ -59,6 +59,14 @@ def engine(text: str = BASE, **options: Any) -> Any:
     return policy.engine(**options)
 
 
+def prespend(eng: Any, usd: float, now: float, user: str = "u1", tier: str = "free") -> None:
+    """Spend `usd` against the user's limits through the engine's own admission path."""
+    spent = cascadepolicy.admission.Usage({}, {"x": usd})
+    planned = eng.admitter.plan(user=user, tier=tier, worst=spent, now=now)
+    _, reservation = eng.admitter.reserve(planned, now)
+    eng.admitter.settle(reservation, spent, now)
+
+
 def answered_by(result: Any) -> str:
     """The model whose mock text is the content: decisions must bind execution."""
     return next(model for model, text in MOCKS.items() if result.content and result.content.startswith(text.split()[0]))
@@ -98,9 +106,7 @@ def test_degraded_route_calls_the_degrade_target() -> None:
     clock = [1_800_000_000.0]
     eng = engine(clock=lambda: clock[0])
     # Pre-spend 85 % of the $0.05 day budget through the same admission path.
-    planned = eng.admitter.plan(user="u1", tier="free", worst=cascadepolicy.admission.Usage({}, {"x": 0.0425}), now=clock[0])
-    _, reservation = eng.admitter.reserve(planned, clock[0])
-    eng.admitter.settle(reservation, cascadepolicy.admission.Usage({}, {"x": 0.0425}), clock[0])
+    prespend(eng, 0.0425, clock[0])
     result = eng.complete(ASK, user="u1", metadata={"plan": "basic"}, mocks={**MOCKS, "small": "small says nothing."})
     d = result.decision
     assert d.route.kind == "degraded" and d.admission.degraded_to == "cheap"
@@ -360,9 +366,7 @@ def test_warnings_reach_the_callback() -> None:
     seen: list[str] = []
     clock = [1_800_000_000.0]
     eng = engine(clock=lambda: clock[0], on_warning=lambda decision, sentence: seen.append(sentence))
-    planned = eng.admitter.plan(user="u1", tier="free", worst=cascadepolicy.admission.Usage({}, {"x": 0.03}), now=clock[0])
-    _, reservation = eng.admitter.reserve(planned, clock[0])
-    eng.admitter.settle(reservation, cascadepolicy.admission.Usage({}, {"x": 0.03}), clock[0])
+    prespend(eng, 0.03, clock[0])
     eng.complete(ASK, user="u1", metadata={"plan": "basic"})
     assert seen and "60%" in seen[0]
 

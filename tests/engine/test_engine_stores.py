@@ -4,14 +4,11 @@ multi-host example policy, and the `usage` command reading what they hold."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from redis_server import RedisUnavailable, redis_server_binary, start_redis_server
 
 import cascadepolicy
 from cascadepolicy.state import SQLiteStore
@@ -68,22 +65,6 @@ def test_usage_command_reports_and_resets(tmp_path: Path) -> None:
     assert "cleared" in out.stdout
     out = subprocess.run([*run, "--format", "json"], capture_output=True, text=True, cwd=tmp_path, check=True)
     assert json.loads(out.stdout) == []
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    if redis_server_binary() is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("redis-server is not installed (CI=true: these tests must run)", pytrace=False)
-        pytest.skip("redis-server is not installed")
-    try:
-        url, stop = start_redis_server()
-    except RedisUnavailable as error:
-        pytest.fail(str(error), pytrace=False)
-    try:
-        yield url
-    finally:
-        stop()
 
 
 @pytest.mark.redis

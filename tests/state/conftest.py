@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from redis_server import INSTALL_HINT, RedisUnavailable, redis_server_binary, start_redis_server
 
 from cascadepolicy.state import Store
 
@@ -25,23 +24,6 @@ ALL_KINDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("redis", id="redis", marks=pytest.mark.redis),
 ]
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    if redis_server_binary() is None:
-        message = f"redis-server is not installed; install it with: {INSTALL_HINT}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message + " (CI=true: the Redis store tests must run)", pytrace=False)
-        pytest.skip(message)
-    try:
-        url, stop = start_redis_server()
-    except RedisUnavailable as error:
-        pytest.fail(str(error), pytrace=False)
-    try:
-        yield url
-    finally:
-        stop()
 
 
 def spec_for(kind: str, request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> StoreSpec:
