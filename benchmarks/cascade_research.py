@@ -8,15 +8,19 @@ below the acceptance threshold escalate to the strong model's recorded answer.
 
 Tokens are approximated as len(text) / 4 here; `cascadepolicy replay` prices
 exactly with litellm. Thresholds are chosen on one half of the rows and
-reported on the other, so a figure is never measured on the rows it was tuned on.
+reported on the other (even/odd rows, first/second half, and seeded random
+halvings, each in both directions), so a figure is never measured on the rows
+it was tuned on.
 
-    .venv/bin/python benchmarks/cascade_research.py [--data PATH] [--set NAME ...]
+    .venv/bin/python benchmarks/cascade_research.py [--data PATH] [--set NAME ...] [--min-score X]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +35,7 @@ STRONG = "gpt-4-1106-preview"
 PRICES = {WEAK: (0.6e-6, 0.6e-6), STRONG: (10e-6, 30e-6)}
 TARGET_QUALITY = 0.95
 TARGET_SAVINGS = 0.50
+RANDOM_SPLITS = 40  # random halvings for the cross-validation summary (20 seeds, both directions)
 
 # Candidate validator sets, written exactly as a policy's `validators:` list.
 CANDIDATES: dict[str, list[dict[str, Any]]] = {
@@ -143,7 +148,7 @@ def line(label: str, o: Outcome) -> str:
     )
 
 
-def report(name: str, validators: list[dict[str, Any]], path: Path) -> None:
+def report(name: str, validators: list[dict[str, Any]], path: Path, min_score: float) -> None:
     rows = load(path, build(validators))
     print(f"\n=== validator set: {name} ({len(rows)} rows)")
     print(line("always weak", replay(rows, 0.0)))
@@ -151,24 +156,55 @@ def report(name: str, validators: list[dict[str, Any]], path: Path) -> None:
     print("sweep over all rows:")
     for t in (0.5, 0.8, 0.9, 0.92, 0.94, 0.96, 0.98, 1.0):
         print(line("", replay(rows, t)))
-    halves = {"even": rows[0::2], "odd": rows[1::2]}
     for margin in (0.0, 0.01):
         print(f"split: threshold chosen on one half (quality >= {TARGET_QUALITY + margin:.2f}), measured on the other:")
-        for tune, test in (("even", "odd"), ("odd", "even")):
-            chosen = choose(halves[tune], margin)
+        for (tune, test), (tune_rows, test_rows) in named_splits(rows)[:4]:
+            chosen = choose(tune_rows, margin)
             if chosen.quality_vs_strongest < TARGET_QUALITY + margin:
                 print(f"{'tuned ' + tune:>14}  no threshold reaches it; the best-quality one is used")
             print(line(f"tuned {tune}", chosen))
-            print(line(f"on {test}", replay(halves[test], chosen.threshold)))
+            print(line(f"on {test}", replay(test_rows, chosen.threshold)))
+        summary(f"{RANDOM_SPLITS} random halvings", [replay(test, choose(tune, margin).threshold) for tune, test in random_splits(rows)])
+    print(f"fixed min_score={min_score} (as a policy ships it) on each random half:")
+    summary(f"{RANDOM_SPLITS} halves", [replay(test, min_score) for _, test in random_splits(rows)])
 
+
+def named_splits(rows: Sequence[Row]) -> list[tuple[tuple[str, str], tuple[Sequence[Row], Sequence[Row]]]]:
+    """Even/odd rows and first/second half, each used once to tune and once to test."""
+    middle = len(rows) // 2
+    halves = {"even": rows[0::2], "odd": rows[1::2], "first": rows[:middle], "second": rows[middle:]}
+    pairs = (("even", "odd"), ("odd", "even"), ("first", "second"), ("second", "first"))
+    return [((a, b), (halves[a], halves[b])) for a, b in pairs]
+
+
+def random_splits(rows: Sequence[Row]) -> list[tuple[list[Row], list[Row]]]:
+    """`RANDOM_SPLITS` seeded random halvings, each used in both directions."""
+    splits = []
+    for seed in range(RANDOM_SPLITS // 2):
+        order = list(rows)
+        random.Random(seed).shuffle(order)
+        a, b = order[: len(order) // 2], order[len(order) // 2 :]
+        splits += [(a, b), (b, a)]
+    return splits
+
+
+def summary(label: str, outcomes: Sequence[Outcome]) -> None:
+    quality = sorted(o.quality_vs_strongest for o in outcomes)
+    savings = sorted(o.savings_vs_strongest for o in outcomes)
+    met = sum(o.meets_target for o in outcomes)
+    print(
+        f"{label:>14}  on the held-out half: quality_vs_strongest mean={statistics.fmean(quality):.3f} min={quality[0]:.3f}"
+        f"  savings mean={statistics.fmean(savings):6.1%} min={savings[0]:6.1%}  meets target {met}/{len(outcomes)}"
+    )
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--set", dest="sets", action="append", choices=sorted(CANDIDATES))
+    parser.add_argument("--min-score", type=float, default=0.96, help="the fixed threshold to report on each random half")
     args = parser.parse_args(argv)
     for name in args.sets or list(CANDIDATES):
-        report(name, CANDIDATES[name], args.data)
+        report(name, CANDIDATES[name], args.data, args.min_score)
     return 0
 
 
