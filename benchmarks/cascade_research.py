@@ -55,6 +55,7 @@ CANDIDATES: dict[str, list[dict[str, Any]]] = {
         {"check": "hedging", "weight": 1.0, "max_ratio": 0.3},
         {"check": "grounding", "weight": 4.0, "min_share": 1.0},
         {"check": "provenance", "weight": 2.0},
+        {"check": "exactness", "weight": 1.0, "required": True},
     ],
 }
 

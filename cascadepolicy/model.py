@@ -363,6 +363,12 @@ class ProvenanceCheck(CheckBase):
     tolerance: float | None = Field(None, ge=0, description="Relative tolerance (default 1e-6).")
 
 
+class ExactnessCheck(CheckBase):
+    check: Literal["exactness"] = Field(description="The working stays exact: it does not round, approximate, patch a part-item or note a contradiction, and no quantity goes negative.")
+    phrases: tuple[str, ...] | None = Field(None, description="Phrases of inexact working replacing the built-in list (\"rounded\", \"approximately\", \"fraction of a\", \"however\", ...).")
+    allow_negative: bool = Field(False, description="Accept negative computed results.")
+
+
 class LogprobCheck(CheckBase):
     check: Literal["logprob"] = Field(description="Mean and minimum token log-probability; skipped (and recorded) when the provider returns none.")
     min_mean: float | None = Field(None, le=0, description="Least mean token log-probability (default -1.0).")
@@ -385,7 +391,8 @@ class CustomCheck(CheckBase):
 
 QualityCheck = Annotated[
     RegexCheck | LengthCheck | HedgingCheck | RefusalCheck | CoherenceCheck | JsonCheck | ArithmeticCheck
-    | AnswerFormatCheck | ConsistencyCheck | GroundedNumbersCheck | ProvenanceCheck | LogprobCheck | JudgeCheck | CustomCheck,
+    | AnswerFormatCheck | ConsistencyCheck | GroundedNumbersCheck | ProvenanceCheck | ExactnessCheck | LogprobCheck | JudgeCheck
+    | CustomCheck,
     Field(discriminator="check"),
 ]
 

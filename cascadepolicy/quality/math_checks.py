@@ -1,11 +1,12 @@
-"""Checks for worked math answers: `arithmetic`, `answer_format`, `consistency`, `grounding`.
+"""Checks for worked math answers: `arithmetic`, `answer_format`, `consistency`, `grounding`, `provenance`, `exactness`.
 
 Where this sits: built by `registry.build_check` for policies that route math
 questions through a cascade. None of them knows the right answer; each checks
 something a careful teacher checks without solving the problem: is every
 written calculation right, is there a clear numeric final answer, does the
-final answer follow from the working, and does the working use the numbers
-the question gives.
+final answer follow from the working, does the working use the numbers the
+question gives and no others, and does it stay exact (grade-school problems
+come out whole; a working that rounds or goes negative took a wrong turn).
 """
 
 from __future__ import annotations
@@ -15,7 +16,18 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from .base import CheckResult, Draft
-from .numbers import ANNOTATION_RE, close, decimals, equations_in, numbers_in, parse_number
+from .numbers import (
+    ANNOTATION_RE,
+    close,
+    decimals,
+    divisors_in,
+    equations_in,
+    numbers_in,
+    parse_number,
+    percent_forms,
+    percentages_in,
+)
+from .text import phrase_pattern
 
 _NUM = r"(-?\$?\s?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)\s?%?)"
 DEFAULT_ANSWER_PATTERNS: tuple[str, ...] = (
@@ -162,6 +174,11 @@ def _last_numbers(working: str) -> list[float]:
     return numbers[-1:]
 
 
+_REFERRING_COUNT_RE = re.compile(
+    r"\b(the|all|these|those)\s+(?:two|three|four|five|six|seven|eight|nine|ten|\d+)\b(?![.,]\d|\s*%)", re.IGNORECASE
+)
+
+
 @dataclass(frozen=True)
 class GroundingCheck:
     """Share of the numbers the question gives that the answer uses; passes at `min_share`."""
@@ -178,20 +195,32 @@ class GroundingCheck:
 
     def __call__(self, draft: Draft) -> CheckResult:
         # a quantity of one is used without being written ("one ticket costs $5"), hence `ignore`
-        given = sorted(set(numbers_in(draft.prompt, words=self.number_words)) - set(self.ignore))
+        # "the three girls", "all 5 baskets" name things already counted, not a quantity to compute with
+        prompt = _REFERRING_COUNT_RE.sub(r"\1", draft.prompt)
+        given = sorted(set(numbers_in(prompt, words=self.number_words)) - set(self.ignore))
         if not given:
             return CheckResult(self.kind, 1.0, True, skipped=True, detail="the question gives no numbers")
+        percents = percentages_in(prompt)
         used = set(numbers_in(draft.text, words=self.number_words))
         for match in ANNOTATION_RE.finditer(draft.text):
             used.update(numbers_in(match[1]))
         used |= {v * 100 for v in used} | {v / 100 for v in used}  # 30% may be written 0.3
-        missing = [g for g in given if not any(close(u, g, tolerance=self.tolerance, shown_decimals=None) for u in used)]
+        divisors = set(divisors_in(draft.text))
+
+        def is_used(number: float) -> bool:
+            forms: tuple[float, ...] = (number,)
+            if any(close(number, p, tolerance=1e-9, shown_decimals=None) for p in percents):
+                forms = percent_forms(number)  # "30% less" is worked as 0.7 or 70
+            if any(close(u, f, tolerance=self.tolerance, shown_decimals=None) for u in used for f in forms):
+                return True
+            return 0 < number < 1 and (1 / number).is_integer() and 1 / number in divisors  # "half" as "/ 2"
+
+        missing = [g for g in given if not is_used(g)]
         share = 1.0 - len(missing) / len(given)
         detail = f"uses {len(given) - len(missing)} of {len(given)} numbers from the question"
         if missing:
             detail += f"; unused: {', '.join(f'{m:g}' for m in missing[:4])}"
         return CheckResult(self.kind, share, share >= self.min_share, detail=detail)
-
 
 
 
@@ -219,6 +248,7 @@ class ProvenanceCheck:
     def __call__(self, draft: Draft) -> CheckResult:
         known = set(numbers_in(draft.prompt, words=self.number_words)) | set(self.constants)
         known |= {v / 100 for v in known} | {v * 100 for v in known}  # 30% may be written 0.3
+        known.update(form for percent in percentages_in(draft.prompt) for form in percent_forms(percent))  # "30% less": 0.7
         operands = 0
         unsupported: list[float] = []
         for equation in equations_in(draft.text):
@@ -235,3 +265,35 @@ class ProvenanceCheck:
             return CheckResult(self.kind, 1.0, True, detail=f"all {operands} operands traced to the question or earlier results")
         detail = f"{len(unsupported)} number(s) appear from nowhere: {', '.join(f'{v:g}' for v in unsupported[:4])}"
         return CheckResult(self.kind, share, len(unsupported) <= self.max_unsupported, detail=detail)
+
+
+# Words of a working that had to bend the numbers: grade-school problems come out
+# exact, so rounding, approximating, patching a part-item or noting a contradiction
+# means a step before went wrong.
+DEFAULT_INEXACT: tuple[str, ...] = (
+    "rounded", "rounding", "round up", "round down", "round to", "round it", "round this",
+    "≈", "approximately", "whole number", "fraction of a", "fraction of an", "however", "mistake",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExactnessCheck:
+    """The working stays exact: no rounding or patching of part-items (`phrases`), no negative quantity."""
+
+    kind: ClassVar[str] = "exactness"
+    phrases: tuple[str, ...] = DEFAULT_INEXACT
+    allow_negative: bool = False
+    _compiled: re.Pattern[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_compiled", phrase_pattern(self.phrases))
+
+    def __call__(self, draft: Draft) -> CheckResult:
+        found = self._compiled.search(draft.text)
+        if found is not None:
+            return CheckResult(self.kind, 0.0, False, detail=f"the working bends a result: {found.group()!r}")
+        if not self.allow_negative:
+            negative = next((eq for eq in equations_in(draft.text) if eq.right < 0 or eq.left < 0), None)
+            if negative is not None:
+                return CheckResult(self.kind, 0.0, False, detail=f"a quantity goes negative: {negative.text[:60]}")
+        return CheckResult(self.kind, 1.0, True, detail="exact working")

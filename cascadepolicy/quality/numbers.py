@@ -9,6 +9,7 @@ limits, so a hostile draft cannot hang or escape.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 MAX_EXPRESSION_TOKENS = 64
@@ -27,6 +28,8 @@ _TOKEN_RE = re.compile(
     r"|(?P<space>[ \t]+)"
     r"|(?P<other>\S|\n)"
 )
+_PERCENT_WORD_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s?percent\b", re.IGNORECASE)
+_DIVISOR_RE = re.compile(r"(?:[/÷]|divided by)\s*\$?(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\d%])", re.IGNORECASE)
 _OPS = {"+": "+", "-": "-", "−": "-", "*": "*", "\\*": "*", "×": "*", "·": "*", "/": "/", "÷": "/", "^": "^"}
 _MAX_UNIT_WORDS = 2
 NUMBER_WORDS = {
@@ -35,7 +38,7 @@ NUMBER_WORDS = {
     "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
     "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
     "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000,
-    "dozen": 12, "half": 0.5, "twice": 2, "double": 2, "triple": 3, "quarter": 0.25,
+    "dozen": 12, "half": 0.5, "twice": 2, "double": 2, "triple": 3, "thrice": 3, "quarter": 0.25,
 }  # fmt: skip
 
 
@@ -63,6 +66,25 @@ def numbers_in(text: str, *, words: bool = False) -> list[float]:
             if value is not None:
                 found.append((match.start(), float(value)))
     return [value for _, value in sorted(found)]
+
+
+def percentages_in(text: str) -> list[float]:
+    """The numbers `text` writes as percentages ("30%", "30 percent"), in their written unit (30)."""
+    text = ANNOTATION_RE.sub("", text)
+    found = [float(m["body"].replace(",", "")) for m in NUMBER_RE.finditer(text) if m["pct"]]
+    found += [float(m[1].replace(",", "")) for m in _PERCENT_WORD_RE.finditer(text)]
+    return found
+
+
+def divisors_in(text: str) -> list[float]:
+    """The numbers `text` divides by: "24 / 6", "24 ÷ 6", "divided by 6", "<<24/6=4>>"."""
+    return [float(m[1].replace(",", "")) for m in _DIVISOR_RE.finditer(text)]
+
+
+def percent_forms(percent: float) -> tuple[float, ...]:
+    """The ways a worked answer writes p%: p, p/100, and the "p% more / p% less" factors and shares."""
+    share = percent / 100
+    return (percent, share, 1 + share, 1 - share, 100 + percent, 100 - percent)
 
 
 @dataclass(frozen=True)
@@ -162,21 +184,25 @@ def evaluate(tokens: list[str]) -> float | None:
         return None
 
 
-def _runs(text: str) -> list[list[str]]:
-    """Maximal stretches of numbers, operators and '=' ; unit words after a number are dropped."""
-    raw = [(m.lastgroup or "", m.group()) for m in _TOKEN_RE.finditer(text)]
-    raw = [(kind, tok) for kind, tok in raw if kind != "space"]
-    runs: list[list[str]] = []
+def _runs(text: str) -> list[tuple[int, list[str]]]:
+    """Maximal stretches of numbers, operators and '=' with where each starts; unit words after a number are dropped."""
+    tokens = [(m.lastgroup or "", m.group(), m.start()) for m in _TOKEN_RE.finditer(text)]
+    tokens = [token for token in tokens if token[0] != "space"]
+    raw = [(kind, tok) for kind, tok, _ in tokens]
+    runs: list[tuple[int, list[str]]] = []
     current: list[str] = []
+    begin = 0
     i = 0
     while i < len(raw):
         kind, tok = raw[i]
+        if not current:
+            begin = tokens[i][2]
         prev = current[-1] if current else None
         prev_is_operand = prev is not None and (prev == ")" or parse_number(prev) is not None)
         if kind == "num":
             if prev_is_operand:  # two numbers in a row: a new claim starts
-                runs.append(current)
-                current = []
+                runs.append((begin, current))
+                current, begin = [], tokens[i][2]
             current.append(tok.replace(" ", ""))
         elif kind == "op":
             current.append(_OPS.get(tok, tok))
@@ -191,16 +217,16 @@ def _runs(text: str) -> list[list[str]]:
             elif prev_is_operand and _unit_words_then_operator(raw, i):
                 pass  # "3 hours * 60 = 180": the unit does not break the claim
             else:
-                runs.append(current)
+                runs.append((begin, current))
                 current = []
         else:
             if current:
-                runs.append(current)
+                runs.append((begin, current))
             current = []
         i += 1
     if current:
-        runs.append(current)
-    return [run for run in runs if "=" in run]
+        runs.append((begin, current))
+    return [(at, run) for at, run in runs if "=" in run]
 
 
 def _unit_words_then_operator(raw: list[tuple[str, str]], start: int) -> bool:
@@ -231,13 +257,32 @@ def equations_in(text: str) -> list[Equation]:
     way its author meant it (15 is the value of `12 + 3`). A pair is only a
     claim when one side computes something, so `1 hour = 60 minutes` is not.
     """
-    equations: list[Equation] = []
+    found: list[tuple[int, list[Equation]]] = []
     for match in ANNOTATION_RE.finditer(text):
-        equations.extend(_claims(_tokens(match[1]) + ["="] + _tokens(match[2]), match.group()))
-    prose = ANNOTATION_RE.sub("", text)
-    for run in _runs(prose):
-        equations.extend(_claims(run, " ".join(run)))
-    return equations
+        found.append((match.start(), _claims(_tokens(match[1]) + ["="] + _tokens(match[2]), match.group())))
+    prose, where = _without_annotations(text)
+    for at, run in _runs(prose):
+        found.append((where(at), _claims(run, " ".join(run))))
+    found.sort(key=lambda item: item[0])  # in reading order: "the last result" means the last one written
+    return [equation for _, claims in found for equation in claims]
+
+
+def _without_annotations(text: str) -> tuple[str, Callable[[int], int]]:
+    """`text` with calculator annotations removed, and a map from its offsets back to `text`'s."""
+    pieces: list[str] = []
+    shifts: list[tuple[int, int]] = [(0, 0)]  # (offset in prose, characters removed before it)
+    removed = last = 0
+    for match in ANNOTATION_RE.finditer(text):
+        pieces.append(text[last : match.start()])
+        removed += match.end() - match.start()
+        last = match.end()
+        shifts.append((last - removed, removed))
+    pieces.append(text[last:])
+
+    def where(offset: int) -> int:
+        return offset + next(shift for at, shift in reversed(shifts) if at <= offset)
+
+    return "".join(pieces), where
 
 
 def _tokens(expression: str) -> list[str]:
@@ -280,6 +325,10 @@ def _claims(run: list[str], text: str) -> list[Equation]:
             if head is not None and head != right and close(head, left, tolerance=1e-9, shown_decimals=decimals(seg_r[0])):
                 right, shown = head, decimals(seg_r[0])  # running total: "12 + 3 = 15 + 2 = 17"
         computing = seg_r if _has_operator(seg_r) and not _has_operator(seg_l) else seg_l
+        written = seg_l if computing is seg_r else seg_r
+        if len(written) == 1 and written[0].endswith("%") and not any(t.endswith("%") for t in computing):
+            if close(right * 100, left, tolerance=1e-9, shown_decimals=shown):
+                right *= 100  # "(6 / 12) * 100 = 50%": the percent sign names the unit the working computed in
         operands = tuple(v for v in (parse_number(tok) for tok in computing) if v is not None)
         claims.append(Equation(text=text, left=left, right=right, right_decimals=shown, operands=operands))
     return claims

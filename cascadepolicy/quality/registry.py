@@ -18,6 +18,7 @@ from .math_checks import (
     AnswerFormatCheck,
     ArithmeticCheck,
     ConsistencyCheck,
+    ExactnessCheck,
     GroundingCheck,
     ProvenanceCheck,
 )
@@ -30,7 +31,7 @@ CHECKS: dict[str, type] = {
     cls.kind: cls
     for cls in (
         RegexCheck, LengthCheck, HedgingCheck, RefusalCheck, CoherenceCheck, JsonCheck,
-        ArithmeticCheck, AnswerFormatCheck, ConsistencyCheck, GroundingCheck, ProvenanceCheck,
+        ArithmeticCheck, AnswerFormatCheck, ConsistencyCheck, GroundingCheck, ProvenanceCheck, ExactnessCheck,
         LogprobCheck, JudgeCheck, CustomCheck,
     )
 }  # fmt: skip

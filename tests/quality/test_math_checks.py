@@ -123,3 +123,50 @@ def test_provenance() -> None:
     made_up = build_check("provenance", {})(draft("7 * $2.50 = $17.50", prompt))
     assert not made_up.passed and "2.5" in made_up.detail
     assert build_check("provenance", {"max_unsupported": 1})(draft("7 * $2.50 = $17.50", prompt)).passed
+
+
+def test_equations_come_in_reading_order() -> None:
+    # the prose claim comes before the annotated one, so "the last result" is the annotated sum
+    text = "Joan is 20 + 5 = 25. In all 20 + 25 + 23 = <<20+25+23=68>>68."
+    assert [eq.right for eq in equations_in(text)] == [25, 68, 68]
+    assert build_check("provenance", {})(draft(text, "Jessa is 20, Joan is 5 years older, Mary is 23.")).passed
+
+
+def test_a_result_written_as_a_percentage_is_not_an_arithmetic_error() -> None:
+    check = build_check("arithmetic", {})
+    assert check(draft("(6 / 12) * 100 = 50%")).passed
+    assert not check(draft("(12 / 20) * 100 = 55%")).passed
+
+
+def test_grounding_reads_percent_factors_halves_and_referring_counts() -> None:
+    check = build_check("grounding", {"min_share": 1.0})
+    less = "A house costs $76,000. Juan's is 30% less. What are the two houses worth combined?"
+    assert check(draft("76000 * 0.7 = 53200. 76000 + 53200 = 129200\n#### 129200", less)).passed
+    assert not check(draft("76000 + 53200 = 129200\n#### 129200", less)).passed
+    half = "Kalinda adds 4 pieces a minute; her mom adds half as many. How many do they add in 10 minutes?"
+    assert check(draft("4 / 2 = 2. (4 + 2) * 10 = 60\n#### 60", half)).passed
+    missed = check(draft("4 * 10 = 40\n#### 40", half))
+    assert not missed.passed and "0.5" in missed.detail
+    # "the three girls" refers to people already counted; "3 girls" is a quantity to use
+    assert check(draft("20 + 25 + 23 = 68\n#### 68", "Ann is 20, Bo 25, Cy 23. Sum the ages of the three girls.")).passed
+    assert not check(draft("20 + 25 = 45\n#### 45", "Ann is 20, Bo 25. Each of 3 girls has them. Total?")).passed
+
+
+def test_provenance_knows_percent_factors() -> None:
+    prompt = "The bagel costs $4 and the soup 25% more."
+    assert build_check("provenance", {})(draft("4 * 1.25 = 5", prompt)).passed
+    assert not build_check("provenance", {})(draft("4 * 1.35 = 5.4", prompt)).passed
+
+
+def test_exactness() -> None:
+    check = build_check("exactness", {})
+    assert check(draft("12 / 4 = 3 boxes\n#### 3")).passed
+    rounded = check(draft("0.3 * 14 = 4.2 goats. She can't buy a fraction of a goat, so 5.\n#### 5"))
+    assert not rounded.passed and rounded.score == 0.0 and "fraction of a" in rounded.detail
+    assert not check(draft("200 / 3 ≈ 66.67, so 67 students.\n#### 67")).passed
+    negative = check(draft("45 - 90 = -45 goats left.\n#### 45"))
+    assert not negative.passed and "negative" in negative.detail
+    assert build_check("exactness", {"allow_negative": True})(draft("5 - 8 = -3 degrees\n#### -3")).passed
+    assert build_check("exactness", {"phrases": ["oops"]})(draft("rounded, 3 + 4 = 7")).passed
+    with pytest.raises(ValueError, match="phrase list is empty"):
+        build_check("exactness", {"phrases": []})
