@@ -136,7 +136,7 @@ def main() -> None:
         route = eng._route(run)
         steps = eng._plan(route.target)  # type: ignore[union-attr]
         now = time.time()
-        worst = eng._worst_case(steps, count_prompt_tokens(messages))
+        worst = eng.worst_case(steps, count_prompt_tokens(messages))
         planned = eng.admitter.plan(user="bench", tier="pro", worst=worst, now=now)
         _, reservation = eng.admitter.reserve(planned, now)
         eng.admitter.release(reservation, now)

@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
 from cascadepolicy.calls import duration_seconds
@@ -46,15 +46,48 @@ class Usage:
         return sum(self.usd.values())
 
 
-@dataclass(frozen=True)
-class PlannedCharge:
-    charge: Charge
+@dataclass(frozen=True, slots=True)
+class LimitTemplate:
+    """One rate window or budget that may apply to a request, with everything
+    about its charge that does not depend on the request, worked out once."""
+
+    owner: str | None  # the key's owner part; None: "user:<id>"
+    tail: str  # the key after the owner (a calendar budget appends its period id)
     measure: str  # requests | tokens | usd
     mode: str
     real_limit: float
+    charge_limit: float  # the real limit when enforced, else unlimited (counted only)
     model: str | None  # per-model limits count only that model
+    window: float | None  # seconds of a rolling window
+    calendar: tuple[str, str] | None  # (day | week | month, time zone) of a calendar budget
     budget: Budget | None
-    budget_usd: float | None
+    label: str
+    fail_open: bool
+
+
+class PlannedCharge(NamedTuple):
+    charge: Charge
+    template: LimitTemplate
+
+    @property
+    def measure(self) -> str:
+        return self.template.measure
+
+    @property
+    def mode(self) -> str:
+        return self.template.mode
+
+    @property
+    def real_limit(self) -> float:
+        return self.template.real_limit
+
+    @property
+    def model(self) -> str | None:
+        return self.template.model
+
+    @property
+    def budget(self) -> Budget | None:
+        return self.template.budget
 
 
 @dataclass
@@ -102,60 +135,74 @@ class Admitter:
         self.store = store
         self.ttl = duration_seconds(policy.spec.store.reservation_ttl)
         self.prefix = f"{policy.name}|"
+        self._by_tier = {tier: tuple(self._compile(tier)) for tier in policy.spec.tiers}
+        self._untiered = tuple(self._compile(None))
 
     # ------------------------------------------------------------ planning
 
     def applies(self, tier: str | None) -> bool:
         """Whether any window, budget or limit can apply to a request of `tier`."""
-        spec = self.policy.spec
-        t = spec.tiers.get(tier or "")
-        return bool(spec.limits) or (t is not None and bool(t.rate or t.budget))
+        return bool(self._templates(tier))
 
-    def plan(self, *, user: str | None, tier: str | None, worst: Usage, now: float) -> list[PlannedCharge]:
+    def _templates(self, tier: str | None) -> tuple[LimitTemplate, ...]:
+        return self._by_tier.get(tier or "", self._untiered)
+
+    def _compile(self, tier: str | None) -> list[LimitTemplate]:
         spec = self.policy.spec
-        planned: list[PlannedCharge] = []
+        templates: list[LimitTemplate] = []
         if tier is not None and tier in spec.tiers:
             t = spec.tiers[tier]
             for index, window in enumerate(t.rate):
-                owner = f"tier:{tier}" if window.scope == "tier" else f"user:{user}"
-                planned.append(self._window(f"{owner}|{tier}.rate{index}", window, worst, None,
-                                            f"tier {tier!r}: {_describe_window(window)}"
-                                            + (" (shared by the tier)" if window.scope == "tier" else "")))
+                shared = window.scope == "tier"
+                templates.append(self._window(f"tier:{tier}" if shared else None, f"|{tier}.rate{index}", window, None,
+                                              f"tier {tier!r}: {_describe_window(window)}" + (" (shared by the tier)" if shared else "")))
             if t.budget:
-                owner = f"tier:{tier}" if t.budget.scope == "tier" else f"user:{user}"
-                planned.append(self._budget(f"{owner}|{tier}.budget", t.budget, worst, None, now,
-                                            f"tier {tier!r}: ${t.budget.usd:g} per {t.budget.per}"))
+                owner = f"tier:{tier}" if t.budget.scope == "tier" else None
+                templates.append(self._budget(owner, f"|{tier}.budget", t.budget, None, f"tier {tier!r}: ${t.budget.usd:g} per {t.budget.per}"))
         for limit in spec.limits:
-            if limit.scope == "model" and limit.model not in worst.usd:
-                continue
-            base = f"limit:{limit.id}"
+            owner = f"limit:{limit.id}"
             if limit.rate:
-                planned.append(self._window(base, limit.rate, worst, limit.model, f"limit {limit.id!r}: {_describe_window(limit.rate)}"))
+                templates.append(self._window(owner, "", limit.rate, limit.model, f"limit {limit.id!r}: {_describe_window(limit.rate)}"))
             if limit.budget:
-                planned.append(self._budget(base, limit.budget, worst, limit.model, now,
-                                            f"limit {limit.id!r}: ${limit.budget.usd:g} per {limit.budget.per}"))
-        return planned
+                templates.append(self._budget(owner, "", limit.budget, limit.model, f"limit {limit.id!r}: ${limit.budget.usd:g} per {limit.budget.per}"))
+        return templates
 
-    def _window(self, key: str, window: RateWindow, worst: Usage, model: str | None, label: str) -> PlannedCharge:
+    @staticmethod
+    def _window(owner: str | None, tail: str, window: RateWindow, model: str | None, label: str) -> LimitTemplate:
         measure = "requests" if window.requests is not None else "tokens"
         limit = float(window.requests if window.requests is not None else window.tokens)  # type: ignore[arg-type]
-        amount = 1.0 if measure == "requests" else (worst.tokens.get(model, 0.0) if model else worst.total_tokens)
-        seconds = duration_seconds(window.per)
-        charge = Charge(f"{self.prefix}{key}|{measure}/{window.per}", limit if window.mode == "enforce" else math.inf,
-                        amount, seconds, None, label, window.fail_open)
-        return PlannedCharge(charge, measure, window.mode, limit, model, None, None)
+        return LimitTemplate(owner, f"{tail}|{measure}/{window.per}", measure, window.mode, limit,
+                             limit if window.mode == "enforce" else math.inf, model, duration_seconds(window.per), None,
+                             None, label, window.fail_open)
 
-    def _budget(self, key: str, budget: Budget, worst: Usage, model: str | None, now: float, label: str) -> PlannedCharge:
-        amount = worst.usd.get(model, 0.0) if model else worst.total_usd
+    @staticmethod
+    def _budget(owner: str | None, tail: str, budget: Budget, model: str | None, label: str) -> LimitTemplate:
         limit = budget.usd * budget.block_at
-        if budget.per in ("day", "week", "month"):
-            ident, end = calendar_period(budget.per, budget.timezone, now)
-            charge_key, window, period_end = f"{self.prefix}{key}|usd/{budget.per}:{ident}", None, end
-        else:
-            charge_key, window, period_end = f"{self.prefix}{key}|usd/{budget.per}", duration_seconds(budget.per), None
-        charge = Charge(charge_key, limit if budget.mode == "enforce" else math.inf, amount, window, period_end, label,
-                        budget.fail_open)
-        return PlannedCharge(charge, "usd", budget.mode, limit, model, budget, budget.usd)
+        calendar = budget.per in ("day", "week", "month")
+        return LimitTemplate(owner, f"{tail}|usd/{budget.per}" + (":" if calendar else ""), "usd", budget.mode, limit,
+                             limit if budget.mode == "enforce" else math.inf, model,
+                             None if calendar else duration_seconds(budget.per),
+                             (budget.per, budget.timezone) if calendar else None, budget, label, budget.fail_open)
+
+    def plan(self, *, user: str | None, tier: str | None, worst: Usage, now: float) -> list[PlannedCharge]:
+        planned: list[PlannedCharge] = []
+        for t in self._templates(tier):
+            model = t.model
+            if model is not None and model not in worst.usd:
+                continue  # a per-model limit of a model this request cannot call
+            key = f"{self.prefix}{t.owner or f'user:{user}'}{t.tail}"
+            period_end = None
+            if t.calendar is not None:
+                ident, period_end = calendar_period(t.calendar[0], t.calendar[1], now)
+                key += ident
+            if t.measure == "requests":
+                amount = 1.0
+            elif t.measure == "tokens":
+                amount = worst.tokens.get(model, 0.0) if model else worst.total_tokens
+            else:
+                amount = worst.usd.get(model, 0.0) if model else worst.total_usd
+            planned.append(PlannedCharge(Charge(key, t.charge_limit, amount, t.window, period_end, t.label, t.fail_open), t))
+        return planned
 
     # ------------------------------------------------------------ reserving
 
@@ -172,24 +219,29 @@ class Admitter:
             return AdmissionRecord(admitted=False, store_error=str(exc), refused_by="state store",
                                    warnings=[f"the state store could not be reached: {exc}"]), None
         record = AdmissionRecord(admitted=admission.admitted, reservation_id=admission.reservation_id,
-                                 reserved_usd=max((p.charge.amount for p in planned if p.measure == "usd" and p.model is None), default=0.0))
+                                 reserved_usd=max((p.charge.amount for p in planned if p.template.measure == "usd" and p.template.model is None),
+                                                  default=0.0))
+        refused_key = admission.refused.key if admission.refused is not None else None
+        limits, warnings = record.limits, record.warnings
         for p in planned:
-            used = float(admission.used.get(p.charge.key, 0.0))
+            charge, t = p.charge, p.template
+            used = float(admission.used.get(charge.key, 0.0))
             status = "ok"
-            if admission.refused is not None and admission.refused.key == p.charge.key:
+            if charge.key == refused_key:
                 status = "refused"
-            elif p.mode != "enforce" and used + p.charge.amount > p.real_limit:
+            elif t.mode != "enforce" and used + charge.amount > t.real_limit:
                 status = "would_refuse"
-                record.warnings.append(f"{p.charge.label} would refuse this request ({p.mode} mode)")
-            elif p.budget is not None and p.budget_usd:
-                ratio = used / p.budget_usd
-                if p.budget.degrade_at is not None and ratio >= p.budget.degrade_at:
+                warnings.append(f"{charge.label} would refuse this request ({t.mode} mode)")
+            elif t.budget is not None and t.budget.usd:
+                budget = t.budget
+                ratio = used / budget.usd
+                if budget.degrade_at is not None and ratio >= budget.degrade_at:
                     status = "degrade"
-                    record.warnings.append(f"{p.charge.label}: {ratio:.0%} spent (degrade at {p.budget.degrade_at:.0%})")
-                elif p.budget.warn_at is not None and ratio >= p.budget.warn_at:
+                    warnings.append(f"{charge.label}: {ratio:.0%} spent (degrade at {budget.degrade_at:.0%})")
+                elif budget.warn_at is not None and ratio >= budget.warn_at:
                     status = "warn"
-                    record.warnings.append(f"{p.charge.label}: {ratio:.0%} spent (warn at {p.budget.warn_at:.0%})")
-            record.limits.append(LimitStatus(p.charge.key, p.charge.label, used, p.charge.amount, p.real_limit, p.mode, status))
+                    warnings.append(f"{charge.label}: {ratio:.0%} spent (warn at {budget.warn_at:.0%})")
+            limits.append(LimitStatus(charge.key, charge.label, used, charge.amount, t.real_limit, t.mode, status))
         if not admission.admitted:
             refused = admission.refused
             record.refused_by = refused.label if refused else "a limit"

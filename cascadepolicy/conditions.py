@@ -16,6 +16,7 @@ import ast
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from simpleeval import safe_add, safe_mult, safe_power
@@ -104,7 +105,17 @@ class Condition:
 
     def trace(self, values: Values) -> dict[str, Any]:
         """The values of the names this condition reads, for `explain`."""
-        return {name: values.get(name, "<missing>") for name in sorted(self.names)}
+        out = {}
+        for name in self._sorted_names:
+            try:
+                out[name] = values[name]
+            except KeyError:
+                out[name] = "<missing>"
+        return out
+
+    @cached_property
+    def _sorted_names(self) -> tuple[str, ...]:
+        return tuple(sorted(self.names))
 
 
 class _Problem(Exception):
@@ -209,6 +220,11 @@ class _Compiler:
 
     def _BoolOp(self, node: ast.BoolOp, depth: int) -> Evaluator:
         parts = [self.compile(v, depth) for v in node.values]
+        if len(parts) == 2:  # the common case, without a generator per evaluation
+            a, b = parts
+            if isinstance(node.op, ast.And):
+                return lambda values: bool(a(values)) and bool(b(values))
+            return lambda values: bool(a(values)) or bool(b(values))
         if isinstance(node.op, ast.And):
             return lambda values: all(p(values) for p in parts)
         return lambda values: any(p(values) for p in parts)
@@ -235,6 +251,12 @@ class _Compiler:
         left = self.compile(node.left, depth)
         rights = [self.compile(c, depth) for c in node.comparators]
         ops = [_CMPOPS[type(op)] for op in node.ops]
+        if len(ops) == 1:  # `a op b`, the common case
+            only, right = ops[0], rights[0]
+            if isinstance(node.comparators[0], ast.Constant):
+                constant = node.comparators[0].value
+                return lambda values: only(left(values), constant)
+            return lambda values: only(left(values), right(values))
 
         def compare(values: Values) -> bool:
             current = left(values)

@@ -19,7 +19,6 @@ import asyncio
 import concurrent.futures
 import copy
 import functools
-import math
 import queue
 import threading
 import time
@@ -48,9 +47,7 @@ from cascadepolicy.quality.base import Check, CompositeScore, Draft
 from cascadepolicy.quality.composite import score_draft
 from cascadepolicy.quality.registry import build_check
 from cascadepolicy.state.base import Store
-
-JUDGE_PROMPT_TOKENS = 200  # the judge's rubric and instructions, on top of question and answer
-TOKENIZER_MARGIN = 1.2
+from cascadepolicy.worst_case import JUDGE_PROMPT_TOKENS, WorstCase
 
 
 @dataclass
@@ -145,6 +142,8 @@ class Engine:
         self.cascades = {name: self._compile_cascade(name) for name in spec.cascades}
         self.store = store if store is not None else _open_policy_store(policy)
         self.admitter = Admitter(policy, self.store)
+        self.worst_case = WorstCase(spec.models, policy.prices, calls_per_step=1 + self.guardrails.max_reasks,
+                                    grounding_judges=self.guardrails.output_judges)
         self.policy_info = {"name": spec.name, "version": spec.version, "hash": policy.content_hash, "file": policy.file}
 
     # ------------------------------------------------------------ compile
@@ -290,7 +289,7 @@ class Engine:
         limited = self.admitter.applies(decision.tier)
         prompt_tokens = run.values["request.tokens"] if limited else 0
         documents = sum(text_tokens(str(d)) for d in run.extra["documents"]) if limited and self.guardrails.output_judges else 0
-        planned = self.admitter.plan(user=decision.user, tier=decision.tier, worst=self._worst_case(steps, prompt_tokens, documents),
+        planned = self.admitter.plan(user=decision.user, tier=decision.tier, worst=self.worst_case(steps, prompt_tokens, documents),
                                      now=now)
         record, reservation = self.admitter.reserve(planned, now)
         degrade_to = self.admitter.degrade_target(record, planned) if planned else None
@@ -301,7 +300,7 @@ class Engine:
             if refusal:
                 return self._blocked(run, refusal)
             planned = self.admitter.plan(user=decision.user, tier=decision.tier,
-                                         worst=self._worst_case(steps, prompt_tokens, documents), now=now)
+                                         worst=self.worst_case(steps, prompt_tokens, documents), now=now)
             degraded, reservation = self.admitter.reserve(planned, now)
             degraded.degraded_to = degrade_to
             degraded.warnings = record.warnings + degraded.warnings
@@ -398,36 +397,6 @@ class Engine:
         if not kept:
             return [], f"tier {tier!r} may not call any model of this route ({', '.join(s.step.model for s in steps)})"
         return kept, None
-
-    def _worst_case(self, steps: Sequence[CompiledStep], prompt_tokens: int, document_tokens: int = 0) -> Usage:
-        """The most every call the cascade could make may cost, per model.
-
-        `document_tokens` are the request's source documents, which a grounding judge reads.
-        """
-        models = self.policy.spec.models
-        prices = self.policy.prices
-        tokens: dict[str, float] = {}
-        usd: dict[str, float] = {}
-        calls_per_step = 1 + self.guardrails.max_reasks
-        previous_draft = 0
-        for compiled in steps:
-            step = compiled.step
-            estimate = prompt_tokens + (previous_draft if step.pass_draft else 0)
-            for candidate in (step.model, *models[step.model].fallbacks):
-                spec = models[candidate]
-                prompt = _prompt_bound(estimate, spec.prompt_overhead_tokens)
-                worst_tokens = (prompt + spec.max_tokens) * calls_per_step
-                worst_usd = prices[candidate].worst_case(prompt, spec.max_tokens) * calls_per_step
-                tokens[candidate] = tokens.get(candidate, 0.0) + worst_tokens
-                usd[candidate] = usd.get(candidate, 0.0) + worst_usd
-            grounding = [(j, JUDGE_PROMPT_TOKENS + document_tokens) for j in self.guardrails.output_judges] if step.guardrails else []
-            for judge, added in (*compiled.judges, *grounding):
-                spec = models[judge]
-                judge_prompt = _prompt_bound(added + estimate + models[step.model].max_tokens, spec.prompt_overhead_tokens)
-                tokens[judge] = tokens.get(judge, 0.0) + (judge_prompt + spec.max_tokens) * calls_per_step
-                usd[judge] = usd.get(judge, 0.0) + prices[judge].worst_case(judge_prompt, spec.max_tokens) * calls_per_step
-            previous_draft = models[step.model].max_tokens
-        return Usage(tokens, usd)
 
     def _call(self, run: _Run, step: int, model_id: str, messages: list[dict[str, Any]], purpose: str,
               stream_to: Callable[[str], None] | None = None) -> CallResult | None:
@@ -610,15 +579,6 @@ def _open_policy_store(policy: Policy) -> Store:
     if store.kind == "redis":
         return open_store("redis", url=store.url)
     return open_store("memory")
-
-
-def _prompt_bound(estimate: int, overhead: int) -> int:
-    """An upper bound of the prompt tokens a provider bills for an offline estimate.
-
-    The estimate uses one tokenizer for every model; others split text into up
-    to ~20 % more tokens, and chat templates add tokens of their own.
-    """
-    return math.ceil(estimate * TOKENIZER_MARGIN) + overhead
 
 
 def _check_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -88,16 +88,60 @@ def last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
     return ""
 
 
-def keyword_pattern(words: Sequence[str]) -> re.Pattern[str] | None:
-    """One regex for a word list: a word matches at a word start (so stems like
-    `diagnos` work); words of three letters or fewer must match whole."""
-    parts = []
-    for word in words:
-        escaped = re.escape(word.lower())
-        if word[:1].isalnum():
-            escaped = r"\b" + escaped + (r"\b" if len(word) <= 3 else "")
-        parts.append(escaped)
-    return re.compile("|".join(parts)) if parts else None
+class KeywordIndex:
+    """Which labelled word lists a text hits, counted in one pass over its words.
+
+    A keyword matches at the start of a word, so stems like `diagnos` work;
+    keywords of three letters or fewer, and those written with a trailing
+    space (`def `), match whole words only. Keywords with inner spaces or
+    symbols (`stack trace`, `+`) are searched for only when the text has their
+    first word, or by plain substring counts.
+    Each word counts once per list it hits.
+    """
+
+    def __init__(self, lists: Mapping[str, Sequence[str]]) -> None:
+        self.labels = tuple(lists)
+        self.whole: dict[str, set[str]] = {}  # word -> labels
+        self.stems: dict[str, list[tuple[str, str]]] = {}  # first four letters -> (stem, label)
+        self.phrases: dict[str, set[str]] = {}  # phrase -> labels
+        for label, words in lists.items():
+            for keyword in words:
+                lowered = keyword.lower()
+                bare = lowered.strip()
+                if not _WORD.fullmatch(bare):
+                    self.phrases.setdefault(lowered, set()).add(label)
+                elif len(bare) <= 3 or lowered != lowered.rstrip():
+                    self.whole.setdefault(bare, set()).add(label)
+                else:
+                    self.stems.setdefault(bare[:4], []).append((bare, label))
+        self.symbols = [(p, labels) for p, labels in self.phrases.items() if not p[:1].isalnum()]
+        self.by_first_word: dict[str, list[tuple[re.Pattern[str], set[str]]]] = {}
+        for phrase, labels in self.phrases.items():
+            first = _WORD.match(phrase)
+            if first is not None:
+                self.by_first_word.setdefault(first.group(), []).append((re.compile(r"\b" + re.escape(phrase)), labels))
+
+    def counts(self, lowered: str) -> dict[str, int]:
+        """Hits per label in already lower-cased text."""
+        counts: dict[str, int] = {}
+        whole, stems = self.whole, self.stems
+        words = _WORD.findall(lowered)
+        for word in words:
+            labels = whole.get(word)
+            candidates = stems.get(word[:4])
+            if candidates:
+                labels = set(labels or ())
+                labels.update(label for stem, label in candidates if word.startswith(stem))
+            if labels:
+                for label in labels:
+                    counts[label] = counts.get(label, 0) + 1
+        found = [(lowered.count(symbol), labels) for symbol, labels in self.symbols]
+        for first in self.by_first_word.keys() & set(words):
+            found += [(len(pattern.findall(lowered)), labels) for pattern, labels in self.by_first_word[first]]
+        for hits, labels in found:
+            for label in labels if hits else ():
+                counts[label] = counts.get(label, 0) + hits
+        return counts
 
 
 class Detectors:
@@ -106,33 +150,30 @@ class Detectors:
     def __init__(self, features: Features) -> None:
         domains: dict[str, tuple[str, ...]] = {**DEFAULT_DOMAINS, **{k: tuple(v) for k, v in features.domains.items()}}
         complexity: dict[str, tuple[str, ...]] = {**DEFAULT_COMPLEXITY, **{k: tuple(v) for k, v in features.complexity.items()}}
-        self.domains = {name: keyword_pattern(words) for name, words in domains.items()}
-        self.complexity = {name: keyword_pattern(words) for name, words in complexity.items()}
+        self.domains = KeywordIndex(domains)
+        self.complexity = KeywordIndex(complexity)
 
     def domain(self, text: str) -> str:
-        lowered = text.lower()
+        counts = self.domains.counts(text.lower())
         best, best_hits = "general", 0
-        for name, pattern in self.domains.items():
-            hits = len(pattern.findall(lowered)) if pattern else 0
+        for name in self.domains.labels:  # the first of equally hit domains wins
+            hits = counts.get(name, 0)
             if hits > best_hits:
                 best, best_hits = name, hits
         return best
 
-    def _has(self, level: str, lowered: str) -> bool:
-        pattern = self.complexity.get(level)
-        return bool(pattern and pattern.search(lowered))
-
     def complexity_of(self, text: str) -> str:
         lowered = text.lower()
+        hits = self.complexity.counts(lowered)
         words = len(_WORD.findall(lowered))
         for level in ("expert", "hard"):
-            if self._has(level, lowered):
+            if level in hits:
                 return level
         if words > 300:
             return "hard"
-        if self._has("moderate", lowered) or words > 60:
+        if "moderate" in hits or words > 60:
             return "moderate"
-        if words <= 4 and not self._has("simple", lowered):
+        if words <= 4 and "simple" not in hits:
             return "trivial"
         return "simple"
 

@@ -67,8 +67,8 @@ def build_scan(rule: Guardrail, judge: JudgeFn | None = None) -> tuple[Scan, boo
     from cascadepolicy.guardrails import grounding, injection, moderation, pii, toxicity
 
     if isinstance(rule, PiiGuardrail):
-        entities, backend = tuple(rule.entities), rule.backend
-        return (lambda text, extra: pii.scan(text, entities, backend=backend)), False
+        scan_pii = pii.scanner(tuple(rule.entities), backend=rule.backend)
+        return (lambda text, extra: scan_pii(text)), False
     if isinstance(rule, InjectionGuardrail):
         threshold = rule.threshold
         return (lambda text, extra: injection.scan(text, threshold)), False

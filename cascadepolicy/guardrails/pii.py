@@ -322,9 +322,11 @@ def _cued(text: str, start: int) -> bool:
     return any(cue in window for cue in _PHONE_CUES)
 
 
-def _numbers(text: str, wanted: frozenset[str], region: str) -> dict[str, list[Span]]:
-    out: dict[str, list[Span]] = {k: [] for k in ("phone", "credit_card", "ssn", "ip_address")}
+def _numbers(text: str, wanted: frozenset[str], region: str) -> list[tuple[str, Span]]:
+    out: list[tuple[str, Span]] = []
     for coarse in _COARSE_NUMBER.finditer(text):
+        if coarse.end() - coarse.start() < 6:
+            continue  # fewer than six digits: no number this module reports
         for m in _NUMBERISH.finditer(text, coarse.start(), coarse.end()):
             raw = m.group()
             start, end = m.start(), m.end()
@@ -341,7 +343,7 @@ def _numbers(text: str, wanted: frozenset[str], region: str) -> dict[str, list[S
                 continue
             kind, score = _classify(text, raw, digits, start, end, wanted, region)
             if kind:
-                out[kind].append((start, end, score))
+                out.append((kind, (start, end, score)))
     return out
 
 
@@ -381,27 +383,29 @@ def _classify(
 # --- public API ------------------------------------------------------------
 
 
+_SIMPLE: tuple[tuple[str, Callable[[str], list[Span]]], ...] = (
+    ("email", _emails),
+    ("iban", _ibans),
+    ("api_key", _api_keys),
+    ("person", _persons),
+    ("street_address", _streets),
+)
+_NUMBER_KINDS = frozenset({"phone", "credit_card", "ssn", "ip_address"})
+
+
 def _builtin(text: str, wanted: frozenset[str], region: str) -> list[Finding]:
     found: list[tuple[str, Span]] = []
-    simple: dict[str, Callable[[str], list[Span]]] = {
-        "email": _emails,
-        "iban": _ibans,
-        "api_key": _api_keys,
-        "person": _persons,
-        "street_address": _streets,
-    }
-    for kind, fn in simple.items():
+    for kind, fn in _SIMPLE:
         if kind in wanted:
             found.extend((kind, span) for span in fn(text))
     if "ip_address" in wanted:
         found.extend(("ip_address", span) for span in _ipv6s(text))
-    if not wanted.isdisjoint(("phone", "credit_card", "ssn", "ip_address")):
-        # a digit run inside an IBAN, a key or an email is not a phone number
-        taken = [s for _, s in found]
-        for kind, spans in _numbers(text, wanted, region).items():
-            found.extend(
-                (kind, p) for p in spans if not any(p[0] < t[1] and t[0] < p[1] for t in taken)
-            )
+    if not wanted.isdisjoint(_NUMBER_KINDS):
+        numbers = _numbers(text, wanted, region)
+        if numbers:
+            # a digit run inside an IBAN, a key or an email is not a phone number
+            taken = [s for _, s in found]
+            found.extend((kind, p) for kind, p in numbers if not any(p[0] < t[1] and t[0] < p[1] for t in taken))
     return [Finding(kind, s, e, sc, LABELS[kind]) for kind, (s, e, sc) in found]
 
 
@@ -441,6 +445,44 @@ def _presidio(text: str, wanted: Collection[str]) -> list[Finding]:
     ]
 
 
+def scanner(
+    entities: Collection[str] | None = None,
+    *,
+    min_score: float = DEFAULT_MIN_SCORE,
+    region: str = DEFAULT_REGION,
+    backend: str = "builtin",
+) -> Callable[[str], Verdict]:
+    """`scan` with its settings checked once, for a guardrail that runs on every request."""
+    wanted = DEFAULT_ENTITIES if entities is None else frozenset(entities)
+    unknown = wanted - PII_ENTITIES
+    if unknown:
+        raise ValueError(
+            f"unknown PII entity {sorted(unknown)[0]!r}; known entities: {', '.join(sorted(PII_ENTITIES))}"
+        )
+    if backend == "builtin":
+        find: Callable[[str], list[Finding]] = lambda text: _builtin(text, wanted, region)  # noqa: E731
+    elif backend == "presidio":
+        find = lambda text: _presidio(text, wanted)  # noqa: E731
+    else:
+        raise ValueError(f"unknown PII backend {backend!r}; use 'builtin' or 'presidio'")
+
+    def scan_text(text: str) -> Verdict:
+        findings = find(text)
+        if not findings:
+            return passing()
+        kept = sorted((f for f in findings if f.score >= min_score), key=lambda f: (f.start, -f.end))
+        if not kept:
+            return passing()
+        return Verdict(
+            fired=True,
+            score=max(f.score for f in kept),
+            findings=tuple(kept),
+            reason=f"found {count_kinds(kept)}",
+        )
+
+    return scan_text
+
+
 def scan(
     text: str,
     entities: Collection[str] | None = None,
@@ -454,24 +496,4 @@ def scan(
     `region` is the ISO country assumed for phone numbers written without a
     country code. Findings scoring below `min_score` are dropped.
     """
-    wanted = DEFAULT_ENTITIES if entities is None else frozenset(entities)
-    unknown = wanted - PII_ENTITIES
-    if unknown:
-        raise ValueError(
-            f"unknown PII entity {sorted(unknown)[0]!r}; known entities: {', '.join(sorted(PII_ENTITIES))}"
-        )
-    if backend == "builtin":
-        findings = _builtin(text, wanted, region)
-    elif backend == "presidio":
-        findings = _presidio(text, wanted)
-    else:
-        raise ValueError(f"unknown PII backend {backend!r}; use 'builtin' or 'presidio'")
-    kept = sorted((f for f in findings if f.score >= min_score), key=lambda f: (f.start, -f.end))
-    if not kept:
-        return passing()
-    return Verdict(
-        fired=True,
-        score=max(f.score for f in kept),
-        findings=tuple(kept),
-        reason=f"found {count_kinds(kept)}",
-    )
+    return scanner(entities, min_score=min_score, region=region, backend=backend)(text)

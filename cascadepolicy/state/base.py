@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 # Amounts are floats (USD), and running totals drift by a few ulps after many
 # additions and subtractions; without this slack an exact fit (ten $0.10 calls
@@ -22,9 +22,11 @@ from typing import Protocol, runtime_checkable
 RELATIVE_TOLERANCE = 1e-9
 
 
-@dataclass(frozen=True)
-class Charge:
-    """One limit a request is charged against, and the amount it reserves."""
+class Charge(NamedTuple):
+    """One limit a request is charged against, and the amount it reserves.
+
+    A named tuple rather than a dataclass: one is built per limit per request.
+    """
 
     key: str
     limit: float
@@ -35,8 +37,7 @@ class Charge:
     fail_open: bool = False
 
 
-@dataclass(frozen=True)
-class Admission:
+class Admission(NamedTuple):
     """The answer to `Store.reserve`: admitted with a reservation id, or refused."""
 
     admitted: bool

@@ -63,6 +63,7 @@ class MemoryStore:
         self._counters: dict[str, _Counter] = {}
         self._reservations: dict[str, dict[str, _Entry]] = {}
         self._seq = itertools.count()
+        self._rid_prefix = f"m{new_reservation_id()[:12]}-"  # ids unique across stores; no syscall per request
         self._ops = 0
 
     def reserve(self, charges: Sequence[Charge], *, now: float, ttl: float) -> Admission:
@@ -86,7 +87,7 @@ class MemoryStore:
                     retry_after=retry_after(charge, used[index], live, now=now),
                     used={c.key: u for c, u in zip(charges, used, strict=True)},
                 )
-            rid = new_reservation_id()
+            rid = f"{self._rid_prefix}{next(self._seq)}"
             expires_at = now + ttl
             held: dict[str, _Entry] = {}
             for charge, counter in zip(charges, counters, strict=True):

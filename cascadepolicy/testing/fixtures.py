@@ -10,7 +10,6 @@ on exactly the counters the engine will read, whatever their key format.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -137,7 +136,7 @@ def seed_usage(policy: Policy, store: Store, seeds: Sequence[UsageSeed], *, user
         planned = admitter.plan(user=seed.user or user, tier=seed_tier, worst=Usage({model: 0.0}, {model: 0.0}), now=at)
         measure = "usd" if seed.usd is not None else "requests" if seed.requests is not None else "tokens"
         amount = float(seed.usd if seed.usd is not None else seed.requests if seed.requests is not None else seed.tokens or 0)
-        charges = [dataclasses.replace(p.charge, limit=math.inf, amount=amount) for p in planned
+        charges = [p.charge._replace(limit=math.inf, amount=amount) for p in planned
                    if p.measure == measure and (seed.model is None or p.model in (None, seed.model))]
         if not charges:
             continue

@@ -48,3 +48,21 @@ def test_request_values_are_flat_and_lazy() -> None:
     assert values["user.plan"] == "team" and values["metadata.feature"] == "chat" and values["user.tier"] == "pro"
     assert "request.tokens" not in values.given  # computed only when a condition reads it
     assert values["request.tokens"] > 0 and "request.tokens" in values.given
+
+
+def test_keyword_index_matches_stems_whole_words_phrases_and_symbols() -> None:
+    from cascadepolicy.features import KeywordIndex
+
+    index = KeywordIndex({"a": ("diagnos", "api", "stack trace", "def "), "b": ("+", "api", "how many")})
+    counts = index.counts("diagnosis via the api: a stack trace in def main, capital + 2 + 3; how many?")
+    # "diagnosis" (stem), "api" (whole word; not inside "capital"), "stack trace" (phrase), "def" (whole)
+    assert counts == {"a": 4, "b": 4}  # b: "api", two "+" and "how many"
+    assert index.counts("definitely diagnostic apis") == {"a": 1}  # "def " and "api" are whole words only
+    assert index.counts("diagnose diagnosis") == {"a": 2}  # once per word
+
+
+def test_keyword_index_counts_a_word_once_per_list() -> None:
+    from cascadepolicy.features import KeywordIndex
+
+    index = KeywordIndex({"code": ("refactor", "refactoring")})
+    assert index.counts("refactoring") == {"code": 1}
