@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from cascadepolicy.admission import Admitter, Usage
+from cascadepolicy.admission import Admitter, Reservation, Usage
 from cascadepolicy.calls import CallResult, MockAnswer, ModelCaller
 from cascadepolicy.conditions import Condition
 from cascadepolicy.decision import Decision, ModelCall, RouteRecord, Validation
@@ -248,15 +248,9 @@ class Engine:
 
         litellm_module()  # imported once per process, outside the request's latency
         started = time.perf_counter()
-        context = dict(context or {})
-        metadata = dict(metadata or {})
-        working = _check_messages(messages)
-        tier = tier or _nested(context, "user", "tier") or self.policy.spec.default_tier
-        decision = Decision(policy=self.policy_info, user=user, tier=tier)
-        values = RequestValues(working, self.detectors, user=user, tier=tier, context=context, metadata=metadata)
-        extra = {"documents": metadata.get("documents", ()), "verdicts": dict(verdicts or {})}
-        run = _Run(decision, working, extra, values, Redactor(),
-                   mocks if mocks is not None else self.mocks, stream_to)
+        run = self._new_run(messages, user=user, tier=tier, context=context, metadata=metadata, mocks=mocks,
+                            stream_to=stream_to, verdicts=verdicts)
+        decision = run.decision
         try:
             result = self._walk(run)
         finally:
@@ -264,7 +258,47 @@ class Engine:
         self._log(decision)
         return result
 
+    def _new_run(self, messages: Sequence[Mapping[str, Any]], *, user: str | None, tier: str | None,
+                 context: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None,
+                 mocks: Mapping[str, MockAnswer] | None = None, stream_to: Callable[[str], None] | None = None,
+                 verdicts: Mapping[str, Any] | None = None) -> _Run:
+        context = dict(context or {})
+        metadata = dict(metadata or {})
+        working = _check_messages(messages)
+        tier = tier or _nested(context, "user", "tier") or self.policy.spec.default_tier
+        decision = Decision(policy=self.policy_info, user=user, tier=tier)
+        values = RequestValues(working, self.detectors, user=user, tier=tier, context=context, metadata=metadata)
+        extra = {"documents": metadata.get("documents", ()), "verdicts": dict(verdicts or {})}
+        return _Run(decision, working, extra, values, Redactor(), mocks if mocks is not None else self.mocks, stream_to)
+
     def _walk(self, run: _Run) -> Result:
+        decided = self._decide(run)
+        if isinstance(decided, Result):
+            return decided
+        steps, reservation = decided
+        decision = run.decision
+        assert decision.admission is not None
+        try:
+            result = self._cascade(run, steps)
+        except BaseException:
+            self.admitter.release(reservation, self.clock())
+            raise
+        if not run.usage_usd:
+            self.admitter.release(reservation, self.clock())
+        else:
+            error = self.admitter.settle(reservation, run.usage(), self.clock())
+            if error:
+                decision.admission.warnings.append(error)
+        decision.admission.settled_usd = decision.cost
+        if result.decision.outcome == "answered":
+            decision.trace += ["settle", "answered"]
+        return result
+
+    def _decide(self, run: _Run) -> Result | tuple[list[CompiledStep], Reservation | None]:
+        """Everything before the first model call: request checks, input guardrails, routing and admission.
+
+        Returns the blocked result, or the steps to run and the admission's reservation.
+        """
         decision = run.decision
         decision.trace.append("start")
         refusal = self._check_request(run)
@@ -317,21 +351,7 @@ class Engine:
             if record.retry_after is not None:
                 why += f"; retry after {record.retry_after:.0f}s"
             return self._blocked(run, why)
-        try:
-            result = self._cascade(run, steps)
-        except BaseException:
-            self.admitter.release(reservation, self.clock())
-            raise
-        if not run.usage_usd:
-            self.admitter.release(reservation, self.clock())
-        else:
-            error = self.admitter.settle(reservation, run.usage(), self.clock())
-            if error:
-                decision.admission.warnings.append(error)
-        decision.admission.settled_usd = decision.cost
-        if result.decision.outcome == "answered":
-            decision.trace += ["settle", "answered"]
-        return result
+        return steps, reservation
 
     # ------------------------------------------------------------ nodes
 
@@ -588,7 +608,9 @@ def _check_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
     for index, message in enumerate(messages):
         if not isinstance(message, Mapping) or "role" not in message:
             raise RequestError(f"message {index} must be a mapping with a 'role' and 'content'")
-        working.append(copy.deepcopy(dict(message)))
+        # Redaction and reasks replace a message's content, never edit it in place; a text
+        # message needs only its own dict, so the caller's messages stay untouched.
+        working.append(dict(message) if isinstance(message.get("content"), str) else copy.deepcopy(dict(message)))
     return working
 
 

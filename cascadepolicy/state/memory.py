@@ -31,6 +31,8 @@ from cascadepolicy.state.base import (
 # Counters of callers who never come back are only purged when touched; a
 # sweep over all counters every this many operations bounds the memory.
 SWEEP_EVERY = 4096
+# Released entries are dropped from a log once they are more than half of it.
+COMPACT_AFTER = 64
 
 
 @dataclass(slots=True, eq=False)
@@ -41,6 +43,7 @@ class _Entry:
     amount: float
     expires_at: float | None  # None once settled
     live: bool = True  # False once an unsettled reservation expired
+    released: bool = False  # released entries stay in the log until passed or compacted away
 
 
 @dataclass(slots=True, eq=False)
@@ -52,6 +55,7 @@ class _Counter:
     gc_at: float | None  # every entry has left by then
     total: float = 0.0  # sum of live entries
     entries: deque[_Entry] = field(default_factory=deque)
+    released: int = 0  # entries of the log that were released
     pending: list[tuple[float, int, _Entry]] = field(default_factory=list)  # heap by expires_at
 
 
@@ -126,13 +130,18 @@ class MemoryStore:
                 if entry.expires_at is None:
                     continue  # settled: that money was spent
                 counter = self._counters[key]
-                counter.entries.remove(entry)
                 if entry.live:
                     counter.total -= entry.amount
-                entry.live, entry.expires_at = False, None
+                entry.live, entry.expires_at, entry.released = False, None, True
                 del held[key]
-                if not counter.entries:
+                # Marked, not removed: removing from the middle of a long log (a
+                # month of a global budget) would cost O(entries) per release.
+                counter.released += 1
+                if counter.released == len(counter.entries):
                     del self._counters[key]
+                elif counter.released > COMPACT_AFTER and 2 * counter.released > len(counter.entries):
+                    counter.entries = deque(e for e in counter.entries if not e.released)
+                    counter.released = 0
             if not held:
                 del self._reservations[reservation_id]
 
@@ -200,11 +209,14 @@ class MemoryStore:
             entries = counter.entries
             while entries and entries[0].ts <= cutoff:
                 entry = entries.popleft()
+                if entry.released:
+                    counter.released -= 1
+                    continue
                 if entry.live:
                     counter.total -= entry.amount
                 entry.live, entry.expires_at = False, None
                 self._unhold(entry)
-            if not entries:
+            if len(entries) == counter.released:
                 del self._counters[key]
                 return None
         return counter
