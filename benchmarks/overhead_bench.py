@@ -18,7 +18,8 @@
    does before the first model call (message checks, input guardrails,
    routing, worst case, admission reserve), plus the release. Every request
    has a prompt the process has not seen, so no cache answers for it. Its
-   parts are timed too.
+   parts are timed too. Then the same for a chat's eleventh turn: ten
+   earlier messages the process has seen before, and a new question.
 """
 
 from __future__ import annotations
@@ -141,18 +142,28 @@ def main() -> None:
     parts: dict[str, list[float]] = {"request setup": [], "input guardrails": [], "routing": [],
                                      "admission (worst case, reserve)": [], "release": []}
     total: list[float] = []
+    chat: list[float] = []
+    earlier = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"Turn {i}: {QUESTION} Then tell me about Lyon."}
+               for i in range(10)]
+
+    def decide(history: list[dict[str, str]], into: list[float]) -> None:
+        start = time.perf_counter()
+        run = eng._new_run([*history, {"role": "user", "content": next(prompts)}], user="bench", tier="pro", context=None,
+                           metadata={"feature": "chat"})
+        decided = eng._decide(run)
+        assert not isinstance(decided, Result), decided
+        eng.admitter.release(decided[1], eng.clock())
+        into.append(time.perf_counter() - start)
 
     def decision_path(timed_parts: bool) -> None:
+        if not timed_parts:
+            decide([], total)
+            decide(earlier, chat)
+            return
         clock = time.perf_counter
         t0 = clock()
         run = eng._new_run([{"role": "user", "content": next(prompts)}], user="bench", tier="pro", context=None,
                            metadata={"feature": "chat"})
-        if not timed_parts:
-            decided = eng._decide(run)
-            assert not isinstance(decided, Result), decided
-            eng.admitter.release(decided[1], eng.clock())
-            total.append(clock() - t0)
-            return
         t1 = clock()
         assert eng.guardrails.run_input(run.messages, run.extra, run.redactor, run.decision) is None
         t2 = clock()
@@ -176,6 +187,7 @@ def main() -> None:
         decision_path(False)
         decision_path(True)
     total.clear()
+    chat.clear()
     for values in parts.values():
         values.clear()
     empty_t = []
@@ -198,6 +210,7 @@ def main() -> None:
         "cpu_ratio_saas_vs_bare": shipped["saas"] / shipped["bare"],
         "decision_path_us": med(total) * 1e6,
         "decision_path_parts_us": {name: med(v) * 1e6 for name, v in parts.items()},
+        "decision_path_11th_turn_us": med(chat) * 1e6,
         "empty_call_us": med(empty_t) * 1e6,
     }
     print("litellm's success logging run inline on both sides, calls alternating:")
@@ -212,6 +225,7 @@ def main() -> None:
           f"empty call {figures['empty_call_us']:.2f} us")
     for name, value in figures["decision_path_parts_us"].items():
         print(f"  {name:34s} {value:6.1f} us")
+    print(f"decision path, 11th turn of a chat (10 earlier messages, a new question)   {figures['decision_path_11th_turn_us']:.1f} us")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
 

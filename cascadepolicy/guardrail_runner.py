@@ -18,6 +18,7 @@ import concurrent.futures
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from cascadepolicy.calls import duration_seconds
@@ -67,14 +68,16 @@ def build_scan(rule: Guardrail, judge: JudgeFn | None = None) -> tuple[Scan, boo
     from cascadepolicy.guardrails import grounding, injection, moderation, pii, toxicity
 
     if isinstance(rule, PiiGuardrail):
-        scan_pii = pii.scanner(tuple(rule.entities), backend=rule.backend)
+        scan_pii = _remembered(pii.scanner(tuple(rule.entities), backend=rule.backend))
         return (lambda text, extra: scan_pii(text)), False
     if isinstance(rule, InjectionGuardrail):
         threshold = rule.threshold
-        return (lambda text, extra: injection.scan(text, threshold)), False
+        scan_injection = _remembered(lambda text: injection.scan(text, threshold))
+        return (lambda text, extra: scan_injection(text)), False
     if isinstance(rule, ToxicityGuardrail):
         threshold, tox_backend = rule.threshold, rule.backend
-        return (lambda text, extra: toxicity.scan(text, threshold, backend=tox_backend)), False
+        scan_toxicity = _remembered(lambda text: toxicity.scan(text, threshold, backend=tox_backend))
+        return (lambda text, extra: scan_toxicity(text)), False
     if isinstance(rule, ModerationGuardrail):
         provider, threshold = rule.provider, rule.threshold
         return (lambda text, extra: moderation.scan(text, provider, threshold)), provider is not None
@@ -93,6 +96,24 @@ def build_scan(rule: Guardrail, judge: JudgeFn | None = None) -> tuple[Scan, boo
         params = dict(rule.params)
         return (lambda text, extra: _as_verdict(fn(text, **params), rule.id)), True
     raise TypeError(f"unknown guardrail {rule!r}")
+
+
+REMEMBERED_VERDICTS = 1024  # per rule
+REMEMBERED_TEXT_CHARS = 16_384
+
+
+def _remembered(scan: Callable[[str], Verdict]) -> Callable[[str], Verdict]:
+    """A built-in detector's verdicts, remembered per text.
+
+    A chat client resends the whole conversation with every turn; without this
+    each request would scan every earlier message again. Only the offline
+    detectors are remembered: their verdict depends on the text alone.
+    """
+    cached = lru_cache(maxsize=REMEMBERED_VERDICTS)(scan)
+
+    def remembered(text: str) -> Verdict:
+        return cached(text) if len(text) <= REMEMBERED_TEXT_CHARS else scan(text)
+    return remembered
 
 
 def _as_verdict(value: Any, rule_id: str) -> Verdict:
