@@ -72,8 +72,8 @@ class WorstCase:
         usd: dict[str, float] = {}
         calls = self.calls_per_step
         for term in self._terms_of(steps):
-            estimate = prompt_tokens + term.extra_tokens + (document_tokens if term.reads_documents else 0)
-            prompt = math.ceil(estimate * TOKENIZER_MARGIN) + term.overhead
+            prompt = prompt_bound(prompt_tokens + term.extra_tokens + (document_tokens if term.reads_documents else 0),
+                                  term.overhead)
             model, price = term.model, term.price
             tokens[model] = tokens.get(model, 0.0) + (prompt + term.max_tokens) * calls
             usd[model] = usd.get(model, 0.0) + price.worst_case(prompt, term.max_tokens) * calls
