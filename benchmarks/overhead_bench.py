@@ -1,6 +1,6 @@
 """Engine overhead against bare litellm, and the decision path alone.
 
-    python benchmarks/overhead_bench.py [--n 300] [--json FILE]
+    python benchmarks/overhead_bench.py [--n 300] [--json FILE] [--forget-verdicts]
 
 1. `engine.complete` on a one-step mock cascade (memory store, no guardrails)
    against `litellm.completion(mock_response=...)` in the same process: the
@@ -20,6 +20,8 @@
    has a prompt the process has not seen, so no cache answers for it. Its
    parts are timed too. Then the same for a chat's eleventh turn: ten
    earlier messages the process has seen before, and a new question.
+   `--forget-verdicts` turns off remembering guardrail verdicts per text, to
+   see what that saves on the chat turn.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import cascadepolicy  # noqa: E402
+from cascadepolicy import guardrail_runner  # noqa: E402
 from cascadepolicy.engine import Result  # noqa: E402
 from cascadepolicy.state import MemoryStore  # noqa: E402
 
@@ -104,7 +107,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--json", metavar="FILE")
+    parser.add_argument("--forget-verdicts", action="store_true", help="scan every message again on every request")
     args = parser.parse_args()
+    if args.forget_verdicts:
+        guardrail_runner.REMEMBERED_TEXT_CHARS = -1
 
     import litellm
     import litellm.utils
