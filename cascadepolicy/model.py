@@ -22,6 +22,8 @@ PERIOD_PATTERN = r"^(day|week|month|[1-9][0-9]*(s|m|h|d|w))$"
 ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 CALLABLE_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
+VISIBLE_PATTERN = r"\S"  # some character other than white space
+DOMAIN_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 CONTEXT_NAME_PATTERN = r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+$"
 
 Duration = Annotated[str, Field(pattern=DURATION_PATTERN, examples=["30s", "10m", "1h", "1d", "7d"])]
@@ -477,12 +479,15 @@ Route = Annotated[
 
 # ---------------------------------------------------------------- features
 
+Keyword = Annotated[str, Field(pattern=VISIBLE_PATTERN, description="A word, stem or phrase; it must contain a visible character.")]
+
+
 class Features(Strict):
     """Word lists of the built-in request detectors."""
 
-    domains: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], tuple[str, ...]] = Field(
+    domains: dict[Annotated[str, Field(pattern=DOMAIN_NAME_PATTERN)], tuple[Keyword, ...]] = Field(
         default_factory=dict, json_schema_extra=CLOSED_KEYS, description="Per domain, keywords replacing the built-in list (a new name adds a domain).")
-    complexity: dict[Literal["trivial", "simple", "moderate", "hard", "expert"], tuple[str, ...]] = Field(
+    complexity: dict[Literal["trivial", "simple", "moderate", "hard", "expert"], tuple[Keyword, ...]] = Field(
         default_factory=dict, description="Per complexity level, keywords replacing the built-in list.")
 
 

@@ -20,10 +20,12 @@ from cascadepolicy.diagnostics import Diagnostic, did_you_mean
 from cascadepolicy.model import (
     CALLABLE_PATTERN,
     CONTEXT_NAME_PATTERN,
+    DOMAIN_NAME_PATTERN,
     DURATION_PATTERN,
     ENV_NAME_PATTERN,
     ID_PATTERN,
     PERIOD_PATTERN,
+    VISIBLE_PATTERN,
     PolicyDocument,
 )
 from cascadepolicy.model_paths import describe_value, keys_at, path_name
@@ -194,6 +196,8 @@ _PATTERN_WORDS = {
     ENV_NAME_PATTERN: "an environment variable name (letters, digits and `_`, not starting with a digit)",
     CALLABLE_PATTERN: "a `module:function` reference such as `mypkg.checks:house_rules`",
     CONTEXT_NAME_PATTERN: "a dotted lower-case field name such as `metadata.feature`",
+    VISIBLE_PATTERN: "a keyword with a visible character",
+    DOMAIN_NAME_PATTERN: "a domain name (a lower-case letter, then lower-case letters, digits or `_`)",
 }
 
 
