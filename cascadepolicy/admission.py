@@ -51,8 +51,8 @@ class LimitTemplate:
     """One rate window or budget that may apply to a request, with everything
     about its charge that does not depend on the request, worked out once."""
 
-    owner: str | None  # the key's owner part; None: "user:<id>"
-    tail: str  # the key after the owner (a calendar budget appends its period id)
+    key: str  # the store key; a per-user limit puts the user id between `key` and `tail`
+    tail: str | None  # None: the same key for every user
     measure: str  # requests | tokens | usd
     mode: str
     real_limit: float
@@ -167,19 +167,23 @@ class Admitter:
                 templates.append(self._budget(owner, "", limit.budget, limit.model, f"limit {limit.id!r}: ${limit.budget.usd:g} per {limit.budget.per}"))
         return templates
 
-    @staticmethod
-    def _window(owner: str | None, tail: str, window: RateWindow, model: str | None, label: str) -> LimitTemplate:
+    def _key(self, owner: str | None, tail: str) -> tuple[str, str | None]:
+        """The store key of a limit, split around the user id when it is counted per user."""
+        if owner is None:
+            return f"{self.prefix}user:", tail
+        return f"{self.prefix}{owner}{tail}", None
+
+    def _window(self, owner: str | None, tail: str, window: RateWindow, model: str | None, label: str) -> LimitTemplate:
         measure = "requests" if window.requests is not None else "tokens"
         limit = float(window.requests if window.requests is not None else window.tokens)  # type: ignore[arg-type]
-        return LimitTemplate(owner, f"{tail}|{measure}/{window.per}", measure, window.mode, limit,
+        return LimitTemplate(*self._key(owner, f"{tail}|{measure}/{window.per}"), measure, window.mode, limit,
                              limit if window.mode == "enforce" else math.inf, model, duration_seconds(window.per), None,
                              None, label, window.fail_open)
 
-    @staticmethod
-    def _budget(owner: str | None, tail: str, budget: Budget, model: str | None, label: str) -> LimitTemplate:
+    def _budget(self, owner: str | None, tail: str, budget: Budget, model: str | None, label: str) -> LimitTemplate:
         limit = budget.usd * budget.block_at
         calendar = budget.per in ("day", "week", "month")
-        return LimitTemplate(owner, f"{tail}|usd/{budget.per}" + (":" if calendar else ""), "usd", budget.mode, limit,
+        return LimitTemplate(*self._key(owner, f"{tail}|usd/{budget.per}" + (":" if calendar else "")), "usd", budget.mode, limit,
                              limit if budget.mode == "enforce" else math.inf, model,
                              None if calendar else duration_seconds(budget.per),
                              (budget.per, budget.timezone) if calendar else None, budget, label, budget.fail_open)
@@ -190,7 +194,7 @@ class Admitter:
             model = t.model
             if model is not None and model not in worst.usd:
                 continue  # a per-model limit of a model this request cannot call
-            key = f"{self.prefix}{t.owner or f'user:{user}'}{t.tail}"
+            key = t.key if t.tail is None else f"{t.key}{user}{t.tail}"
             period_end = None
             if t.calendar is not None:
                 ident, period_end = calendar_period(t.calendar[0], t.calendar[1], now)
@@ -218,14 +222,13 @@ class Admitter:
                 return record, None
             return AdmissionRecord(admitted=False, store_error=str(exc), refused_by="state store",
                                    warnings=[f"the state store could not be reached: {exc}"]), None
-        record = AdmissionRecord(admitted=admission.admitted, reservation_id=admission.reservation_id,
-                                 reserved_usd=max((p.charge.amount for p in planned if p.template.measure == "usd" and p.template.model is None),
-                                                  default=0.0))
+        record = AdmissionRecord(admitted=admission.admitted, reservation_id=admission.reservation_id)
         refused_key = admission.refused.key if admission.refused is not None else None
-        limits, warnings = record.limits, record.warnings
-        for p in planned:
-            charge, t = p.charge, p.template
-            used = float(admission.used.get(charge.key, 0.0))
+        limits, warnings, used_by_key = record.limits, record.warnings, admission.used
+        for charge, t in planned:
+            used = float(used_by_key.get(charge.key, 0.0))
+            if t.measure == "usd" and t.model is None and charge.amount > record.reserved_usd:
+                record.reserved_usd = charge.amount
             status = "ok"
             if charge.key == refused_key:
                 status = "refused"

@@ -91,19 +91,20 @@ class MemoryStore:
                     retry_after=retry_after(charge, used[index], live, now=now),
                     used={c.key: u for c, u in zip(charges, used, strict=True)},
                 )
-            rid = f"{self._rid_prefix}{next(self._seq)}"
+            seq = self._seq
+            rid = f"{self._rid_prefix}{next(seq)}"
             expires_at = now + ttl
             held: dict[str, _Entry] = {}
-            for charge, counter in zip(charges, counters, strict=True):
+            used_by_key: dict[str, float] = {}
+            for charge, counter, before in zip(charges, counters, used, strict=True):
                 counter = self._counter_for(charge, counter, now)
                 entry = _Entry(charge.key, rid, now, charge.amount, expires_at)
                 self._insert(counter, entry)
-                heapq.heappush(counter.pending, (expires_at, next(self._seq), entry))
+                heapq.heappush(counter.pending, (expires_at, next(seq), entry))
                 held[charge.key] = entry
+                used_by_key[charge.key] = before
             self._reservations[rid] = held
-            return Admission(
-                True, rid, None, None, {c.key: u for c, u in zip(charges, used, strict=True)}
-            )
+            return Admission(True, rid, None, None, used_by_key)
 
     def settle(self, reservation_id: str, actual: Mapping[str, float], *, now: float) -> None:
         with self._lock:
@@ -233,9 +234,10 @@ class MemoryStore:
             return counter
         counter.limit, counter.window = charge.limit, charge.window
         counter.period_end, counter.label = charge.period_end, charge.label
-        counter.gc_at = (
-            None if until is None or counter.gc_at is None else max(counter.gc_at, until)
-        )
+        if until is None or counter.gc_at is None:
+            counter.gc_at = None
+        elif until > counter.gc_at:
+            counter.gc_at = until
         return counter
 
     def _insert(self, counter: _Counter, entry: _Entry) -> None:
