@@ -49,4 +49,9 @@ def count_kinds(findings: Iterable[Finding]) -> str:
 
 
 def passing(reason: str = PASS_REASON) -> Verdict:
+    if reason == PASS_REASON:
+        return _PASS  # a verdict is frozen: detectors return it on most texts
     return Verdict(fired=False, score=0.0, findings=(), reason=reason)
+
+
+_PASS = Verdict(fired=False, score=0.0, findings=(), reason=PASS_REASON)

@@ -56,6 +56,7 @@ class _Rule:
     weight: float
     anchors: tuple[frozenset[str], ...]
     pattern: re.Pattern[str]
+    label: str
 
 
 _PREV = r"(?:previous|prior|above|earlier|preceding|former|initial|original|old|pre-?existing|existing|default|foregoing|past|system|developer|current|safety|ethical|content)"
@@ -315,7 +316,7 @@ def _anchors(spec: str) -> tuple[frozenset[str], ...]:
 
 
 RULES: tuple[_Rule, ...] = tuple(
-    _Rule(family, weight, _anchors(anchors), _compile(pattern))
+    _Rule(family, weight, _anchors(anchors), _compile(pattern), family.upper())
     for family, weight, anchors, pattern in _RAW_RULES
 )
 _B64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{20,}={0,2}(?![A-Za-z0-9+/=])")
@@ -340,31 +341,53 @@ def _decode_base64(token: str) -> str | None:
     return decoded
 
 
-# word -> rules with that word among their anchors; rules without anchors run always
-_BY_WORD: dict[str, list[int]] = {}
-_ALWAYS: list[int] = []
-for _i, _rule in enumerate(RULES):
-    if not _rule.anchors:
-        _ALWAYS.append(_i)
-    for _word in {w for group in _rule.anchors for w in group}:
-        _BY_WORD.setdefault(_word, []).append(_i)
+def _index(rules: tuple[_Rule, ...]) -> tuple[dict[str, tuple[int, ...]], list[int], tuple[tuple[frozenset[str], ...], ...]]:
+    # word -> rules it may enable; rules without anchors run always. A rule
+    # needing several anchor groups is listed under the words of its smallest
+    # group only, and checks the others once it is a candidate.
+    by_word: dict[str, list[int]] = {}
+    always: list[int] = []
+    others: list[tuple[frozenset[str], ...]] = []
+    for i, rule in enumerate(rules):
+        if not rule.anchors:
+            always.append(i)
+            others.append(())
+            continue
+        smallest = min(rule.anchors, key=len)
+        for word in smallest:
+            by_word.setdefault(word, []).append(i)
+        others.append(tuple(group for group in rule.anchors if group is not smallest))
+    return {word: tuple(indices) for word, indices in by_word.items()}, always, tuple(others)
+
+
+_BY_WORD, _ALWAYS, _OTHER_GROUPS = _index(RULES)
 _ANCHOR_WORDS = frozenset(_BY_WORD)
-del _i, _rule, _word
+
+
+def _candidates(words: frozenset[str]) -> list[int]:
+    """The rules whose anchors all occur among `words`, in rule order."""
+    found = words & _ANCHOR_WORDS
+    if not found:
+        return _ALWAYS
+    indices = set(_ALWAYS)
+    for word in found:
+        indices.update(_BY_WORD[word])
+    return [i for i in sorted(indices) if not _OTHER_GROUPS[i] or _all_occur(_OTHER_GROUPS[i], words)]
+
+
+def _all_occur(groups: tuple[frozenset[str], ...], words: frozenset[str]) -> bool:
+    for group in groups:
+        if group.isdisjoint(words):
+            return False
+    return True
 
 
 def _match(view: str, view_words: frozenset[str] | None = None) -> list[tuple[_Rule, int, int]]:
-    words = words_of(view) if view_words is None else view_words
-    candidates = set(_ALWAYS)
-    for word in words & _ANCHOR_WORDS:
-        candidates.update(_BY_WORD[word])
     hits = []
-    for i in sorted(candidates):
-        rule = RULES[i]
-        if len(rule.anchors) > 1 and any(group.isdisjoint(words) for group in rule.anchors):
-            continue
-        m = rule.pattern.search(view)
+    for i in _candidates(words_of(view) if view_words is None else view_words):
+        m = RULES[i].pattern.search(view)
         if m is not None:
-            hits.append((rule, m.start(), m.end()))
+            hits.append((RULES[i], m.start(), m.end()))
     return hits
 
 
@@ -381,7 +404,25 @@ def _banner(text: str) -> tuple[int, int] | None:
     return None
 
 
-def _lexicon(folded: str, folded_words: frozenset[str], text: str, add_finding) -> None:
+_Fired = dict[object, Finding]
+
+
+def _add(fired: _Fired, key: object, family: str, weight: float, span: tuple[int, int]) -> None:
+    if key not in fired:
+        fired[key] = Finding(family, span[0], span[1], weight, family.upper())
+
+
+def _add_rules(fired: _Fired, hits: list[tuple[_Rule, int, int]], whole: tuple[int, int] | None) -> None:
+    # `whole`: the span reported when the match offsets are not the text's
+    for rule, start, end in hits:
+        key = id(rule)
+        if key not in fired:
+            if whole is not None:
+                start, end = whole
+            fired[key] = Finding(rule.family, start, end, rule.weight, rule.label)
+
+
+def _lexicon(folded: str, folded_words: frozenset[str], text: str, fired: _Fired) -> None:
     stripped, words = lexicon.view(folded, folded_words)
     hits = lexicon.concept_hits(stripped, words)
     if not hits:
@@ -394,7 +435,7 @@ def _lexicon(folded: str, folded_words: frozenset[str], text: str, add_finding) 
     for concept, h in first.items():
         family, weight = lexicon.CONCEPTS[concept]
         if weight > 0 and h.lang != "en":
-            add_finding(("lex", concept), family, weight, (h.start, h.end) if exact else (0, len(text)))
+            _add(fired, ("lex", concept), family, weight, (h.start, h.end) if exact else (0, len(text)))
     for a, b, distance, ordered, family, weight in lexicon.PAIRS:
         near = [
             (x, y) for x in hits if x.concept == a for y in hits
@@ -405,56 +446,46 @@ def _lexicon(folded: str, folded_words: frozenset[str], text: str, add_finding) 
         if near:
             x, y = near[0]
             span = (min(x.start, y.start), max(x.end, y.end)) if exact else (0, len(text))
-            add_finding(("pair", a, b), family, weight, span)
+            _add(fired, ("pair", a, b), family, weight, span)
+
+
+def _base64(text: str, folded_words: frozenset[str], fired: _Fired) -> None:
+    # a base64 payload leaves at least one long run of letters and digits
+    if len(text) < 20 or max(map(len, folded_words), default=0) < 16:
+        return
+    for i, m in enumerate(_B64.finditer(text)):
+        if i >= _MAX_B64_CANDIDATES:
+            break
+        decoded = _decode_base64(m.group())
+        if decoded is None:
+            continue
+        inner = _match(fold(decoded))
+        if inner:
+            _add_rules(fired, [(r, m.start(), m.end()) for r, _, _ in inner], None)
+            fired[hash("base64")] = Finding("obfuscation", m.start(), m.end(), 0.5, "OBFUSCATION")
 
 
 def score_text(text: str) -> tuple[float, list[Finding]]:
     """The injection score of `text` and one finding per pattern that fired."""
     folded, folded_words = analyse(text)
-    aligned = len(folded) == len(text)
     whole = (0, len(text))
-    fired: dict[object, Finding] = {}
-
-    def add(rules: list[tuple[_Rule, int, int]], exact: bool, bonus_family: str | None = None) -> None:
-        for rule, start, end in rules:
-            key = id(rule)
-            if key in fired:
-                continue
-            span = (start, end) if exact else whole
-            fired[key] = Finding(rule.family, span[0], span[1], rule.weight, rule.family.upper())
-        if rules and bonus_family and bonus_family not in fired:
-            fired[hash(bonus_family)] = Finding("obfuscation", 0, len(text), 0.3, "OBFUSCATION")
-
-    add(_match(folded, folded_words), aligned)
-
-    def add_finding(key: object, family: str, weight: float, span: tuple[int, int]) -> None:
-        if key not in fired:
-            fired[key] = Finding(family, span[0], span[1], weight, family.upper())
-
-    _lexicon(folded, folded_words, text, add_finding)
+    fired: _Fired = {}
+    _add_rules(fired, _match(folded, folded_words), None if len(folded) == len(text) else whole)
+    _lexicon(folded, folded_words, text, fired)
     banner = _banner(text)
     if banner is not None:
-        add_finding("banner", "delimiter_injection", 0.3, banner)
+        _add(fired, "banner", "delimiter_injection", 0.3, banner)
     alt = deobfuscate(folded)
     if alt is not None:
         before = len(fired)
-        add(_match(alt), False)
+        _add_rules(fired, _match(alt), whole)
         if len(fired) > before:
             fired[hash("leet")] = Finding("obfuscation", 0, len(text), 0.35, "OBFUSCATION")
     if has_hidden_characters(text) or has_homoglyphs(text):
         fired[hash("hidden")] = Finding("obfuscation", 0, len(text), 0.35, "OBFUSCATION")
-    # a base64 payload leaves at least one long run of letters and digits
-    if len(text) >= 20 and max(map(len, folded_words), default=0) >= 16:
-        for i, m in enumerate(_B64.finditer(text)):
-            if i >= _MAX_B64_CANDIDATES:
-                break
-            decoded = _decode_base64(m.group())
-            if decoded is None:
-                continue
-            inner = _match(fold(decoded))
-            if inner:
-                add([(r, m.start(), m.end()) for r, _, _ in inner], True)
-                fired[hash("base64")] = Finding("obfuscation", m.start(), m.end(), 0.5, "OBFUSCATION")
+    _base64(text, folded_words, fired)
+    if not fired:
+        return 0.0, []
     findings = sorted(fired.values(), key=lambda f: (f.start, -f.score))
     miss = 1.0
     for f in findings:

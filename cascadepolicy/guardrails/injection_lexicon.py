@@ -38,7 +38,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 
-from cascadepolicy.guardrails.normalize import fold
+from cascadepolicy.guardrails.normalize import (
+    ascii_separators,
+    fold,
+    replace_chars,
+    replacements,
+    tokens,
+)
 
 # concept -> (family, weight when found alone)
 CONCEPTS: dict[str, tuple[str, float]] = {
@@ -502,15 +508,16 @@ LEXICON: dict[str, dict[str, tuple[str, ...]]] = {
 
 _UNSPACED = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _MARKS = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u00b4": "'", "`": "'", "\u0131": "i", "\u0142": "l", "\u00f8": "o", "\u00df": "ss"})
+_QUOTES = replacements({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u00b4": "'", "`": "'", "\u0131": "i", "\u0142": "l", "\u00f8": "o", "\u00df": "ss"})
 _WORD = re.compile(r"[^\W_]+")
+_WORD_SEPARATORS = ascii_separators(str.isalnum)
 
 
 def strip_accents(folded: str) -> str:
     """Folded text with Latin/Greek/Cyrillic combining accents removed (ASCII passes through)."""
     if folded.isascii():
         return folded
-    decomposed = unicodedata.normalize("NFD", folded.translate(_QUOTES))
+    decomposed = unicodedata.normalize("NFD", replace_chars(folded, _QUOTES))
     return unicodedata.normalize("NFC", _MARKS.sub("", decomposed))
 
 
@@ -603,7 +610,7 @@ def view(folded: str, folded_words: frozenset[str]) -> tuple[str, frozenset[str]
 @lru_cache(maxsize=8)
 def _view(folded: str) -> tuple[str, frozenset[str]]:
     stripped = strip_accents(folded)
-    return stripped, frozenset(_WORD.findall(stripped))
+    return stripped, tokens(stripped, _WORD_SEPARATORS, _WORD)
 
 
 def _search(entries: tuple[Entry, ...], text: str, hits: list[Hit]) -> None:

@@ -11,17 +11,41 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 
 ZERO_WIDTH = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 
+Replacements = tuple[tuple[str, str], ...]
+
+
+def replacements(table: Mapping[str, str]) -> Replacements:
+    """A character -> text table for `replace_chars`."""
+    pairs = tuple(table.items())
+    # replacing one character after another equals translating all at once
+    # only while no replacement brings back a character still to be replaced
+    if any(old in new for _, new in pairs for old, _ in pairs):
+        raise ValueError("a replacement contains a replaced character")
+    return pairs
+
+
+def replace_chars(text: str, pairs: Replacements) -> str:
+    """`text.translate(dict(pairs))`, faster: translating a non-ASCII text looks
+    every character up in the table, while this only touches those present."""
+    for old, new in pairs:
+        if old in text:
+            text = text.replace(old, new)
+    return text
+
+
 # Letters of Cyrillic and Greek that render like Latin ones (NFKC keeps them).
-_HOMOGLYPHS = str.maketrans(
+_HOMOGLYPHS = replacements(dict(zip(
     "аеорсухіјѕԁһӏԛԝьАВЕКМНОРСТХІЈЅ"
     "οαεικνρτυχΑΒΕΖΗΙΚΜΝΟΡΤΧΥ",
     "aeopcyxijsdhlqwbABEKMHOPCTXIJS"
     "oaeikvptuxABEZHIKMNOPTXY",
-)
+    strict=True,
+)))
 _LEET = str.maketrans("0134578@$!|", "oieastbasil")
 # a letter touching a leet digit/symbol on both sides: "1gn0re", "pr0mpt"
 _LEET_INSIDE = re.compile(r"[a-z][0134578@$!|]+[a-z]")
@@ -38,7 +62,7 @@ def fold(text: str) -> str:
     if text.isascii():
         return text.lower()
     text = ZERO_WIDTH.sub("", text)
-    text = unicodedata.normalize("NFKC", text).translate(_HOMOGLYPHS)
+    text = replace_chars(unicodedata.normalize("NFKC", text), _HOMOGLYPHS)
     return text.lower()
 
 
@@ -68,8 +92,11 @@ _SHAPE = bytes(
     ord(" ")
     for c in range(256)
 )
-_SHAPE_INSIDE = re.compile(r"a[12@]+a")
-_SHAPE_LEADING = re.compile(r" [1@]aa")
+# a run of leet characters followed by a letter, and a leet character followed
+# by two letters: both start on a rare character, which the regex engine skips
+# to quickly; the letter or space before it is checked by hand
+_SHAPE_RUN = re.compile(r"[12@]+a")
+_SHAPE_LEADING = re.compile(r"[1@]aa")
 _SHAPE_SPACED = re.compile(r" [a-z](?: [a-z]){3,}(?![a-z])")
 _SPACERS = bytes.maketrans(b"._-*", b"    ")
 _DOMAIN = re.compile(r"[a-z0-9-]+\.[a-z]{2,}")
@@ -82,15 +109,28 @@ def _has_leet(folded: str) -> bool:
             for m in _LEET_LEADING.finditer(folded)
         )
     shape = " " + folded.encode("ascii").translate(_SHAPE).decode("ascii")
-    for m in _SHAPE_INSIDE.finditer(shape):
-        run = shape[m.start() + 1:m.end() - 1]
+    return _leet_inside(folded, shape) or _leet_leading(folded, shape)
+
+
+def _leet_inside(folded: str, shape: str) -> bool:
+    # the matches of "a[12@]+a", one after another without overlap
+    end = 0
+    for m in _SHAPE_RUN.finditer(shape):
+        start = m.start() - 1
+        if start < end or shape[start] != "a":
+            continue
+        end = m.end()
         # "name@example.com" and "user42@mail.org" are addresses, not "h@ck"
-        if run.endswith("@") and _DOMAIN.match(folded, m.end() - 2):
+        if shape[end - 2] == "@" and _DOMAIN.match(folded, end - 2):
             continue
         return True
+    return False
+
+
+def _leet_leading(folded: str, shape: str) -> bool:
     for m in _SHAPE_LEADING.finditer(shape):
-        start = m.start()  # index in folded of the leet character (shape has one leading space)
-        if folded[start + 1:start + 3] not in _ORDINALS:
+        start = m.start()  # index in shape of the leet character, in folded of the letter after it
+        if shape[start - 1] == " " and folded[start:start + 2] not in _ORDINALS:
             return True
     return False
 
@@ -99,6 +139,16 @@ def _has_spaced(folded: str) -> bool:
     if not folded.isascii():
         return _SPACED.search(folded) is not None
     return _SHAPE_SPACED.search(" " + folded.encode("ascii").translate(_SPACERS).decode("ascii")) is not None
+
+
+_ASCII_WORD_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def _one_character_words(folded: str) -> int:
+    found = _cached_words(folded)
+    if folded.isascii():
+        return len(found & _ASCII_WORD_CHARACTERS)
+    return sum(len(w) == 1 for w in found)
 
 
 @lru_cache(maxsize=8)
@@ -110,7 +160,7 @@ def deobfuscate(folded: str) -> str | None:
     """
     leet = _has_leet(folded)
     # spelled-out letters leave several distinct one-letter words behind
-    spaced = sum(len(w) == 1 for w in _cached_words(folded)) >= 4 and _has_spaced(folded)
+    spaced = _one_character_words(folded) >= 4 and _has_spaced(folded)
     if not (leet or spaced):
         return None
     out = folded
@@ -121,11 +171,34 @@ def deobfuscate(folded: str) -> str | None:
     return out
 
 
+def ascii_separators(is_word: Callable[[str], bool]) -> bytes:
+    """A `bytes.translate` table turning every ASCII non-word character into a space."""
+    return bytes(c if c >= 128 or is_word(chr(c)) else 32 for c in range(256))
+
+
+_WORD_SEPARATORS = ascii_separators(lambda c: c.isalnum() or c == "_")
+
+
+def tokens(text: str, separators: bytes, word: re.Pattern[str]) -> frozenset[str]:
+    """The distinct matches of `word` (a run of Unicode word characters) in `text`.
+
+    `separators` comes from `ascii_separators` with the ASCII characters that
+    `word` matches; they split the text first, so only the pieces holding other
+    characters go through the Unicode-aware pattern, which is ten times slower.
+    The set is built from the matches in text order, as `word.findall` gives
+    them: callers iterate it, and the order of a set depends on its history.
+    """
+    pieces = text.encode("utf-8", "surrogatepass").translate(separators).decode("utf-8", "surrogatepass").split()
+    return frozenset([
+        token for piece in pieces for token in ((piece,) if piece.isascii() else word.findall(piece))
+    ])
+
+
 def words(folded: str) -> frozenset[str]:
     """The set of word tokens (letters, digits, underscore) of folded text."""
     if folded.isascii():
         return frozenset(folded.encode("ascii").translate(_WORD_BYTES).decode("ascii").split())
-    return frozenset(_WORD.findall(folded))
+    return tokens(folded, _WORD_SEPARATORS, _WORD)
 
 
 _cached_words = lru_cache(maxsize=8)(words)
