@@ -76,7 +76,8 @@ _NUMBERISH = re.compile(
 _EXTENSION = re.compile(r"\s?(?:x|ext\.?|extension)\s?\d{1,6}\b")
 # cheap first pass: runs of digits and phone punctuation; starts on a class so
 # the regex engine can skip the text between numbers quickly
-_COARSE_NUMBER = re.compile(r"[0-9+(][0-9 .()+\-]*[0-9]")
+# the module reports no number written in fewer than six characters
+_COARSE_NUMBER = re.compile(r"[0-9+(][0-9 .()+\-]{4,}[0-9]")
 _SEPARATORS = re.compile(r"[ .\-]")
 _DATE_SHAPE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b|\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)?\d{2}$")
 _FOLLOWED_BY_NAME = re.compile(r",?[ \t]+(?:[A-ZÀ-Þ]|(?i:rue|via|calle|avenida|rua|strada)\b)")
@@ -325,8 +326,6 @@ def _cued(text: str, start: int) -> bool:
 def _numbers(text: str, wanted: frozenset[str], region: str) -> list[tuple[str, Span]]:
     out: list[tuple[str, Span]] = []
     for coarse in _COARSE_NUMBER.finditer(text):
-        if coarse.end() - coarse.start() < 6:
-            continue  # fewer than six digits: no number this module reports
         for m in _NUMBERISH.finditer(text, coarse.start(), coarse.end()):
             raw = m.group()
             start, end = m.start(), m.end()
@@ -393,11 +392,12 @@ _SIMPLE: tuple[tuple[str, Callable[[str], list[Span]]], ...] = (
 _NUMBER_KINDS = frozenset({"phone", "credit_card", "ssn", "ip_address"})
 
 
-def _builtin(text: str, wanted: frozenset[str], region: str) -> list[Finding]:
+def _builtin(
+    text: str, simple: tuple[tuple[str, Callable[[str], list[Span]]], ...], wanted: frozenset[str], region: str
+) -> list[Finding]:
     found: list[tuple[str, Span]] = []
-    for kind, fn in _SIMPLE:
-        if kind in wanted:
-            found.extend((kind, span) for span in fn(text))
+    for kind, fn in simple:
+        found.extend((kind, span) for span in fn(text))
     if "ip_address" in wanted:
         found.extend(("ip_address", span) for span in _ipv6s(text))
     if not wanted.isdisjoint(_NUMBER_KINDS):
@@ -460,7 +460,8 @@ def scanner(
             f"unknown PII entity {sorted(unknown)[0]!r}; known entities: {', '.join(sorted(PII_ENTITIES))}"
         )
     if backend == "builtin":
-        find: Callable[[str], list[Finding]] = lambda text: _builtin(text, wanted, region)  # noqa: E731
+        simple = tuple((kind, fn) for kind, fn in _SIMPLE if kind in wanted)
+        find: Callable[[str], list[Finding]] = lambda text: _builtin(text, simple, wanted, region)  # noqa: E731
     elif backend == "presidio":
         find = lambda text: _presidio(text, wanted)  # noqa: E731
     else:
