@@ -627,7 +627,8 @@ def _search(entries: tuple[Entry, ...], text: str, hits: list[Hit]) -> None:
 def concept_hits(stripped: str, words: frozenset[str]) -> list[Hit]:
     """Every lexicon phrase found in accent-stripped folded text."""
     hits: list[Hit] = []
-    for anchor in words & ANCHORS:
+    # sorted: a set's order changes with the process's hash seed, and ties between hits follow this order
+    for anchor in sorted(words & ANCHORS):
         _search(BY_ANCHOR[anchor], stripped, hits)
     if not stripped.isascii() and _UNSPACED.search(stripped):
         _search(UNSPACED_ENTRIES, stripped, hits)
@@ -636,6 +637,6 @@ def concept_hits(stripped: str, words: frozenset[str]) -> list[Hit]:
         wanted = {c for c in _STEMMED if _PARTNERS[c] & found}
         if wanted:
             stems = {w[:n] for w in words for n in _STEM_LENGTHS} & BY_STEM.keys()
-            for stem in stems:
+            for stem in sorted(stems):
                 _search(tuple(e for e in BY_STEM[stem] if e.concept in wanted), stripped, hits)
     return hits

@@ -99,7 +99,7 @@ _UNMASK = {"f": "fuck", "s": "shit", "b": "bitch", "c": "cunt", "a": "asshole"}
 
 
 def _hits(folded: str, words: frozenset[str]) -> Iterable[tuple[str, float, int, int]]:
-    for word in words & _WORD_INDEX.keys():
+    for word in sorted(words & _WORD_INDEX.keys()):  # sorted: set order changes with the hash seed
         cat, weight = _WORD_INDEX[word]
         m = re.search(rf"\b{word}\b", folded)
         if m is not None:
