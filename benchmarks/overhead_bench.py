@@ -18,7 +18,8 @@
    does before the first model call (message checks, input guardrails,
    routing, worst case, admission reserve), plus the release. Every request
    has a prompt the process has not seen, so no cache answers for it. Its
-   parts are timed too. Then the same for a chat's eleventh turn: ten
+   parts are timed too, and each input guardrail's detector alone on a new
+   prompt. Then the same for a chat's eleventh turn: ten
    earlier messages the process has seen before, and a new question.
    `--forget-verdicts` turns off remembering guardrail verdicts per text, to
    see what that saves on the chat turn.
@@ -145,8 +146,10 @@ def main() -> None:
     # --- the decision path alone -------------------------------------------------
     eng = saas
     prompts = (f"{QUESTION} (request {i})" for i in itertools.count())  # never seen before: no cache hits
-    parts: dict[str, list[float]] = {"request setup": [], "input guardrails": [], "routing": [],
+    parts: dict[str, list[float]] = {"request setup": [], "input guardrails": [], "tokenizing (request.tokens)": [],
+                                     "domain detection (request.domain)": [], "routes": [],
                                      "admission (worst case, reserve)": [], "release": []}
+    detectors: dict[str, list[float]] = {f"guard {g.rule.id} alone": [] for g in eng.guardrails.input}
     total: list[float] = []
     chat: list[float] = []
     earlier = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"Turn {i}: {QUESTION} Then tell me about Lyon."}
@@ -173,18 +176,28 @@ def main() -> None:
         t1 = clock()
         assert eng.guardrails.run_input(run.messages, run.extra, run.redactor, run.decision) is None
         t2 = clock()
+        tokens = run.values["request.tokens"]
+        t3 = clock()
+        run.values["request.domain"]
+        t4 = clock()
         route = eng._route(run)
         assert not isinstance(route, str)
         steps = eng._plan(route.target)
-        t3 = clock()
-        now = eng.clock()
-        worst = eng.worst_case(steps, run.values["request.tokens"])
-        _, reservation = eng.admitter.reserve(eng.admitter.plan(user="bench", tier="pro", worst=worst, now=now), now)
-        t4 = clock()
-        eng.admitter.release(reservation, now)
         t5 = clock()
-        for name, took in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
-            parts[name].append(took)
+        now = eng.clock()
+        worst = eng.worst_case(steps, tokens)
+        _, reservation = eng.admitter.reserve(eng.admitter.plan(user="bench", tier="pro", worst=worst, now=now), now)
+        t6 = clock()
+        eng.admitter.release(reservation, now)
+        t7 = clock()
+        marks = (t0, t1, t2, t3, t4, t5, t6, t7)
+        for name, start, end in zip(parts, marks, marks[1:], strict=False):
+            parts[name].append(end - start)
+        for guard, times in zip(eng.guardrails.input, detectors.values(), strict=True):
+            text = next(prompts)  # a new text: no remembered verdict
+            start = clock()
+            guard.run(text, run.extra)
+            times.append(clock() - start)
 
     def empty() -> None:
         pass
@@ -194,7 +207,7 @@ def main() -> None:
         decision_path(True)
     total.clear()
     chat.clear()
-    for values in parts.values():
+    for values in (*parts.values(), *detectors.values()):
         values.clear()
     empty_t = []
     for _ in range(args.n * 10):
@@ -215,7 +228,7 @@ def main() -> None:
         "cpu_ratio_minimal_vs_bare": shipped["minimal"] / shipped["bare"],
         "cpu_ratio_saas_vs_bare": shipped["saas"] / shipped["bare"],
         "decision_path_us": med(total) * 1e6,
-        "decision_path_parts_us": {name: med(v) * 1e6 for name, v in parts.items()},
+        "decision_path_parts_us": {name: med(v) * 1e6 for name, v in (*parts.items(), *detectors.items())},
         "decision_path_11th_turn_us": med(chat) * 1e6,
         "empty_call_us": med(empty_t) * 1e6,
     }

@@ -37,14 +37,6 @@ class Usage:
     tokens: Mapping[str, float]  # per model id
     usd: Mapping[str, float]  # per model id
 
-    @property
-    def total_tokens(self) -> float:
-        return sum(self.tokens.values())
-
-    @property
-    def total_usd(self) -> float:
-        return sum(self.usd.values())
-
 
 @dataclass(frozen=True, slots=True)
 class LimitTemplate:
@@ -68,26 +60,6 @@ class LimitTemplate:
 class PlannedCharge(NamedTuple):
     charge: Charge
     template: LimitTemplate
-
-    @property
-    def measure(self) -> str:
-        return self.template.measure
-
-    @property
-    def mode(self) -> str:
-        return self.template.mode
-
-    @property
-    def real_limit(self) -> float:
-        return self.template.real_limit
-
-    @property
-    def model(self) -> str | None:
-        return self.template.model
-
-    @property
-    def budget(self) -> Budget | None:
-        return self.template.budget
 
 
 @dataclass
@@ -199,13 +171,7 @@ class Admitter:
             if t.calendar is not None:
                 ident, period_end = calendar_period(t.calendar[0], t.calendar[1], now)
                 key += ident
-            if t.measure == "requests":
-                amount = 1.0
-            elif t.measure == "tokens":
-                amount = worst.tokens.get(model, 0.0) if model else worst.total_tokens
-            else:
-                amount = worst.usd.get(model, 0.0) if model else worst.total_usd
-            planned.append(PlannedCharge(Charge(key, t.charge_limit, amount, t.window, period_end, t.label, t.fail_open), t))
+            planned.append(PlannedCharge(Charge(key, t.charge_limit, _amount(t, worst), t.window, period_end, t.label, t.fail_open), t))
         return planned
 
     # ------------------------------------------------------------ reserving
@@ -216,7 +182,7 @@ class Admitter:
         try:
             admission = self.store.reserve([p.charge for p in planned], now=now, ttl=self.ttl)
         except StoreError as exc:
-            if all(p.charge.fail_open or p.mode != "enforce" for p in planned):
+            if all(p.charge.fail_open or p.template.mode != "enforce" for p in planned):
                 record = AdmissionRecord(admitted=True, store_error=str(exc))
                 record.warnings.append(f"the state store could not be reached ({exc}); admitted because every limit is fail_open")
                 return record, None
@@ -255,24 +221,18 @@ class Admitter:
     def degrade_target(self, record: AdmissionRecord, planned: Sequence[PlannedCharge]) -> str | None:
         """The degrade target when a budget reached `degrade_at` or refused the worst case."""
         for p, status in zip(planned, record.limits, strict=False):
-            if p.budget is None or p.budget.degrade_to is None or p.mode != "enforce":
+            budget = p.template.budget
+            if budget is None or budget.degrade_to is None or p.template.mode != "enforce":
                 continue
             if status.status in ("degrade", "refused"):
-                return p.budget.degrade_to
+                return budget.degrade_to
         return None
 
     def settle(self, reservation: Reservation | None, actual: Usage, now: float) -> str | None:
         """Settle to actual figures; returns an error sentence when the store failed."""
         if reservation is None or reservation.reservation_id is None:
             return None
-        figures: dict[str, float] = {}
-        for p in reservation.planned:
-            if p.measure == "requests":
-                figures[p.charge.key] = 1.0 if (p.model is None or p.model in actual.usd) else 0.0
-            elif p.measure == "tokens":
-                figures[p.charge.key] = actual.tokens.get(p.model, 0.0) if p.model else actual.total_tokens
-            else:
-                figures[p.charge.key] = actual.usd.get(p.model, 0.0) if p.model else actual.total_usd
+        figures = {charge.key: _amount(t, actual) for charge, t in reservation.planned}
         try:
             self.store.settle(reservation.reservation_id, figures, now=now)
         except StoreError as exc:
@@ -286,6 +246,14 @@ class Admitter:
             self.store.release(reservation.reservation_id, now=now)
         except StoreError:
             pass  # the reservation expires after its TTL
+
+
+def _amount(t: LimitTemplate, usage: Usage) -> float:
+    """What `usage` counts against one limit: a request (of the limit's model, when it has one), tokens or dollars."""
+    if t.measure == "requests":
+        return 1.0 if t.model is None or t.model in usage.usd else 0.0
+    figures = usage.tokens if t.measure == "tokens" else usage.usd
+    return figures.get(t.model, 0.0) if t.model else sum(figures.values())
 
 
 def _describe_window(window: RateWindow) -> str:

@@ -103,20 +103,20 @@ class KeywordIndex:
         self.labels = tuple(lists)
         self.whole: dict[str, set[str]] = {}  # word -> labels
         self.stems: dict[str, list[tuple[str, str]]] = {}  # first four letters -> (stem, label)
-        self.phrases: dict[str, set[str]] = {}  # phrase -> labels
+        phrases: dict[str, set[str]] = {}  # phrase -> labels
         for label, words in lists.items():
             for keyword in words:
                 lowered = keyword.lower()
                 bare = lowered.strip()
                 if not _WORD.fullmatch(bare):
-                    self.phrases.setdefault(lowered, set()).add(label)
+                    phrases.setdefault(lowered, set()).add(label)
                 elif len(bare) <= 3 or lowered != lowered.rstrip():
                     self.whole.setdefault(bare, set()).add(label)
                 else:
                     self.stems.setdefault(bare[:4], []).append((bare, label))
-        self.symbols = [(p, labels) for p, labels in self.phrases.items() if not p[:1].isalnum()]
+        self.symbols = [(p, labels) for p, labels in phrases.items() if not p[:1].isalnum()]
         self.by_first_word: dict[str, list[tuple[re.Pattern[str], set[str]]]] = {}
-        for phrase, labels in self.phrases.items():
+        for phrase, labels in phrases.items():
             first = _WORD.match(phrase)
             if first is not None:
                 self.by_first_word.setdefault(first.group(), []).append((re.compile(r"\b" + re.escape(phrase)), labels))

@@ -15,16 +15,14 @@ stops the server. Exits with the ``run`` command's status.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from local_model_server import _load_server_module  # noqa: E402
+from local_model_server import _load_server_module, run_around  # noqa: E402
 
 DEFAULT_PROMPT = "What is the capital of France? Answer in one sentence."
 
@@ -52,13 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         command.append("--stream")
     if args.json:
         command += ["--format", "json"]
-    env = {**os.environ, "LOCAL_API_BASE": handle.api_base, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     shown = shlex.join(["cascadepolicy", *command[3:]])
     print(f"$ LOCAL_API_BASE={handle.api_base} {shown}", file=sys.stderr, flush=True)
-    try:
-        return subprocess.call(command, env=env)
-    finally:
-        handle.stop()
+    return run_around(handle, command)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 SERVER_SCRIPT = Path(__file__).resolve().parent.parent / "tests" / "e2e" / "local_server.py"
 
@@ -74,10 +75,13 @@ def main(argv: list[str] | None = None) -> int:
         f"(model {handle.litellm_model}, started in {handle.start_seconds:.1f}s)",
         file=sys.stderr,
     )
-    env = dict(os.environ)
-    env["LOCAL_API_BASE"] = handle.api_base
-    env["LOCAL_MODEL_API_BASE"] = handle.api_base
-    env["LOCAL_MODEL_NAME"] = handle.litellm_model
+    return run_around(handle, command)
+
+
+def run_around(handle: Any, command: list[str]) -> int:
+    """Run `command` with the server's address exported, then stop the server; the command's exit status."""
+    env = {**os.environ, "LOCAL_API_BASE": handle.api_base, "LOCAL_MODEL_API_BASE": handle.api_base,
+           "LOCAL_MODEL_NAME": handle.litellm_model}
     try:
         return subprocess.call(command, env=env)
     finally:

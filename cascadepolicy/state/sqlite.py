@@ -175,11 +175,7 @@ class SQLiteStore:
                 db.execute("DELETE FROM entries WHERE key = ? AND rid = ?", (key, reservation_id))
                 if live:
                     db.execute("UPDATE counters SET total = total - ? WHERE key = ?", (amount, key))
-                if (
-                    db.execute("SELECT 1 FROM entries WHERE key = ? LIMIT 1", (key,)).fetchone()
-                    is None
-                ):
-                    db.execute("DELETE FROM counters WHERE key = ?", (key,))
+                _forget_if_empty(db, key)
 
     def usage(self, key_prefix: str = "", *, now: float) -> list[Usage]:
         with self._transaction() as db:
@@ -316,11 +312,7 @@ class SQLiteStore:
             ).fetchone()
             if count:
                 db.execute("DELETE FROM entries WHERE key = ? AND ts <= ?", (key, cutoff))
-                if (
-                    db.execute("SELECT 1 FROM entries WHERE key = ? LIMIT 1", (key,)).fetchone()
-                    is None
-                ):
-                    db.execute("DELETE FROM counters WHERE key = ?", (key,))
+                if _forget_if_empty(db, key):
                     return None
                 total -= gone
                 changed = True
@@ -354,3 +346,11 @@ class SQLiteStore:
     def _forget(self, db: sqlite3.Connection, key: str) -> None:
         db.execute("DELETE FROM entries WHERE key = ?", (key,))
         db.execute("DELETE FROM counters WHERE key = ?", (key,))
+
+
+def _forget_if_empty(db: sqlite3.Connection, key: str) -> bool:
+    """Drop a counter whose log has no entries left; True when it was dropped."""
+    if db.execute("SELECT 1 FROM entries WHERE key = ? LIMIT 1", (key,)).fetchone() is not None:
+        return False
+    db.execute("DELETE FROM counters WHERE key = ?", (key,))
+    return True

@@ -137,7 +137,7 @@ def seed_usage(policy: Policy, store: Store, seeds: Sequence[UsageSeed], *, user
         measure = "usd" if seed.usd is not None else "requests" if seed.requests is not None else "tokens"
         amount = float(seed.usd if seed.usd is not None else seed.requests if seed.requests is not None else seed.tokens or 0)
         charges = [p.charge._replace(limit=math.inf, amount=amount) for p in planned
-                   if p.measure == measure and (seed.model is None or p.model in (None, seed.model))]
+                   if p.template.measure == measure and (seed.model is None or p.template.model in (None, seed.model))]
         if not charges:
             continue
         admission = store.reserve(charges, now=at, ttl=3600.0)
