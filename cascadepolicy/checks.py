@@ -89,9 +89,18 @@ class _Checker:
             return True
         plural = "cascades and models" if kind == "cascade or model" else f"{kind}s"
         listing = f" Defined {plural}: {', '.join(sorted(known))}." if known else f" The policy defines no {plural}."
-        self.add("ref-undefined", f"{path_name(path)} names the {kind} {name!r}, which is not defined.{listing}", path,
-                 hint=did_you_mean(name, known))
+        self.add("ref-undefined", f"{path_name(path)} names the {kind} {self.written(path, repr(name))}, which is not defined.{listing}",
+                 path, hint=self.suggest(path, name, known))
         return False
+
+    # A value interpolated from the environment is named by its reference and gets no "did you mean":
+    # a close suggestion would tell the reader most of a secret.
+    def written(self, path: PathKey, shown: str) -> str:
+        item = self.map.interpolated.get(path)
+        return shown if item is None else f"(from {item.written})"
+
+    def suggest(self, path: PathKey, name: str, known: Iterable[str]) -> str | None:
+        return None if path in self.map.interpolated else did_you_mean(name, known)
 
     def run(self) -> CheckResult:
         self.check_context()
@@ -128,9 +137,10 @@ class _Checker:
                 max_out = price.max_output_tokens if price else None
                 price = Price(spec.pricing.input_per_million / 1e6, spec.pricing.output_per_million / 1e6, max_out, "policy")
             if price is None:
-                self.add("price-unknown", f"model {model_id!r} ({spec.model}) has no price in litellm's table and the policy gives none; budgets cannot be enforced without one.",
+                written = self.written((*path, "model"), f"({spec.model})")
+                self.add("price-unknown", f"model {model_id!r} {written} has no price in litellm's table and the policy gives none; budgets cannot be enforced without one.",
                          (*path, "model"), hint=" ".join(filter(None, (
-                             did_you_mean(spec.model, known_models()),
+                             self.suggest((*path, "model"), spec.model, known_models()),
                              "Add `pricing: {input_per_million: ..., output_per_million: ...}` to the model."))))
                 continue
             self.result.prices[model_id] = price

@@ -91,6 +91,7 @@ def _finish(document: SourceDocument, base_dir: Path, environ: dict[str, str], c
     own = {k: v for k, v in data.items() if k != "extends"}
     _merge(merged, merged_map, own, document.source_map, ())
     merged_map.values[()] = document.source_map.values[()]
+    merged_map.substituted.update(document.source_map.substituted)  # `extends` itself is not merged
     return SourceDocument(document.file, merged, merged_map, document.text), diagnostics
 
 

@@ -4,6 +4,11 @@ Runs on the plain data of each file before composition and schema checking.
 `${VAR}` requires the variable, `${VAR:-default}` falls back to a default,
 `${VAR:?message}` fails with the author's message, and `$${` writes a literal
 `${`. An unset variable without a default is an error at its exact place.
+
+Each interpolated value is recorded in the source map (`interpolated`: how it
+was written, what it became, which variables the environment supplied), so
+that diagnostics and views can name the reference instead of printing a value
+that may be a secret.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cascadepolicy.diagnostics import Diagnostic, Location
-from cascadepolicy.source import PathKey, SourceMap, walk_strings
+from cascadepolicy.source import Interpolation, PathKey, SourceMap, walk_strings
 
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -28,9 +33,13 @@ def interpolate(data: Any, source_map: SourceMap, environ: Mapping[str, str]) ->
             continue
         offset = 1 if path in source_map.quoted else 0
         base = source_map.value(path)
+        supplied: list[tuple[str, str]] = []
         replaced = _REFERENCE.sub(
-            lambda m, b=base, o=offset: _resolve(m, environ, b, o, diagnostics), text  # type: ignore[misc]
+            lambda m, b=base, o=offset, s=supplied: _resolve(m, environ, b, o, diagnostics, s), text  # type: ignore[misc]
         )
+        if supplied or replaced != text.replace("$${", "${"):  # a reference, not only `$${` escapes
+            source_map.interpolated[path] = Interpolation(text, replaced, tuple(supplied))
+            source_map.substituted.update(supplied)
         if replaced != text:
             replacements[path] = replaced
     for path, value in replacements.items():
@@ -39,7 +48,7 @@ def interpolate(data: Any, source_map: SourceMap, environ: Mapping[str, str]) ->
 
 
 def _resolve(match: re.Match[str], environ: Mapping[str, str], base: Location | None,
-             offset: int, diagnostics: list[Diagnostic]) -> str:
+             offset: int, diagnostics: list[Diagnostic], supplied: list[tuple[str, str]]) -> str:
     if match.group(0) == "$${":
         return "${"
     body = match.group(1)
@@ -50,8 +59,11 @@ def _resolve(match: re.Match[str], environ: Mapping[str, str], base: Location | 
         return match.group(0)
     value = environ.get(name)
     if op == ":-":
+        if value:
+            supplied.append((name, value))
         return value if value else arg
     if value is not None and (op != ":?" or value):
+        supplied.append((name, value))
         return value
     if op == ":?":
         reason = arg or "it is required"

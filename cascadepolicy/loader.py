@@ -23,6 +23,7 @@ from cascadepolicy.diagnostics import Diagnostic, sort_diagnostics
 from cascadepolicy.errors import PolicyError
 from cascadepolicy.policy import Policy
 from cascadepolicy.schema_check import check_schema
+from cascadepolicy.scrub import Masker
 from cascadepolicy.source import SourceDocument, parse_yaml
 
 
@@ -57,14 +58,16 @@ def check_text(text: str, name: str = "<string>", environ: Mapping[str, str] | N
 
 
 def _finish(display: str, document: SourceDocument | None, diagnostics: list[Diagnostic]) -> LoadResult:
+    # Every diagnostic passes the masker here, whichever stage wrote it: none prints a value from the environment.
+    mask = Masker.of(document.source_map) if document is not None else Masker()
     if document is None or any(d.is_error for d in diagnostics):
-        return LoadResult(display, None, sort_diagnostics(diagnostics))
+        return LoadResult(display, None, sort_diagnostics(map(mask.diagnostic, diagnostics)))
     spec, problems = check_schema(document.data, document.source_map)
     diagnostics += problems
     if spec is None:
-        return LoadResult(display, None, sort_diagnostics(diagnostics))
+        return LoadResult(display, None, sort_diagnostics(map(mask.diagnostic, diagnostics)))
     checked = check_policy(spec, document.source_map)
-    diagnostics += checked.diagnostics
+    diagnostics = [mask.diagnostic(d) for d in (*diagnostics, *checked.diagnostics)]
     if any(d.is_error for d in diagnostics):
         return LoadResult(display, None, sort_diagnostics(diagnostics))
     digest = hashlib.sha256(json.dumps(document.data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

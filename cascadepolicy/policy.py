@@ -3,18 +3,22 @@
 A `Policy` holds the validated document, where each of its parts stands in
 the source, the route conditions compiled once, each model's price and a
 content hash that every decision record carries. `engine()` compiles it into
-the evaluation graph and returns a runtime bound to a state store.
+the evaluation graph and returns a runtime bound to a state store. Views
+(`graph`, `explain`, `test`) print policy values through `written` and
+`masker`, so a value interpolated from the environment shows as its reference.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from cascadepolicy.conditions import Condition, FieldType
 from cascadepolicy.diagnostics import Diagnostic, Location
 from cascadepolicy.model import PolicyDocument
 from cascadepolicy.pricing import Price
+from cascadepolicy.scrub import Masker
 from cascadepolicy.source import PathKey, SourceMap
 
 if TYPE_CHECKING:
@@ -42,6 +46,16 @@ class Policy:
 
     def location(self, path: PathKey) -> Location | None:
         return self.source_map.value(path)
+
+    @cached_property
+    def masker(self) -> Masker:
+        """Masks the values this policy took from the environment; views pass what they print through it."""
+        return Masker.of(self.source_map)
+
+    def written(self, path: PathKey, value: str) -> str:
+        """The text at `path` as a view shows it: as written (`gpt-${SUFFIX}`) when it was interpolated."""
+        item = self.source_map.interpolated.get(path)
+        return item.written if item is not None else self.masker.text(value)
 
     def engine(self, **options: Any) -> Engine:
         """Compile the policy and return an engine; see `Engine` for the options."""

@@ -5,7 +5,9 @@ models the JSON Schema is generated from, so the schema an editor shows and
 the checks `validate` runs cannot drift apart. Each pydantic error is turned
 into a `Diagnostic` with a stable code, the `file:line:col` of the offending
 key or value, a sentence that says what is wrong, and a "did you mean" where
-a close name exists.
+a close name exists. A value that came through `${VAR}` interpolation is
+named by its reference (`name (from ${SECRET}) is not an id`), never shown:
+it may be a secret, and the output may be a public CI annotation.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from cascadepolicy.model import (
     PolicyDocument,
 )
 from cascadepolicy.model_paths import describe_value, keys_at, path_name
-from cascadepolicy.source import PathKey, SourceMap
+from cascadepolicy.source import Interpolation, PathKey, SourceMap
 
 TYPE_NOUNS = {
     "int_type": "a whole number", "int_parsing": "a whole number", "int_from_float": "a whole number",
@@ -132,6 +134,9 @@ def _diagnostic(error: Any, data: Any, source_map: SourceMap) -> Diagnostic:
     path, on_key = data_path(loc, data, missing=kind == "missing")
     where = source_map.key(path) if on_key else source_map.value(path)
     field = path_name(path)
+    item = None if on_key else source_map.interpolated.get(path)
+    if item is not None and (said := _without_value(kind, ctx)) is not None:
+        return _from(item, said[0], field, said[1], where, said[2])
 
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else "?"
@@ -154,32 +159,35 @@ def _diagnostic(error: Any, data: Any, source_map: SourceMap) -> Diagnostic:
         if kind == "union_tag_not_found":
             return Diagnostic("schema-missing-key", f"{field} is missing the required key {discriminator!r} (one of {', '.join(options)}).", where)
         where = source_map.value((*path, discriminator)) or where
+        tag_item = source_map.interpolated.get((*path, discriminator))
+        if tag_item is not None:
+            return _from(tag_item, "schema-enum", f"{discriminator} in {field}", f"is not known; expected one of {', '.join(options)}", where)
         return Diagnostic("schema-enum", f"{discriminator} {tag!r} in {field} is not known; expected one of {', '.join(options)}.",
                           where, hint=did_you_mean(str(tag), options))
     if kind == "schema_route":
         return Diagnostic("schema-invalid", f"{field} is not a route: a route needs either `when` with a target (`cascade`, `model` or `block`) or `default`.", where)
     if kind == "literal_error":
-        expected = [e.strip(" '") for e in str(ctx.get("expected", "")).replace(" or ", ",").split(",") if e.strip()]
+        expected = _expected(ctx)
         return Diagnostic("schema-enum", f"{field} is {describe_value(given)}; expected one of {', '.join(expected)}.", where,
                           hint=did_you_mean(str(given), expected))
     if kind in ("string_pattern_mismatch",):
         pattern = ctx.get("pattern")
         if pattern in (DURATION_PATTERN, PERIOD_PATTERN):
-            form = "day, week, month or a duration" if pattern == PERIOD_PATTERN else "a duration"
             if isinstance(given, str) and _ZERO_DURATION.match(given):
                 return Diagnostic("schema-duration", f"{field} is {given!r}, a zero-length duration; it must be longer than zero.", where,
-                                  hint="write a positive whole number followed by s, m, h, d or w, such as 30s, 10m, 1h or 7d.")
-            return Diagnostic("schema-duration", f"{field} is {given!r}, which is not {form}.", where,
-                              hint="write a positive whole number followed by s, m, h, d or w, such as 30s, 10m, 1h or 7d.")
-        form = _PATTERN_WORDS.get(str(pattern), f"the required form ({pattern})")
-        return Diagnostic("schema-pattern", f"{field} is {given!r}, which is not {form}.", where)
+                                  hint=_DURATION_HINT)
+            return Diagnostic("schema-duration", f"{field} is {given!r}, which is not {_duration_form(pattern)}.", where, hint=_DURATION_HINT)
+        return Diagnostic("schema-pattern", f"{field} is {given!r}, which is not {_pattern_form(pattern)}.", where)
     if kind in _RANGE:
-        bound = _RANGE[kind].format(**{k: ctx.get(k) for k in ("gt", "ge", "lt", "le", "min_length", "max_length")})
-        return Diagnostic("schema-range", f"{field} is {describe_value(given)}; it must be {bound}.", where)
+        return Diagnostic("schema-range", f"{field} is {describe_value(given)}; it must be {_bound(kind, ctx)}.", where)
     if kind in TYPE_NOUNS:
         return Diagnostic("schema-type", f"{field} must be {TYPE_NOUNS[kind]}, not {describe_value(given)}.", where)
     if kind == "schema_version":
         version = data.get("version") if isinstance(data, dict) else None
+        version_item = source_map.interpolated.get(("version",))
+        if version_item is not None:
+            return _from(version_item, "schema-version", "`version`", "is not a version this release reads (1)",
+                         source_map.value(("version",)), hint="write `version: 1`.")
         return Diagnostic("schema-version", f"`version` is {describe_value(version)}; this release reads policy language version 1.",
                           source_map.value(("version",)), hint="write `version: 1`.")
     if kind.startswith("schema_"):
@@ -188,7 +196,44 @@ def _diagnostic(error: Any, data: Any, source_map: SourceMap) -> Diagnostic:
     return Diagnostic("schema-invalid", f"{field}: {error['msg']}.", where)
 
 
+def _without_value(kind: str, ctx: dict[str, Any]) -> tuple[str, str, str | None] | None:
+    """The code, predicate and hint of a problem with an interpolated value, worded without the value."""
+    if kind == "literal_error":
+        return "schema-enum", f"is not one of {', '.join(_expected(ctx))}", None
+    if kind == "string_pattern_mismatch":
+        pattern = ctx.get("pattern")
+        if pattern in (DURATION_PATTERN, PERIOD_PATTERN):
+            return "schema-duration", f"is not {_duration_form(pattern)}", _DURATION_HINT
+        return "schema-pattern", f"is not {_pattern_form(pattern)}", None
+    if kind in _RANGE:
+        return "schema-range", f"must be {_bound(kind, ctx)}", None
+    if kind in TYPE_NOUNS:
+        return "schema-type", f"must be {TYPE_NOUNS[kind]}, not text", None
+    return None
+
+
+def _from(item: Interpolation, code: str, subject: str, predicate: str, where: Any, hint: str | None = None) -> Diagnostic:
+    return Diagnostic(code, f"{subject} (from {item.written}) {predicate}.", where, hint=hint)
+
+
+def _expected(ctx: dict[str, Any]) -> list[str]:
+    return [e.strip(" '") for e in str(ctx.get("expected", "")).replace(" or ", ",").split(",") if e.strip()]
+
+
+def _duration_form(pattern: Any) -> str:
+    return "day, week, month or a duration" if pattern == PERIOD_PATTERN else "a duration"
+
+
+def _pattern_form(pattern: Any) -> str:
+    return _PATTERN_WORDS.get(str(pattern), f"the required form ({pattern})")
+
+
+def _bound(kind: str, ctx: dict[str, Any]) -> str:
+    return _RANGE[kind].format(**{k: ctx.get(k) for k in ("gt", "ge", "lt", "le", "min_length", "max_length")})
+
+
 _CUSTOM_CODES = {"schema-invalid", "schema-version", "schema-secret", "schema-timezone"}
+_DURATION_HINT = "write a positive whole number followed by s, m, h, d or w, such as 30s, 10m, 1h or 7d."
 _SECRET_KEYS = {"api_key", "apikey", "key", "secret", "token", "password"}
 _ZERO_DURATION = re.compile(r"^0+(ms|s|m|h|d|w)$")
 _PATTERN_WORDS = {

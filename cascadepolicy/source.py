@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cascadepolicy.diagnostics import Diagnostic, Location
 
@@ -26,13 +26,29 @@ PathKey = tuple[str | int, ...]
 _TAB_INDENT = re.compile(r"^[ ]*\t", re.MULTILINE)
 
 
+class Interpolation(NamedTuple):
+    """A string value as written (`gpt-${SUFFIX}`) and as interpolated, for showing the one instead of the other."""
+
+    written: str
+    value: str
+    environment: tuple[tuple[str, str], ...]  # (variable, value) for each reference the environment answered
+
+
 @dataclass
 class SourceMap:
-    """Locations of keys and values in the source files, by data path."""
+    """Locations of keys and values in the source files, by data path.
+
+    `interpolated` says which values came through `${VAR}` interpolation (it
+    follows the data through `extends` like the locations do); `substituted`
+    holds every variable any composed file took from the environment, kept
+    even where the value was overridden, so no message can print it.
+    """
 
     values: dict[PathKey, Location] = field(default_factory=dict)
     keys: dict[PathKey, Location] = field(default_factory=dict)
     quoted: set[PathKey] = field(default_factory=set)
+    interpolated: dict[PathKey, Interpolation] = field(default_factory=dict)
+    substituted: dict[str, str] = field(default_factory=dict)
 
     def value(self, path: PathKey) -> Location | None:
         """Where the value at `path` stands, or its nearest enclosing value."""
@@ -48,7 +64,7 @@ class SourceMap:
 
     def drop(self, prefix: PathKey) -> None:
         n = len(prefix)
-        for table in (self.values, self.keys):
+        for table in (self.values, self.keys, self.interpolated):
             for path in [p for p in table if p[:n] == prefix]:
                 del table[path]
         self.quoted -= {p for p in self.quoted if p[:n] == prefix}
@@ -57,6 +73,8 @@ class SourceMap:
         self.values.update(other.values)
         self.keys.update(other.keys)
         self.quoted |= other.quoted
+        self.interpolated.update(other.interpolated)
+        self.substituted.update(other.substituted)
 
     def rebase(self, prefix: PathKey) -> SourceMap:
         """A map of the entries under `prefix`, with the prefix kept."""
@@ -65,6 +83,8 @@ class SourceMap:
         out.values = {p: v for p, v in self.values.items() if p[:n] == prefix}
         out.keys = {p: v for p, v in self.keys.items() if p[:n] == prefix}
         out.quoted = {p for p in self.quoted if p[:n] == prefix}
+        out.interpolated = {p: v for p, v in self.interpolated.items() if p[:n] == prefix}
+        out.substituted = dict(self.substituted)
         return out
 
 
