@@ -228,16 +228,33 @@ class Admitter:
                 return budget.degrade_to
         return None
 
-    def settle(self, reservation: Reservation | None, actual: Usage, now: float) -> str | None:
-        """Settle to actual figures; returns an error sentence when the store failed."""
+    def settle(self, reservation: Reservation | None, actual: Usage, now: float) -> tuple[list[str], list[str]]:
+        """Settle to actual figures.
+
+        Returns warning sentences (a store failure; a limit settled above what
+        was reserved for it) and the labels of the limits settled above their
+        reservation. Stores record what was spent even past the reservation:
+        the money is gone either way, and the next request sees it.
+        """
         if reservation is None or reservation.reservation_id is None:
-            return None
-        figures = {charge.key: _amount(t, actual) for charge, t in reservation.planned}
+            return [], []
+        figures: dict[str, float] = {}
+        warnings: list[str] = []
+        over: list[str] = []
+        for charge, t in reservation.planned:
+            figure = _amount(t, actual)
+            # Never a refund through settlement: a figure that is negative or not finite counts as nothing spent.
+            figure = figure if math.isfinite(figure) and figure > 0 else 0.0
+            figures[charge.key] = figure
+            if figure > charge.amount * (1 + 1e-9) + 1e-12:
+                over.append(charge.label)
+                warnings.append(f"{charge.label}: settled {_figure(figure, t.measure)}, more than the "
+                                f"{_figure(charge.amount, t.measure)} reserved for this request")
         try:
             self.store.settle(reservation.reservation_id, figures, now=now)
         except StoreError as exc:
-            return f"settlement failed: {exc}"
-        return None
+            warnings.insert(0, f"settlement failed: {exc}")
+        return warnings, over
 
     def release(self, reservation: Reservation | None, now: float) -> None:
         if reservation is None or reservation.reservation_id is None:
@@ -254,6 +271,10 @@ def _amount(t: LimitTemplate, usage: Usage) -> float:
         return 1.0 if t.model is None or t.model in usage.usd else 0.0
     figures = usage.tokens if t.measure == "tokens" else usage.usd
     return figures.get(t.model, 0.0) if t.model else sum(figures.values())
+
+
+def _figure(value: float, measure: str) -> str:
+    return f"${value:.6g}" if measure == "usd" else f"{value:g} {measure}"
 
 
 def _describe_window(window: RateWindow) -> str:

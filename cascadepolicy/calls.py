@@ -7,11 +7,14 @@ timeout, then the declared fallbacks in order. litellm's exceptions are mapped
 to our own (`map_exception`); a test checks every litellm exception class is
 covered. Answers given as `mock` (tests, replay, explain) go through
 `litellm.completion(mock_response=...)`, the production path, and are priced
-from the tokens of the text, since mocked usage figures are placeholders.
+from the tokens of the text, since mocked usage figures are placeholders. A
+provider's answer (or a mocked raw response) is read and billed through
+`response_check`: its content, usage and cost are not trusted as sent.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -29,6 +32,7 @@ from cascadepolicy.errors import (
 )
 from cascadepolicy.model import ModelSpec
 from cascadepolicy.pricing import Price
+from cascadepolicy.response_check import Anomalies, attr, bill, content_text, first_choice
 
 BACKOFF_BASE = 0.5
 BACKOFF_MAX = 8.0
@@ -56,8 +60,9 @@ def duration_seconds(text: str) -> float:
     raise ValueError(f"not a duration: {text!r}")
 
 
-# Mock answers: a string, or an exception instance raised in place of calling.
-MockAnswer = str | BaseException
+# Mock answers: a string, an exception instance raised in place of calling, or a raw
+# response (a dict in the OpenAI shape, or a litellm ModelResponse) billed like a provider's.
+MockAnswer = str | BaseException | Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class CallResult:
     logprobs: list[float] | None
     finish_reason: str | None
     attempts: list[Attempt] = field(default_factory=list)
+    anomalies: tuple[str, ...] = ()  # what was wrong with the provider's response (`response_check`)
 
 
 def map_exception(exc: BaseException, model_id: str | None = None) -> ProviderError:
@@ -155,8 +161,9 @@ class ModelCaller:
         spec = self.models[model_id]
         for attempt in range(spec.retries + 1):
             started = self.clock()
+            found = Anomalies()
             try:
-                result = self._once(model_id, spec, messages, mocks, stream_to)
+                result = self._once(model_id, spec, messages, mocks, stream_to, found)
             except Exception as exc:  # the provider boundary: every failure becomes ours
                 error = map_exception(exc, model_id)
                 cut = isinstance(stream_to, _StreamSink) and stream_to.sent
@@ -165,10 +172,12 @@ class ModelCaller:
                                         "not retried)", model=model_id)
                     assert isinstance(stream_to, _StreamSink)
                     # What was generated before the break is billed by the provider: count it.
-                    prompt, completion = count_tokens(messages, "".join(stream_to.parts))
-                    error.billed = CallResult(model_id, spec.model, "".join(stream_to.parts), prompt, completion,  # type: ignore[attr-defined]
-                                              self.prices[model_id].cost(prompt, completion),
-                                              (self.clock() - started) * 1000, None, None)
+                    text = "".join(stream_to.parts)
+                    billing = bill(None, messages, text, spec.max_tokens, self.prices[model_id], found,
+                                   usage_expected=False)
+                    error.billed = CallResult(model_id, spec.model, text, billing.prompt_tokens,  # type: ignore[attr-defined]
+                                              billing.completion_tokens, billing.cost, (self.clock() - started) * 1000,
+                                              None, None, anomalies=billing.anomalies)
                 attempts.append(Attempt(model_id, spec.model, "error", str(error), (self.clock() - started) * 1000))
                 if cut or not error.retryable or attempt == spec.retries:
                     raise error from exc
@@ -179,7 +188,8 @@ class ModelCaller:
         raise AssertionError("unreachable")
 
     def _once(self, model_id: str, spec: ModelSpec, messages: Sequence[Mapping[str, Any]],
-              mocks: Mapping[str, MockAnswer] | None, stream_to: Callable[[str], None] | None) -> CallResult:
+              mocks: Mapping[str, MockAnswer] | None, stream_to: Callable[[str], None] | None,
+              found: Anomalies) -> CallResult:
         litellm = litellm_module()
         kwargs: dict[str, Any] = {"model": spec.model, "messages": list(messages), "max_tokens": spec.max_tokens,
                                   "timeout": duration_seconds(spec.timeout), "num_retries": 0}
@@ -199,60 +209,63 @@ class ModelCaller:
         if spec.logprobs:
             kwargs["logprobs"] = True
             kwargs["top_logprobs"] = 1
+        scripted: tuple[int, int] | None = None
         if mocked:
             assert mocks is not None
             answer = mocks.get(model_id, mocks.get(spec.model))
             if isinstance(answer, BaseException):
                 raise answer
             kwargs["mock_response"] = answer
-            # Counted before the call: litellm logs each call on a background thread,
-            # and tokenizing afterwards would wait on it for the GIL.
-            mocked_tokens = count_tokens(messages, str(answer))
+            if isinstance(answer, str):
+                # Counted before the call: litellm logs each call on a background thread,
+                # and tokenizing afterwards would wait on it for the GIL.
+                scripted = count_tokens(messages, answer)
         started = self.clock()
         response = None
         if stream_to is not None:
-            text, finish, usage, logprobs = self._stream(litellm, kwargs, stream_to)
+            text, finish, usage, logprobs = self._stream(litellm, kwargs, stream_to, found)
         else:
             response = litellm.completion(**kwargs)
-            choice = response.choices[0]
-            text = choice.message.content or ""
-            finish = getattr(choice, "finish_reason", None)
-            usage = getattr(response, "usage", None)
+            choice = first_choice(attr(response, "choices"), found, "the response's")
+            message = attr(choice, "message") if choice is not None else None
+            if message is None:
+                raise ProviderUnavailable(f"the provider's response to model {model_id!r} holds no usable answer "
+                                          f"(choices: {_describe(attr(response, 'choices'))})", model=model_id)
+            text = content_text(attr(message, "content"), found, "the answer's")
+            finish = attr(choice, "finish_reason")
+            usage = attr(response, "usage")
             logprobs = _logprobs(choice)
         latency = (self.clock() - started) * 1000
-        if mocked:
-            prompt_tokens, completion_tokens = mocked_tokens
-        elif usage is None:
-            prompt_tokens, completion_tokens = count_tokens(messages, text)
-        else:
-            prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-            completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
         price = self.prices[model_id]
-        cost = price.cost(prompt_tokens, completion_tokens)
-        if response is not None and not mocked and price.source == "litellm":
-            try:  # litellm knows provider details (cached tokens, tiers) our table price does not
-                cost = float(litellm.completion_cost(completion_response=response))
-            except Exception:
-                pass
-        return CallResult(model_id, spec.model, text, prompt_tokens, completion_tokens, cost, latency, logprobs, finish)
+        finish = finish if isinstance(finish, str) else None
+        if scripted is not None:
+            return CallResult(model_id, spec.model, text, *scripted, price.cost(*scripted), latency, logprobs, finish)
+        # litellm knows provider details (cached tokens, tiers) our table price does not
+        provider_cost = ((lambda: litellm.completion_cost(completion_response=response))
+                         if response is not None and price.source == "litellm" else None)
+        billing = bill(usage, messages, text, spec.max_tokens, price, found, provider_cost=provider_cost)
+        return CallResult(model_id, spec.model, text, billing.prompt_tokens, billing.completion_tokens, billing.cost,
+                          latency, logprobs, finish, anomalies=billing.anomalies)
 
     @staticmethod
-    def _stream(litellm: Any, kwargs: dict[str, Any], stream_to: Callable[[str], None]) -> tuple[str, str | None, Any, list[float] | None]:
+    def _stream(litellm: Any, kwargs: dict[str, Any], stream_to: Callable[[str], None],
+                found: Anomalies) -> tuple[str, Any, Any, list[float] | None]:
         kwargs = {**kwargs, "stream": True, "stream_options": {"include_usage": True}}
         parts: list[str] = []
         finish = None
         usage = None
         logprobs: list[float] = []
         for chunk in litellm.completion(**kwargs):
-            usage = getattr(chunk, "usage", None) or usage
-            if not chunk.choices:
+            usage = attr(chunk, "usage") or usage
+            choice = first_choice(attr(chunk, "choices"), found, "a stream chunk's")
+            if choice is None:
                 continue
-            choice = chunk.choices[0]
-            delta = getattr(choice.delta, "content", None) if getattr(choice, "delta", None) else None
-            if delta:
-                parts.append(delta)
-                stream_to(delta)
-            finish = getattr(choice, "finish_reason", None) or finish
+            delta = attr(choice, "delta")
+            text = content_text(attr(delta, "content"), found, "a stream chunk's") if delta is not None else ""
+            if text:
+                parts.append(text)
+                stream_to(text)
+            finish = attr(choice, "finish_reason") or finish
             logprobs.extend(_logprobs(choice) or [])
         return "".join(parts), finish, usage, logprobs or None
 
@@ -284,14 +297,18 @@ class _StreamSink:
 
 
 def _logprobs(choice: Any) -> list[float] | None:
-    content = getattr(getattr(choice, "logprobs", None), "content", None)
-    if content is None and isinstance(getattr(choice, "logprobs", None), dict):
-        content = choice.logprobs.get("content")
-    if not content:
+    content = attr(attr(choice, "logprobs"), "content")
+    if not isinstance(content, list | tuple):
         return None
     values = []
     for item in content:
-        value = item.get("logprob") if isinstance(item, dict) else getattr(item, "logprob", None)
-        if isinstance(value, int | float):
+        value = attr(item, "logprob")
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
             values.append(float(value))
     return values or None
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)}" if value else "an empty list"
+    return "none" if value is None else f"a {type(value).__name__}"

@@ -62,6 +62,9 @@ class ModelCall:
     latency_ms: float = 0.0
     error: str | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    # What was wrong with the provider's response and how it was billed instead
+    # (`cascadepolicy.response_check`): each a sentence starting with its code.
+    anomalies: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -99,6 +102,7 @@ class AdmissionRecord:
     store_error: str | None = None
     reserved_usd: float = 0.0
     settled_usd: float | None = None
+    over_reserved: list[str] = field(default_factory=list)  # limits settled above what was reserved for them
 
 
 @dataclass

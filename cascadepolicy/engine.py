@@ -286,9 +286,9 @@ class Engine:
         if not run.usage_usd:
             self.admitter.release(reservation, self.clock())
         else:
-            error = self.admitter.settle(reservation, run.usage(), self.clock())
-            if error:
-                decision.admission.warnings.append(error)
+            warnings, over = self.admitter.settle(reservation, run.usage(), self.clock())
+            decision.admission.warnings += warnings
+            decision.admission.over_reserved = over
         decision.admission.settled_usd = decision.cost
         if result.decision.outcome == "answered":
             decision.trace += ["settle", "answered"]
@@ -432,13 +432,15 @@ class Engine:
                 run.decision.calls.append(ModelCall(step, model_id, spec.model, purpose, "error", error=str(exc), attempts=attempts))
                 return None
             run.decision.calls.append(ModelCall(step, billed.model_id, billed.litellm_model, purpose, "error", billed.prompt_tokens,
-                                                billed.completion_tokens, billed.cost, billed.latency_ms, str(exc), attempts))
+                                                billed.completion_tokens, billed.cost, billed.latency_ms, str(exc), attempts,
+                                                list(billed.anomalies)))
             run.charge(billed)
             run.decision.cost += billed.cost
             return None
         attempts = [a.__dict__ for a in result.attempts]
         run.decision.calls.append(ModelCall(step, result.model_id, result.litellm_model, purpose, "ok", result.prompt_tokens,
-                                            result.completion_tokens, result.cost, result.latency_ms, attempts=attempts))
+                                            result.completion_tokens, result.cost, result.latency_ms, attempts=attempts,
+                                            anomalies=list(result.anomalies)))
         run.charge(result)
         run.decision.cost += result.cost
         return result
@@ -495,10 +497,12 @@ class Engine:
                 composite = score_draft(compiled.checks, Draft(text, last_user_text(run.messages), call.logprobs, complexity))
                 decision.trace.append(f"{compiled.node}:accept")
                 accepted = composite.score >= threshold
-                rejection = None if accepted else _escalation_reason(composite, threshold)
+                # Check details may quote the answer: the record keeps them with PII masked.
+                mask = functools.partial(self.guardrails.mask_record, redactor=run.redactor)
+                rejection = None if accepted else mask(_escalation_reason(composite, threshold))
                 decision.validations.append(Validation(position, step.model, round(composite.score, 4), threshold, accepted,
-                                                       [_check_record(r) for r in composite.results], composite.gate_failed,
-                                                       None if last else rejection))
+                                                       [_check_record(r, mask) for r in composite.results],
+                                                       composite.gate_failed, None if last else rejection))
                 if not accepted and not last:
                     previous, previous_reason = call, rejection
                     continue
@@ -511,8 +515,9 @@ class Engine:
         decision = run.decision
         decision.outcome = "answered"
         if self.policy.spec.audit.include_text:
-            decision.messages = [dict(m) for m in run.messages]
-            decision.answer = text
+            # What the model received is unchanged; the record's copy has every PII finding masked.
+            decision.messages = [self.guardrails.mask_record_message(m, run.redactor) for m in run.messages]
+            decision.answer = self.guardrails.mask_record(text, run.redactor)
         decision.final_model = call.litellm_model
         decision.final_model_id = call.model_id
         return Result(text, call.litellm_model, call.model_id, decision.cost, decision)
@@ -626,9 +631,9 @@ def _target_dict(target: Target) -> dict[str, str]:
     return {k: v for k, v in (("cascade", target.cascade), ("model", target.model), ("block", target.block)) if v is not None}
 
 
-def _check_record(result: Any) -> dict[str, Any]:
+def _check_record(result: Any, mask: Callable[[str], str]) -> dict[str, Any]:
     return {"check": result.check, "score": round(result.score, 4), "passed": result.passed, "skipped": result.skipped,
-            "detail": result.detail, "cost": result.cost}
+            "detail": mask(result.detail) if isinstance(result.detail, str) else result.detail, "cost": result.cost}
 
 
 def _escalation_reason(composite: CompositeScore, threshold: float) -> str:

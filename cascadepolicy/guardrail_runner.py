@@ -9,7 +9,9 @@ value maps to the same placeholder), `warn`, `escalate` and `reask` (output
 only). `warn` mode records what the action would have been, `dry_run` only
 the verdict. A check that raises or exceeds its timeout follows `on_timeout`
 (block by default: fail closed). Every verdict lands in the decision record
-with the matched text masked.
+with the matched text masked, and `mask_record` masks every PII finding in
+text the record keeps (`audit.include_text`, check details), whatever the
+rules' modes.
 """
 
 from __future__ import annotations
@@ -166,6 +168,9 @@ class OutputOutcome:
     feedback: str | None = None
 
 
+WITHHELD = "[text withheld: PII masking failed]"
+
+
 class GuardrailRunner:
     def __init__(self, rules: Sequence[Guardrail], locate: Callable[[int], str | None], judge: JudgeFn | None = None) -> None:
         self.input: list[CompiledGuardrail] = []
@@ -175,6 +180,45 @@ class GuardrailRunner:
             roles = frozenset(rule.apply_to) if isinstance(rule, InjectionGuardrail) else frozenset({"user"})
             compiled = CompiledGuardrail(rule, index, scan, blocking, duration_seconds(rule.timeout), locate(index), roles)
             (self.input if rule.stage == "input" else self.output).append(compiled)
+        # Records are masked with every PII rule's detector, of either stage and in any mode;
+        # a policy without one gets the built-in detector's default entities.
+        record_scans = [g.scan for g in (*self.input, *self.output) if isinstance(g.rule, PiiGuardrail)]
+        if not record_scans:
+            from cascadepolicy.guardrails import pii
+
+            default = _remembered(pii.scanner())
+            record_scans = [lambda text, extra: default(text)]
+        self._record_scans = tuple(record_scans)
+
+    def mask_record(self, text: str, redactor: Redactor) -> str:
+        """`text` as a record may keep it: every PII finding replaced by its placeholder (the
+        request's redactor, so a value has the same placeholder as in the redacted prompt)."""
+        if not text:
+            return text
+        findings: list[Finding] = []
+        try:
+            for scan in self._record_scans:
+                findings += scan(text, {}).findings
+        except Exception:  # a detector that cannot run must not let the raw text through
+            return WITHHELD
+        return redactor.redact(text, findings) if findings else text
+
+    def mask_record_message(self, message: Mapping[str, Any], redactor: Redactor) -> dict[str, Any]:
+        """A copy of a chat message with its text masked by `mask_record`."""
+        copy = dict(message)
+        content = message.get("content")
+        if isinstance(content, str):
+            copy["content"] = self.mask_record(content, redactor)
+        elif isinstance(content, list):
+            copy["content"] = [self._mask_part(part, redactor) for part in content]
+        return copy
+
+    def _mask_part(self, part: Any, redactor: Redactor) -> Any:
+        if isinstance(part, str):
+            return self.mask_record(part, redactor)
+        if isinstance(part, Mapping) and isinstance(part.get("text"), str):
+            return {**part, "text": self.mask_record(part["text"], redactor)}
+        return part
 
     @property
     def output_judges(self) -> list[str]:
