@@ -142,6 +142,7 @@ def register_init(sub: SubParsers) -> None:
 def cmd_diff(args: argparse.Namespace) -> int:
     from cascadepolicy.diff import diff_policies, format_diff
     from cascadepolicy.loader import check_file
+    from cascadepolicy.scrub import Masker
 
     policies = []
     for path in (args.old, args.new):
@@ -154,12 +155,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         policies.append(result.policy)
     report = diff_policies(policies[0], policies[1])
+    masker = Masker.of(*(p.source_map for p in policies))  # values from the environment show as their references
     if args.format == "json":
         import json
 
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+        sys.stdout.write(json.dumps(masker.data(report.to_dict()), indent=2, default=str) + "\n")
     else:
-        sys.stdout.write(format_diff(report))
+        sys.stdout.write(masker.text(format_diff(report)))
     if args.exit_code and not report.empty:
         return EXIT_FAILED
     return EXIT_OK

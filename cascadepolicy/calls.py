@@ -33,7 +33,9 @@ from cascadepolicy.errors import (
 from cascadepolicy.model import ModelSpec
 from cascadepolicy.pricing import Price
 from cascadepolicy.response_check import Anomalies, attr, bill, content_text, first_choice
+from cascadepolicy.scrub import guard_loggers, provider_text, scrub_keys, watch_key_variables
 
+PROVIDER_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "openai", "openai._base_client")
 BACKOFF_BASE = 0.5
 BACKOFF_MAX = 8.0
 
@@ -47,6 +49,7 @@ def litellm_module() -> Any:
         import litellm
 
         litellm.suppress_debug_info = True
+        guard_loggers(PROVIDER_LOGGERS)
         _litellm = litellm
     return _litellm
 
@@ -90,8 +93,16 @@ class CallResult:
 
 
 def map_exception(exc: BaseException, model_id: str | None = None) -> ProviderError:
-    """Our error type for a litellm (or openai/httpx) exception."""
+    """Our error type for a litellm (or openai/httpx) exception, its text scrubbed of keys.
+
+    Providers echo keys in their errors (a 401 quoting the key it refused);
+    from here the text reaches `Result.reason`, the decision record and its
+    sink, so it is scrubbed here, once, before anything keeps it.
+    """
     if isinstance(exc, ProviderError):
+        scrubbed = scrub_keys(str(exc))
+        if scrubbed != str(exc):
+            exc.args = (scrubbed,)
         return exc
     name = type(exc).__name__
     names = {c.__name__ for c in type(exc).__mro__}
@@ -99,7 +110,7 @@ def map_exception(exc: BaseException, model_id: str | None = None) -> ProviderEr
         text = str(exc)
     except Exception:  # some provider exceptions cannot even render themselves
         text = repr(type(exc))
-    message = f"{name}: {text[:500]}"
+    message = f"{name}: {provider_text(text)}"
     if "missing credentials" in text.lower() or "api_key client option must be set" in text.lower():
         # litellm reports a missing key as a server error; retrying cannot help
         return ProviderAuthError(message, model=model_id)
@@ -132,6 +143,7 @@ class ModelCaller:
         self.prices = prices
         self.sleep = sleep
         self.clock = clock
+        watch_key_variables(spec.api_key_env for spec in models.values())
 
     def call(self, model_id: str, messages: Sequence[Mapping[str, Any]], *,
              mocks: Mapping[str, MockAnswer] | None = None, stream_to: Callable[[str], None] | None = None,

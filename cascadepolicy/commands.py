@@ -130,15 +130,20 @@ def _read_request(path: str) -> dict[str, Any]:
 
 
 def explain_text(policy: Any, result: Any) -> str:
+    """The decision, step by step; policy values as written, so none interpolated from the environment is shown."""
     d = result.decision
-    lines = [f"policy {policy.name} ({policy.file}, hash {policy.content_hash[:12]})", f"tier: {d.tier}   user: {d.user}"]
+    spec = policy.spec
+    lines = [f"policy {policy.written(('name',), policy.name)} ({policy.file}, hash {policy.content_hash[:12]})",
+             f"tier: {d.tier}   user: {d.user}"]
     for g in (g for g in d.guardrails if g.stage == "input"):
         lines.append(f"guardrail {g.id} [{g.check}]: {'FIRED' if g.fired else 'pass'} → {g.action}  ({g.reason})")
     if d.route:
         for tried in d.route.tried:
             outcome = tried.get("error") or ("no match" if not tried.get("matched") else "match")
-            lines.append(f"route {tried['index'] + 1}: `{tried['condition']}` with {tried.get('values', {})} → {outcome}")
-        cond = f"`{d.route.condition}` with {d.route.values}" if d.route.condition else "(default)"
+            condition = policy.written(("routes", tried["index"], "when"), tried["condition"])
+            lines.append(f"route {tried['index'] + 1}: `{condition}` with {tried.get('values', {})} → {outcome}")
+        condition = policy.written(("routes", d.route.index, "when"), d.route.condition) if d.route.condition else None
+        cond = f"`{condition}` with {d.route.values}" if condition else "(default)"
         lines.append(f"route {d.route.index + 1} taken ({d.route.location}) {cond} → {d.route.target}"
                      + (f" [{d.route.kind}]" if d.route.kind == "degraded" else ""))
     if d.admission:
@@ -147,7 +152,8 @@ def explain_text(policy: Any, result: Any) -> str:
         for warning in d.admission.warnings:
             lines.append(f"warning: {warning}")
     for call in d.calls:
-        lines.append(f"call step {call.step + 1} {call.model_id} ({call.model}) {call.purpose}: {call.outcome}, "
+        model = policy.written(("models", call.model_id, "model"), call.model) if call.model_id in spec.models else call.model
+        lines.append(f"call step {call.step + 1} {call.model_id} ({model}) {call.purpose}: {call.outcome}, "
                      f"{call.prompt_tokens}+{call.completion_tokens} tokens, ${call.cost:.6f}" + (f" — {call.error}" if call.error else ""))
     for v in d.validations:
         verdict = "accepted" if v.accepted else "rejected"
@@ -160,7 +166,7 @@ def explain_text(policy: Any, result: Any) -> str:
     lines.append(f"outcome: {d.outcome}" + (f" — {d.reason}" if d.reason else "") + (f", final model {d.final_model_id} ({d.final_model})" if d.final_model else ""))
     lines.append(f"cost: ${d.cost:.6f}")
     lines.append("path: " + " → ".join(d.trace))
-    return "\n".join(lines) + "\n"
+    return policy.masker.text("\n".join(lines) + "\n")
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -176,7 +182,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     result = engine.complete(request["messages"], user=request.get("user"), tier=request.get("tier"),
                              context=request.get("context"), metadata=request.get("metadata"))
     if args.format == "json":
-        sys.stdout.write(result.decision.to_json(indent=2) + "\n")
+        sys.stdout.write(json.dumps(policy.masker.data(result.decision.to_dict()), default=str, indent=2) + "\n")
     else:
         sys.stdout.write(explain_text(policy, result))
     return EXIT_OK

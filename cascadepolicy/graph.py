@@ -4,14 +4,18 @@ This is the plan the engine walks: input guardrails, admission, the ordered
 routes, each cascade step as call → output guardrails → validate → accept or
 escalate, and settlement. Every node keeps the `file:line:col` of the policy
 element it came from. `cascadepolicy graph` prints it as text or Mermaid.
+Labels show policy values as written, so a value interpolated from the
+environment appears as its `${VAR}` reference; the rendering masks any such
+value left in an id or label as well.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cascadepolicy.model import Budget, ConditionalRoute, DefaultRoute, Target
 from cascadepolicy.policy import Policy
+from cascadepolicy.scrub import Masker
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class Edge:
 class Graph:
     nodes: tuple[Node, ...]
     edges: tuple[Edge, ...]
+    masker: Masker = field(default_factory=Masker, compare=False)  # the policy's, applied when rendering
 
     def to_text(self) -> str:
         lines = []
@@ -45,18 +50,19 @@ class Graph:
             for edge in outgoing.get(node.id, []):
                 label = f" [{edge.label}]" if edge.label else ""
                 lines.append(f"    -> {edge.target}{label}")
-        return "\n".join(lines) + "\n"
+        return self.masker.text("\n".join(lines) + "\n")
 
     def to_mermaid(self) -> str:
         shapes = {"route": ("{", "}"), "accept": ("{", "}"), "block": ("[/", "/]"), "start": ("((", "))"), "end": ("((", "))")}
+        shown, mid = self.masker.text, lambda node_id: _mid(self.masker.text(node_id))
         lines = ["flowchart TD"]
         for node in self.nodes:
             left, right = shapes.get(node.kind, ("[", "]"))
-            label = node.label.replace('"', "'")
-            lines.append(f'    {_mid(node.id)}{left}"{label}"{right}')
+            label = shown(node.label).replace('"', "'")
+            lines.append(f'    {mid(node.id)}{left}"{label}"{right}')
         for edge in self.edges:
-            label = f"|{edge.label.replace('|', '/')}|" if edge.label else ""
-            lines.append(f"    {_mid(edge.source)} -->{label} {_mid(edge.target)}")
+            label = f"|{shown(edge.label).replace('|', '/')}|" if edge.label else ""
+            lines.append(f"    {mid(edge.source)} -->{label} {mid(edge.target)}")
         return "\n".join(lines) + "\n"
 
 
@@ -75,6 +81,9 @@ def build_graph(policy: Policy) -> Graph:
         loc = policy.location(tuple(path))
         return str(loc) if loc else None
 
+    def written(value: str, *path: str | int) -> str:
+        return policy.written(tuple(path), value)
+
     def add(node: Node) -> str:
         if node.id not in ids:
             ids.add(node.id)
@@ -86,7 +95,9 @@ def build_graph(policy: Policy) -> Graph:
     for index, rule in enumerate(spec.guardrails):
         if rule.stage != "input":
             continue
-        node = add(Node(f"guard:{rule.id}", "guardrail", f"{rule.check} → {rule.action} ({rule.mode})", where("guardrails", index)))
+        node = add(Node(f"guard:{rule.id}", "guardrail", f"{written(rule.check, 'guardrails', index, 'check')} → "
+                        f"{written(rule.action, 'guardrails', index, 'action')} ({written(rule.mode, 'guardrails', index, 'mode')})",
+                        where("guardrails", index)))
         edges.append(Edge(previous, node, "pass"))
         if rule.action == "block" and rule.mode == "enforce":
             edges.append(Edge(node, "blocked", "fired"))
@@ -110,13 +121,15 @@ def build_graph(policy: Policy) -> Graph:
         if target_id in spec.cascades:
             steps = spec.cascades[target_id]
             for index, step in enumerate(steps):
-                step_id = add(Node(f"cascade:{target_id}:{index}", "step", f"{target_id} step {index + 1}: call {step.model}",
+                step_id = add(Node(f"cascade:{target_id}:{index}", "step",
+                                   f"{target_id} step {index + 1}: call {written(step.model, 'cascades', target_id, index, 'model')}",
                                    where("cascades", target_id, index)))
                 if index == 0:
                     edges.append(Edge(admit, step_id, "admitted"))
                 nxt = f"cascade:{target_id}:{index + 1}" if index + 1 < len(steps) else None
                 if step.accept:
-                    accept_id = add(Node(f"{step_id}:accept", "accept", f"score {step.accept.validators} ≥ {step.accept.min_score}",
+                    validators = written(step.accept.validators, "cascades", target_id, index, "accept", "validators")
+                    accept_id = add(Node(f"{step_id}:accept", "accept", f"score {validators} ≥ {step.accept.min_score}",
                                          where("cascades", target_id, index, "accept")))
                     edges.append(Edge(step_id, accept_id, "output guardrails" if has_output and step.guardrails else "answer"))
                     edges.append(Edge(accept_id, "settle", "accept"))
@@ -143,19 +156,20 @@ def build_graph(policy: Policy) -> Graph:
         route_id = f"route:{index + 1}"
         if isinstance(route, DefaultRoute):
             target: Target = route.default
-            label = f"{route.name or 'default'}: default"
+            label = f"{written(route.name, 'routes', index, 'name') if route.name else 'default'}: default"
             edge_label = "always"
         else:
             assert isinstance(route, ConditionalRoute)
             target = route
-            label = f"{route.name or f'route {index + 1}'}: {route.when}"
+            label = f"{written(route.name, 'routes', index, 'name') if route.name else f'route {index + 1}'}: {written(route.when, 'routes', index, 'when')}"
             edge_label = "true"
             if route.on_error == "block":
                 edges.append(Edge(route_id, "blocked", "condition error"))
         add(Node(route_id, "route", label, where("routes", index)))
         edges.append(Edge(previous, route_id, "" if index == 0 else "false"))
         if target.block is not None:
-            block_id = add(Node(f"{route_id}:block", "block", f"block: {target.block}", where("routes", index)))
+            block = written(target.block, "routes", index, *(("default",) if isinstance(route, DefaultRoute) else ()), "block")
+            block_id = add(Node(f"{route_id}:block", "block", f"block: {block}", where("routes", index)))
             edges.append(Edge(route_id, block_id, edge_label))
             edges.append(Edge(block_id, "blocked"))
         else:
@@ -168,7 +182,7 @@ def build_graph(policy: Policy) -> Graph:
     add(Node("failed", "end", "error: no step produced an answer", None))
     add(Node("answered", "end", "answer + decision record", None))
     edges.append(Edge("settle", "answered"))
-    return Graph(tuple(nodes), tuple(edges))
+    return Graph(tuple(nodes), tuple(edges), policy.masker)
 
 
 def _budgets(policy: Policy) -> list[Budget]:

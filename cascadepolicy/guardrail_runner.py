@@ -37,6 +37,7 @@ from cascadepolicy.model import (
     PiiGuardrail,
     ToxicityGuardrail,
 )
+from cascadepolicy.scrub import provider_text
 
 Scan = Callable[[str, Mapping[str, Any]], Verdict]  # (text, request extras) -> verdict
 _EXECUTOR: concurrent.futures.ThreadPoolExecutor | None = None
@@ -156,7 +157,8 @@ class CompiledGuardrail:
         except concurrent.futures.TimeoutError:
             return None, f"the check took longer than its timeout of {self.rule.timeout}"
         except Exception as exc:  # a failing check follows on_timeout, never passes silently
-            return None, f"the check failed: {type(exc).__name__}: {exc}"
+            # a moderation provider's error may echo its key; the sentence lands in the record
+            return None, f"the check failed: {type(exc).__name__}: {provider_text(str(exc))}"
 
 
 @dataclass

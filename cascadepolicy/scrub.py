@@ -85,10 +85,17 @@ class Masker:
         return value
 
     def diagnostic(self, d: Diagnostic) -> Diagnostic:
+        """`d` with environment values masked; a message that quoted one loses its "did you mean":
+        a close suggestion would tell the reader most of the value."""
         if self._pattern is None:
             return d
-        return dataclasses.replace(d, message=self.text(d.message), hint=None if d.hint is None else self.text(d.hint),
-                                   context=tuple(self.text(c) for c in d.context))
+        message, hint = self.text(d.message), d.hint
+        if hint is not None:
+            hint = self.text(_SUGGESTION.sub("", hint) if message != d.message else hint).strip() or None
+        return dataclasses.replace(d, message=message, hint=hint, context=tuple(self.text(c) for c in d.context))
+
+
+_SUGGESTION = re.compile(r"did you mean (?:'[^']*'|\"[^\"]*\")\?\s*")
 
 
 def _spellings(secret: str) -> set[str]:

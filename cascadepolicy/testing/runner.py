@@ -96,7 +96,8 @@ def load_suite(path: str | os.PathLike[str]) -> LoadedSuite:
         return LoadedSuite(display, suite, None, smap, [Diagnostic(
             "test-policy", f"the policy {policy_display} has {len(errors)} error(s); the suite cannot run.", smap.value(("policy",)),
             hint=errors[0].format().replace(str(policy_path), policy_display) if errors else None), *loaded.diagnostics])
-    return LoadedSuite(display, suite, loaded.policy, smap, sort_diagnostics(_check_refs(suite, loaded.policy, smap)))
+    problems = [loaded.policy.masker.diagnostic(d) for d in _check_refs(suite, loaded.policy, smap)]
+    return LoadedSuite(display, suite, loaded.policy, smap, sort_diagnostics(problems))
 
 
 def _check_refs(suite: TestSuite, policy: Policy, smap: SourceMap) -> list[Diagnostic]:
@@ -161,8 +162,15 @@ def run_suite(loaded: LoadedSuite, *, only: str | None = None) -> SuiteResult:
         if decision is not None:
             tracker.record(case.name, decision)
         results.append(result)
-    return SuiteResult(loaded.file, loaded.policy.file, results, loaded.diagnostics, tracker.result(),
-                       time.perf_counter() - started)
+    # What the reports print passes the policy's masker: no value it took from the environment is shown.
+    masker = loaded.policy.masker
+    for result in results:
+        result.failures = [masker.text(f) for f in result.failures]
+        result.decision = masker.data(result.decision)
+    coverage = tracker.result()
+    for item in coverage.items:
+        item.name = masker.text(item.name)
+    return SuiteResult(loaded.file, loaded.policy.file, results, loaded.diagnostics, coverage, time.perf_counter() - started)
 
 
 def _merged(base: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
