@@ -602,7 +602,7 @@ def _open_policy_store(policy: Policy) -> Store:
             os.makedirs(directory, exist_ok=True)
         return open_store("sqlite", path=store.path)
     if store.kind == "redis":
-        return open_store("redis", url=store.url)
+        return open_store("redis", url=store.url, key_prefix=store.key_prefix)
     return open_store("memory")
 
 

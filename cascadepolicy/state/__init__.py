@@ -30,8 +30,9 @@ __all__ = [
 STORE_KINDS = ("memory", "sqlite", "redis")
 
 
-def open_store(kind: str, *, path: str | None = None, url: str | None = None) -> Store:
-    """Open the store a policy names: "memory", "sqlite" (needs `path`) or "redis" (needs `url`)."""
+def open_store(kind: str, *, path: str | None = None, url: str | None = None, key_prefix: str | None = None) -> Store:
+    """Open the store a policy names: "memory", "sqlite" (needs `path`) or "redis" (needs `url`;
+    `key_prefix` starts every key it writes, default "cascadepolicy:")."""
     if kind == "memory":
         return MemoryStore()
     if kind == "sqlite":
@@ -41,9 +42,9 @@ def open_store(kind: str, *, path: str | None = None, url: str | None = None) ->
     if kind == "redis":
         if not url:
             raise ValueError("a redis store needs a url")
-        from cascadepolicy.state.redis_store import RedisStore
+        from cascadepolicy.state.redis_store import DEFAULT_KEY_PREFIX, RedisStore
 
-        return RedisStore(url)
+        return RedisStore(url, key_prefix=DEFAULT_KEY_PREFIX if key_prefix is None else key_prefix)
     raise ValueError(f"unknown store kind {kind!r}; expected one of {', '.join(STORE_KINDS)}")
 
 

@@ -48,14 +48,21 @@ def _redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+DEFAULT_KEY_PREFIX = "cascadepolicy:"
+
+
 class RedisStore:
-    """Store in one Redis server (standalone or primary; not Redis Cluster)."""
+    """Store in one Redis server (standalone or primary; not Redis Cluster).
+
+    Every key it writes starts with `key_prefix` (the policy's `store.key_prefix`),
+    so deployments sharing one server keep separate counters.
+    """
 
     def __init__(
         self,
         url: str,
         *,
-        key_prefix: str = "cascadepolicy:",
+        key_prefix: str = DEFAULT_KEY_PREFIX,
         socket_timeout: float = 2.0,
         connect_timeout: float = 1.0,
     ) -> None:
