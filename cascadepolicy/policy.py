@@ -60,5 +60,9 @@ class Policy:
     def engine(self, **options: Any) -> Engine:
         """Compile the policy and return an engine; see `Engine` for the options."""
         from cascadepolicy.engine import Engine
+        from cascadepolicy.errors import PolicyError
 
-        return Engine(self, **options)
+        try:
+            return Engine(self, **options)
+        except PolicyError as exc:  # building checks can quote a value; the errors are printed like validate's
+            raise PolicyError([self.masker.diagnostic(d) for d in exc.diagnostics]) from None

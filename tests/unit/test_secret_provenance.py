@@ -217,3 +217,16 @@ def test_an_overridden_value_is_still_masked() -> None:
     merged.update(base.rebase(("name",)))
     merged.drop(("name",))
     assert Masker.of(merged).text("saw AKIAQ7OVERRIDDEN") == "saw ${TOKEN}"
+
+
+def test_errors_building_an_engine_name_the_reference() -> None:
+    from cascadepolicy import loads
+    from cascadepolicy.errors import PolicyError
+    from cascadepolicy.state import MemoryStore
+
+    text = ("version: 1\nname: t\nmodels: {m: {model: gpt-4o-mini, max_tokens: 10}}\n"
+            "validators:\n  v: [{check: regex, pattern: \"${PATTERN}\"}]\n"
+            "cascades:\n  c: [{model: m, accept: {validators: v, min_score: 0.5}}, {model: m}]\nroutes: [{default: {cascade: c}}]\n")
+    with pytest.raises(PolicyError) as raised:  # an invalid pattern, whether validate or the engine finds it
+        loads(text, "t.yaml", environ={"PATTERN": "AKIAQ7PATTERN("}).engine(store=MemoryStore())
+    assert "AKIAQ7PATTERN" not in str(raised.value) and "${PATTERN}" in str(raised.value)
