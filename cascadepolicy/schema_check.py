@@ -135,7 +135,7 @@ def _diagnostic(error: Any, data: Any, source_map: SourceMap) -> Diagnostic:
     where = source_map.key(path) if on_key else source_map.value(path)
     field = path_name(path)
     item = None if on_key else source_map.interpolated.get(path)
-    if item is not None and (said := _without_value(kind, ctx)) is not None:
+    if item is not None and (said := _without_value(kind, ctx, path)) is not None:
         return _from(item, said[0], field, said[1], where, said[2])
 
     if kind == "extra_forbidden":
@@ -196,7 +196,7 @@ def _diagnostic(error: Any, data: Any, source_map: SourceMap) -> Diagnostic:
     return Diagnostic("schema-invalid", f"{field}: {error['msg']}.", where)
 
 
-def _without_value(kind: str, ctx: dict[str, Any]) -> tuple[str, str, str | None] | None:
+def _without_value(kind: str, ctx: dict[str, Any], path: PathKey) -> tuple[str, str, str | None] | None:
     """The code, predicate and hint of a problem with an interpolated value, worded without the value."""
     if kind == "literal_error":
         return "schema-enum", f"is not one of {', '.join(_expected(ctx))}", None
@@ -204,7 +204,8 @@ def _without_value(kind: str, ctx: dict[str, Any]) -> tuple[str, str, str | None
         pattern = ctx.get("pattern")
         if pattern in (DURATION_PATTERN, PERIOD_PATTERN):
             return "schema-duration", f"is not {_duration_form(pattern)}", _DURATION_HINT
-        return "schema-pattern", f"is not {_pattern_form(pattern)}", None
+        noun = str(path[-1]).replace("_", " ") if path and isinstance(path[-1], str) else "value"
+        return "schema-pattern", f"is not a valid {noun}: it must be {_pattern_form(pattern)}", None
     if kind in _RANGE:
         return "schema-range", f"must be {_bound(kind, ctx)}", None
     if kind in TYPE_NOUNS:

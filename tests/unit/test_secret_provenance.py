@@ -152,7 +152,7 @@ def test_validate_names_references_in_every_format(workdir: Path, form: str) -> 
     for code in ("schema-version", "schema-pattern", "schema-type", "schema-enum", "price-unknown", "expr-enum-value",
                  "ref-undefined", "route-unreachable", "extends-not-found"):
         assert code in output, f"{code} was not reported:\n{output}"
-    assert "name (from ${AWS_SECRET_ACCESS_KEY}) is not" in output
+    assert "name (from ${AWS_SECRET_ACCESS_KEY}) is not a valid name" in output
     for reference in ("${POLICY_VERSION}", "${PRICE_SECRET}", "${MODE_SECRET}", "${MODEL_SECRET}", "${TIER_SECRET}",
                       "${TARGET_SECRET}", "${FLAG_SECRET}", "${BASE_SECRET}"):
         assert reference in output, f"{reference} is not named:\n{output}"
