@@ -5,9 +5,13 @@ with Python's `ast` at load time and checked against an allowlist of node
 types, operators and functions; every dotted name must be declared in the
 policy's `context` or be built in. Errors carry the column inside the
 expression. The checked tree is compiled into nested closures over a flat
-mapping of dotted names, evaluated with simpleeval's semantics: its
-`safe_power`, `safe_mult` and `safe_add` bound exponents and string sizes, so
-no condition can reach Python internals or spend unbounded CPU or memory.
+mapping of dotted names, evaluated with simpleeval's semantics (Python's
+operators on a small allowlist) but bounded in every result: the operators
+and functions of `cascadepolicy.condition_ops` refuse, before computing, any
+integer, string or list over its cap. Parts that read no request field are
+evaluated once here, so a constant over a cap is an `expr-too-complex`
+diagnostic at its column; no condition can reach Python internals or spend
+unbounded CPU or memory.
 """
 
 from __future__ import annotations
@@ -19,8 +23,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from simpleeval import safe_add, safe_mult, safe_power
-
+from cascadepolicy import condition_ops as ops
 from cascadepolicy.diagnostics import Diagnostic, Location, did_you_mean
 from cascadepolicy.errors import ConditionError
 
@@ -53,27 +56,15 @@ Values = Mapping[str, Any]
 Evaluator = Callable[[Values], Any]
 
 
-def _contains(container: Any, item: Any) -> bool:
-    return item in container
-
-
-def _safe_str(value: Any) -> str:
-    text = str(value)
-    if len(text) > 100_000:
-        raise ValueError("string too long")
-    return text
-
-
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "len": len, "lower": lambda s: str(s).lower(), "upper": lambda s: str(s).upper(),
-    "abs": abs, "min": min, "max": max, "round": round, "int": int, "float": float, "str": _safe_str,
-    "startswith": lambda s, p: str(s).startswith(p), "endswith": lambda s, p: str(s).endswith(p),
-    "contains": _contains,
+    "len": len, "lower": ops.lower, "upper": ops.upper, "abs": ops.absolute, "min": min, "max": max,
+    "round": ops.round_, "int": ops.to_int, "float": ops.to_float, "str": ops.text,
+    "startswith": ops.startswith, "endswith": ops.endswith, "contains": ops.contains,
 }
 
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: safe_add, ast.Sub: operator.sub, ast.Mult: safe_mult, ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: safe_power,
+    ast.Add: ops.add, ast.Sub: ops.sub, ast.Mult: ops.mul, ast.Div: ops.truediv,
+    ast.FloorDiv: ops.floordiv, ast.Mod: ops.mod, ast.Pow: ops.power,
 }
 _CMPOPS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
@@ -81,7 +72,7 @@ _CMPOPS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
     ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
 }
 _UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
-    ast.Not: operator.not_, ast.USub: operator.neg, ast.UAdd: operator.pos,
+    ast.Not: operator.not_, ast.USub: ops.neg, ast.UAdd: ops.pos,
 }
 
 
@@ -176,6 +167,7 @@ class _Compiler:
         self.fields = fields
         self.names: set[str] = set()
         self.count = 0
+        self.reads = 0  # field reads compiled so far: a part that adds none is a constant
 
     def compile(self, node: ast.AST, depth: int) -> Evaluator:
         self.count += 1
@@ -185,12 +177,29 @@ class _Compiler:
         if method is None:
             raise _Problem("expr-forbidden", f"{_describe(node)} is not allowed in a condition.", node,
                            hint="conditions may use names, literals, and/or/not, comparisons, arithmetic and allowlisted functions.")
-        return method(node, depth + 1)  # type: ignore[no-any-return]
+        reads = self.reads
+        fn: Evaluator = method(node, depth + 1)
+        if self.reads == reads and not isinstance(node, ast.Constant):
+            return self._fold(fn, node)
+        return fn
+
+    def _fold(self, fn: Evaluator, node: ast.AST) -> Evaluator:
+        """Evaluate a part that reads no field now, so that a cap it exceeds is a load-time error."""
+        try:
+            value = fn({})
+        except ops.LimitExceeded as exc:
+            raise _Problem("expr-too-complex", f"this part of the condition exceeds a limit: {exc}.", node,
+                           hint="conditions compute small numbers and short strings; see 'Bounded evaluation' in docs/security.md.") from None
+        except Exception:  # other failures (`1/0`) stay run-time errors, as unevaluated branches may never meet them
+            return fn
+        return lambda values: value
 
     def _Constant(self, node: ast.Constant, depth: int) -> Evaluator:
         value = node.value
         if not isinstance(value, str | int | float | bool) and value is not None:
             raise _Problem("expr-forbidden", f"the literal {value!r} is not allowed in a condition.", node)
+        if isinstance(value, int) and value.bit_length() > ops.MAX_INT_BITS:
+            raise _Problem("expr-too-complex", f"the number has {value.bit_length():,} bits; conditions handle integers of at most {ops.MAX_INT_BITS:,} bits.", node)
         return lambda values: value
 
     def _Name(self, node: ast.Name, depth: int) -> Evaluator:
@@ -210,6 +219,7 @@ class _Compiler:
             raise _Problem("expr-unknown-name", f"`{name}` is neither declared in `context` nor a built-in field.", node,
                            hint=hint or f"declare it under `context:` (e.g. `{name}: string`), or use one of: {', '.join(sorted(self.fields))}.")
         self.names.add(name)
+        self.reads += 1
 
         def read(values: Values) -> Any:
             try:
@@ -240,6 +250,9 @@ class _Compiler:
         op = _BINOPS.get(type(node.op))
         if op is None:
             raise _Problem("expr-forbidden", f"the operator {type(node.op).__name__} is not allowed; use + - * / // % **.", node)
+        if isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant) and isinstance(node.left.value, str):
+            raise _Problem("expr-forbidden", "string formatting with `%` is not allowed in a condition.", node,
+                           hint="compare the parts instead, e.g. `startswith(user.id, 'team-')`.")
         left, right = self.compile(node.left, depth), self.compile(node.right, depth)
         return lambda values: op(left(values), right(values))
 
