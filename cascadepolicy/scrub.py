@@ -28,21 +28,30 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
-from cascadepolicy.diagnostics import Diagnostic
+from cascadepolicy.diagnostics import Diagnostic, Location
 from cascadepolicy.source import SourceMap
 
 MIN_MASKED_CHARS = 4
+MIN_TRUNCATED_CHARS = 8  # in a diagnostic about an interpolated value, a value cut to this many characters is still masked
 REDACTED = "[redacted]"
 PROVIDER_TEXT_CHARS = 500  # a provider's error text is cut to this after scrubbing
 _SCAN_CHARS = 4 * PROVIDER_TEXT_CHARS  # and scrubbed over this much, so a key straddling the cut is still found
 
 
 class Masker:
-    """Replaces known secret texts (in their plain, repr and JSON spellings) with what names them."""
+    """Replaces known secret texts (in their plain, repr and JSON spellings) with what names them.
 
-    def __init__(self, replacements: Mapping[str, str] | None = None) -> None:
+    A diagnostic that stands on an interpolated value (`spans`) is about that
+    value, and may quote a piece of it: there, the pieces of each environment
+    value between separators (`:`, `/`, `.`, ...; the module of
+    `module:function`, a file's directory or name) and the value cut short
+    (at least `MIN_TRUNCATED_CHARS` of its beginning) are masked too.
+    """
+
+    def __init__(self, replacements: Mapping[str, str] | None = None, spans: Iterable[_Span] = ()) -> None:
+        self.spans = tuple(spans)
         self.replacements = {s: shown for s, shown in (replacements or {}).items() if len(s) >= MIN_MASKED_CHARS}
         table: dict[str, str] = {}
         for secret, shown in self.replacements.items():
@@ -56,13 +65,18 @@ class Masker:
     def of(cls, *maps: SourceMap) -> Masker:
         """The masker for the values these source maps took from the environment."""
         replacements: dict[str, str] = {}
+        spans: list[_Span] = []
         for source_map in maps:
             for name, value in source_map.substituted.items():
                 replacements.setdefault(value, f"${{{name}}}")
-            for item in source_map.interpolated.values():
+            for path, item in source_map.interpolated.items():
                 if item.environment:  # a string holding an environment value reads as it was written
                     replacements[item.value] = item.written
-        return cls(replacements)
+                    secrets = tuple((v, f"${{{n}}}") for n, v in item.environment if len(v) >= MIN_MASKED_CHARS)
+                    start = source_map.values.get(path)
+                    if secrets and start is not None:
+                        spans.append(_Span(start, len(item.written) + 2, secrets))  # + 2: the quotes
+        return cls(replacements, spans)
 
     def __bool__(self) -> bool:
         return self._pattern is not None
@@ -89,10 +103,60 @@ class Masker:
         a close suggestion would tell the reader most of the value."""
         if self._pattern is None:
             return d
-        message, hint = self.text(d.message), d.hint
+        secrets = [s for span in self.spans if span.holds(d.location) for s in span.secrets]
+        pieces = Masker({piece: shown for secret, shown in secrets for piece in _pieces(secret)})
+
+        def mask(text: str) -> str:
+            text = pieces.text(self.text(text))
+            for secret, shown in secrets:
+                text = _mask_truncated(text, secret, shown)
+            return text
+
+        message, hint = mask(d.message), d.hint
         if hint is not None:
-            hint = self.text(_SUGGESTION.sub("", hint) if message != d.message else hint).strip() or None
-        return dataclasses.replace(d, message=message, hint=hint, context=tuple(self.text(c) for c in d.context))
+            hint = mask(_SUGGESTION.sub("", hint) if message != d.message else hint).strip() or None
+        return dataclasses.replace(d, message=message, hint=hint, context=tuple(mask(c) for c in d.context))
+
+
+class _Span(NamedTuple):
+    """Where an interpolated value stands, and the environment values in it."""
+
+    start: Location
+    width: int
+    secrets: tuple[tuple[str, str], ...]
+
+    def holds(self, location: Location | None) -> bool:
+        return (location is not None and location.file == self.start.file and location.line == self.start.line
+                and self.start.column <= location.column <= self.start.column + self.width)
+
+
+def _pieces(value: str) -> set[str]:
+    """The parts of `value` between separators, and the runs of them from either end."""
+    parts = _SEPARATORS.split(value)[:_MAX_PARTS]  # pieces at even indices, separators between them
+    out = {parts[i] for i in range(0, len(parts), 2)}
+    for end in range(1, len(parts) + 1, 2):
+        out.add("".join(parts[:end]))
+        out.add("".join(parts[len(parts) - end:]))
+    return out
+
+
+def _mask_truncated(text: str, secret: str, shown: str) -> str:
+    """`text` with every run that begins like `secret` (at least `MIN_TRUNCATED_CHARS` of it) replaced by `shown`."""
+    head = secret[:MIN_TRUNCATED_CHARS]
+    if len(head) < MIN_TRUNCATED_CHARS:
+        return text
+    out, at = [], 0
+    while (found := text.find(head, at)) >= 0:
+        end = found + len(head)
+        while end < len(text) and end - found < len(secret) and text[end] == secret[end - found]:
+            end += 1
+        out += [text[at:found], shown]
+        at = end
+    return "".join(out) + text[at:]
+
+
+_SEPARATORS = re.compile(r"([:/\\.@=,;|\s]+)")
+_MAX_PARTS = 129  # 65 pieces
 
 
 _SUGGESTION = re.compile(r"did you mean (?:'[^']*'|\"[^\"]*\")\?\s*")

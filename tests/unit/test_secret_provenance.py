@@ -230,3 +230,39 @@ def test_errors_building_an_engine_name_the_reference() -> None:
     with pytest.raises(PolicyError) as raised:  # an invalid pattern, whether validate or the engine finds it
         loads(text, "t.yaml", environ={"PATTERN": "AKIAQ7PATTERN("}).engine(store=MemoryStore())
     assert "AKIAQ7PATTERN" not in str(raised.value) and "${PATTERN}" in str(raised.value)
+
+
+def test_a_diagnostic_about_a_value_masks_the_pieces_it_quotes() -> None:
+    # The callable check quotes the module cut from `module:function`: a piece of the value, not the value.
+    text = ("version: 1\nname: t\nmodels: {m: {model: gpt-4o-mini, max_tokens: 10}}\n"
+            "guardrails:\n  - {id: c, stage: input, check: custom, function: \"${FN}\", action: block}\n"
+            "routes: [{default: {model: m}}]\n")
+    result = check_text(text, "t.yaml", environ={"FN": "AKIAQ7piece.module:check"})
+    [problem] = [d for d in result.diagnostics if d.code == "ref-custom-callable"]
+    assert "AKIAQ7" not in problem.format() and "${FN}" in problem.message
+
+
+def test_a_diagnostic_about_a_value_masks_it_cut_short() -> None:
+    from cascadepolicy.diagnostics import Diagnostic
+    from cascadepolicy.interpolate import interpolate
+    from cascadepolicy.scrub import Masker
+    from cascadepolicy.source import parse_yaml
+
+    document, _ = parse_yaml('version: 1\nname: "${LONG}"\n', "t.yaml")
+    assert document is not None
+    interpolate(document.data, document.source_map, {"LONG": "AKIAQ7" + "x" * 200})
+    cut = Diagnostic("schema-invalid", "name is 'AKIAQ7xxxxxxxxxx...', too long.", document.source_map.value(("name",)))
+    assert Masker.of(document.source_map).diagnostic(cut).message == "name is '${LONG}...', too long."
+
+
+def test_a_diagnostic_about_a_value_masks_its_last_part() -> None:
+    from cascadepolicy.diagnostics import Diagnostic
+    from cascadepolicy.interpolate import interpolate
+    from cascadepolicy.scrub import Masker
+    from cascadepolicy.source import parse_yaml
+
+    document, _ = parse_yaml('function: "${FN}"\n', "t.yaml")
+    assert document is not None
+    interpolate(document.data, document.source_map, {"FN": "os.path:AKIAQ7secretfunction"})
+    missing = Diagnostic("ref-custom-callable", "os.path defines no 'AKIAQ7secretfunction'.", document.source_map.value(("function",)))
+    assert Masker.of(document.source_map).diagnostic(missing).message == "${FN} defines no '${FN}'."  # both parts are the value's
