@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cascadepolicy.cli import EXIT_FAILED, EXIT_OK, UsageError, expand_paths
+from cascadepolicy.cli import EXIT_FAILED, EXIT_OK, UsageError, add_allow_outside, expand_paths
 
 SubParsers = Any
 
@@ -28,7 +28,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     files = expand_paths(args.paths, tests=True) if args.paths else _suites_below(Path("."))
     if not files:
         raise UsageError("no test suites (*_test.yaml) found in " + ", ".join(args.paths or ["."]))
-    results = [run_suite(load_suite(path), only=args.case) for path in files]
+    results = [run_suite(load_suite(path, allow_outside=args.allow_outside), only=args.case, import_custom=args.import_custom)
+               for path in files]
     show_coverage = args.coverage or args.min_coverage is not None
     out = sys.stdout
     if args.output:
@@ -71,6 +72,10 @@ def register_test(sub: SubParsers) -> None:
     p.add_argument("--min-coverage", type=float, metavar="N", help="fail when a suite covers less than N %% of its policy")
     p.add_argument("-k", "--case", metavar="TEXT", help="run only cases whose name contains TEXT")
     p.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
+    p.add_argument("--import-custom", action="store_true",
+                   help="import and run the policy's custom guardrail and validator functions (by default they are only "
+                        "located, and a case reaching one fails it); only for policies you trust")
+    add_allow_outside(p)
     p.set_defaults(func=cmd_test)
 
 
@@ -148,7 +153,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     for path in (args.old, args.new):
         if not Path(path).is_file():
             raise UsageError(f"{path} does not exist")
-        result = check_file(path)
+        result = check_file(path, allow_outside=args.allow_outside)
         if result.policy is None:
             for d in result.diagnostics:
                 print(d.format(), file=sys.stderr)
@@ -173,6 +178,7 @@ def register_diff(sub: SubParsers) -> None:
     p.add_argument("new")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--exit-code", action="store_true", help="exit 1 when the behaviour changed")
+    add_allow_outside(p)
     p.set_defaults(func=cmd_diff)
 
 

@@ -11,10 +11,10 @@ reuses so that a condition is never parsed twice.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from cascadepolicy import callables
 from cascadepolicy.conditions import (
     BUILTIN_FIELDS,
     DOMAINS,
@@ -207,19 +207,15 @@ class _Checker:
             if rule.check == "grounding" and rule.stage != "output":
                 self.add("guardrail-action", f"guardrail {rule.id!r}: `grounding` checks answers, so its stage must be `output`.", (*path, "stage"))
             if isinstance(rule, CustomGuardrail):
-                self.check_callable(rule.function, (*path, "function"))
+                self.check_callable(rule.function, (*path, "function"), entry_points=True)
             if isinstance(rule, GroundingGuardrail):
                 self.ref("model", rule.judge, self.doc.models, (*path, "judge"))
 
-    def check_callable(self, ref: str, path: PathKey) -> None:
-        module = ref.split(":", 1)[0]
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            self.add("ref-custom-callable", f"module {module!r} of {ref!r} cannot be found.", path,
-                     hint="make sure the module is importable where the policy runs (installed, or on PYTHONPATH).")
+    def check_callable(self, ref: str, path: PathKey, entry_points: bool = False) -> None:
+        # Located and parsed, never imported: validating a policy must not run the code it names.
+        problem = callables.check(ref, entry_points=entry_points)
+        if problem is not None:
+            self.add("ref-custom-callable", problem.message, path, hint=problem.hint)
 
     def check_validators(self) -> None:
         for name, checks in self.doc.validators.items():

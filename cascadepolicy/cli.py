@@ -59,7 +59,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     files = expand_paths(args.paths)
     if not files:
         raise UsageError("no policy files found in " + ", ".join(args.paths))
-    results = [check_file(path) for path in files]
+    results = [check_file(path, allow_outside=args.allow_outside) for path in files]
     if args.format == "json":
         report_json(results, sys.stdout)
     elif args.format == "github":
@@ -79,6 +79,13 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- parser
 
+def add_allow_outside(parser: argparse.ArgumentParser) -> None:
+    """`--allow-outside DIR`, for every command that loads a policy."""
+    parser.add_argument("--allow-outside", action="append", default=[], metavar="DIR",
+                        help="let `extends` read files in DIR, outside the policy's repository (repeatable); "
+                             "only for directories you trust")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cascadepolicy", description="Validate, test, explain and run LLM call policies.")
     parser.add_argument("--traceback", action="store_true", help="show Python tracebacks of internal errors")
@@ -90,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json", "github"), default="text")
     p.add_argument("--strict", action="store_true", help="fail on warnings too")
     p.add_argument("-v", "--verbose", action="store_true", help="list clean files too")
+    add_allow_outside(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("schema", help="print the JSON Schema of policy files (or of test suites)")

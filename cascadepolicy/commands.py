@@ -15,15 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cascadepolicy.cli import EXIT_FAILED, EXIT_OK, UsageError
+from cascadepolicy.cli import EXIT_FAILED, EXIT_OK, UsageError, add_allow_outside
 
 SubParsers = Any
 
 
-def _load(path: str) -> Any:
+def _load(path: str, allow_outside: list[str] | None = None) -> Any:
     from cascadepolicy.loader import check_file
 
-    result = check_file(path)
+    result = check_file(path, allow_outside=allow_outside or ())
     if result.policy is None:
         for d in result.diagnostics:
             print(d.format(), file=sys.stderr)
@@ -61,7 +61,7 @@ def _json_arg(text: str | None, what: str) -> dict[str, Any]:
 def cmd_graph(args: argparse.Namespace) -> int:
     from cascadepolicy.graph import build_graph
 
-    graph = build_graph(_load(args.policy))
+    graph = build_graph(_load(args.policy, args.allow_outside))
     sys.stdout.write(graph.to_mermaid() if args.format == "mermaid" else graph.to_text())
     return EXIT_OK
 
@@ -70,6 +70,7 @@ def register_graph(sub: SubParsers) -> None:
     p = sub.add_parser("graph", help="print the compiled evaluation graph (text or Mermaid)")
     p.add_argument("policy")
     p.add_argument("--format", choices=("text", "mermaid"), default="text")
+    add_allow_outside(p)
     p.set_defaults(func=_guard(cmd_graph))
 
 
@@ -78,7 +79,7 @@ def register_graph(sub: SubParsers) -> None:
 def cmd_replay(args: argparse.Namespace) -> int:
     from cascadepolicy.replay import Replayer, format_report, plot, read_records
 
-    policy = _load(args.policy)
+    policy = _load(args.policy, args.allow_outside)
     records = read_records(args.data, limit=args.limit)
     replayer = Replayer(policy, cascade=args.cascade, tier=args.tier, context=_json_arg(args.context, "--context"),
                         interval=args.interval)
@@ -106,6 +107,7 @@ def register_replay(sub: SubParsers) -> None:
     p.add_argument("--plot", metavar="FILE.png", help="draw the cost/quality curve (implies --sweep)")
     p.add_argument("--json", metavar="FILE", help="write the report as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_allow_outside(p)
     p.set_defaults(func=_guard(cmd_replay))
 
 
@@ -172,7 +174,7 @@ def explain_text(policy: Any, result: Any) -> str:
 def cmd_explain(args: argparse.Namespace) -> int:
     from cascadepolicy.state import MemoryStore
 
-    policy = _load(args.policy)
+    policy = _load(args.policy, args.allow_outside)
     request = _read_request(args.request)
     answers = request.get("answers") or {}
     mocks = {model: str(answer) for model, answer in answers.items()}
@@ -193,13 +195,14 @@ def register_explain(sub: SubParsers) -> None:
     p.add_argument("policy")
     p.add_argument("--request", required=True, help="JSON or YAML file: messages, user, tier, context, metadata, answers")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    add_allow_outside(p)
     p.set_defaults(func=_guard(cmd_explain))
 
 
 # ---------------------------------------------------------------- run
 
 def cmd_run(args: argparse.Namespace) -> int:
-    policy = _load(args.policy)
+    policy = _load(args.policy, args.allow_outside)
     engine = policy.engine()
     messages = [{"role": "user", "content": args.prompt}]
     context = _json_arg(args.context, "--context")
@@ -247,13 +250,14 @@ def register_run(sub: SubParsers) -> None:
     p.add_argument("--metadata", help="request metadata as a JSON object")
     p.add_argument("--stream", action="store_true")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    add_allow_outside(p)
     p.set_defaults(func=_guard(cmd_run))
 
 
 # ---------------------------------------------------------------- usage
 
 def cmd_usage(args: argparse.Namespace) -> int:
-    policy = _load(args.policy)
+    policy = _load(args.policy, args.allow_outside)
     engine = policy.engine()
     prefix = f"{policy.name}|" + (f"user:{args.user}|" if args.user else "")
     now = time.time()
@@ -283,6 +287,7 @@ def register_usage(sub: SubParsers) -> None:
     p.add_argument("--user")
     p.add_argument("--reset", action="store_true", help="clear the counters of --user")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    add_allow_outside(p)
     p.set_defaults(func=_guard(cmd_usage))
 
 

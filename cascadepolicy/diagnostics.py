@@ -102,6 +102,10 @@ CODES: dict[str, str] = {
     "env-syntax": "A ${...} reference is malformed.",
     "extends-not-found": "A file named in `extends` does not exist.",
     "extends-cycle": "Files extend each other in a cycle.",
+    "extends-outside": "A base named in `extends` (or a policy file reached through a symbolic link) resolves outside the policy's repository.",
+    "extends-invalid": "A path in `extends` cannot name a readable file: a NUL character, too long, a directory, a device or FIFO.",
+    "extends-limit": "A composition would read more files, or nest bases deeper, than the limits allow.",
+    "env-file-ignored": "The `.env` beside the policy was not read: outside the repository, not a regular file, too large or not UTF-8.",
     # schema
     "schema-unknown-key": "A key that the policy language does not define.",
     "schema-missing-key": "A required key is missing.",
@@ -117,7 +121,7 @@ CODES: dict[str, str] = {
     # references
     "ref-undefined": "A reference names a model, cascade, validator set, tier or guardrail that does not exist.",
     "ref-duplicate-id": "Two elements share an id that must be unique.",
-    "ref-custom-callable": "A `module:function` reference cannot be imported or is not callable.",
+    "ref-custom-callable": "A `module:function` reference (or entry point) names a module that cannot be found, a function it does not define, or something not callable.",
     # conditions
     "expr-syntax": "A condition is not a valid expression.",
     "expr-unknown-name": "A condition uses a name that is neither declared in `context` nor built in.",

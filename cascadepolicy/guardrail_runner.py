@@ -93,9 +93,9 @@ def build_scan(rule: Guardrail, judge: JudgeFn | None = None) -> tuple[Scan, boo
             return (lambda text, extra: judge_grounding(judge, judge_model, text, extra.get("documents", ()), threshold)), False
         return (lambda text, extra: grounding.scan(text, extra.get("documents", ()), threshold)), False
     if isinstance(rule, CustomGuardrail):
-        from cascadepolicy.guardrails.registry import load_custom
+        from cascadepolicy.callables import resolve
 
-        fn = load_custom(rule.function)
+        fn = resolve(rule.function, entry_points=True)
         params = dict(rule.params)
         return (lambda text, extra: _as_verdict(fn(text, **params), rule.id)), True
     raise TypeError(f"unknown guardrail {rule!r}")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cascadepolicy.checks import check_policy
-from cascadepolicy.compose import compose, compose_document
+from cascadepolicy.compose import AllowOutside, compose, compose_document
 from cascadepolicy.diagnostics import Diagnostic, sort_diagnostics
 from cascadepolicy.errors import PolicyError
 from cascadepolicy.policy import Policy
@@ -42,17 +42,19 @@ class LoadResult:
         return [d for d in self.diagnostics if not d.is_error]
 
 
-def check_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> LoadResult:
+def check_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None, *,
+               allow_outside: AllowOutside = ()) -> LoadResult:
+    """Every diagnostic of a policy file; `allow_outside` names directories outside its repository that `extends` may read."""
     display = os.fspath(path)
-    document, diagnostics = compose(Path(path), display, environ)
+    document, diagnostics = compose(Path(path), display, environ, allow_outside)
     return _finish(display, document, diagnostics)
 
 
 def check_text(text: str, name: str = "<string>", environ: Mapping[str, str] | None = None,
-               base_dir: str | os.PathLike[str] = ".") -> LoadResult:
+               base_dir: str | os.PathLike[str] = ".", *, allow_outside: AllowOutside = ()) -> LoadResult:
     document, diagnostics = parse_yaml(text, name)
     if document is not None:
-        document, more = compose_document(document, Path(base_dir), os.environ if environ is None else environ)
+        document, more = compose_document(document, Path(base_dir), os.environ if environ is None else environ, allow_outside)
         diagnostics += more
     return _finish(name, document, diagnostics)
 
@@ -77,17 +79,23 @@ def _finish(display: str, document: SourceDocument | None, diagnostics: list[Dia
     return LoadResult(display, policy, sort_diagnostics(diagnostics))
 
 
-def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Policy:
-    """Load and check a policy file; raise `PolicyError` carrying every diagnostic."""
-    result = check_file(path, environ)
+def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None, *,
+         allow_outside: AllowOutside = ()) -> Policy:
+    """Load and check a policy file; raise `PolicyError` carrying every diagnostic.
+
+    `extends` reads only inside the policy's repository (the nearest directory
+    holding `.git`, else the file's own) and the directories of `allow_outside`.
+    """
+    result = check_file(path, environ, allow_outside=allow_outside)
     if result.policy is None:
         raise PolicyError(result.diagnostics)
     return result.policy
 
 
-def loads(text: str, name: str = "<string>", environ: Mapping[str, str] | None = None) -> Policy:
-    """Like `load`, for policy text held in a string."""
-    result = check_text(text, name, environ)
+def loads(text: str, name: str = "<string>", environ: Mapping[str, str] | None = None, *,
+          allow_outside: AllowOutside = ()) -> Policy:
+    """Like `load`, for policy text held in a string; `extends` is relative to the working directory."""
+    result = check_text(text, name, environ, allow_outside=allow_outside)
     if result.policy is None:
         raise PolicyError(result.diagnostics)
     return result.policy

@@ -1,36 +1,21 @@
 """The `custom` check: a policy names a Python callable `module:function` taking a Draft.
 
-Where this sits: `registry.build_check` resolves the callable when the policy
-is compiled, so a typo is a policy error with a clear sentence, never a
-runtime surprise. The callable returns a float in 0..1, a bool, or a CheckResult.
+Where this sits: `registry.build_check` builds it when an engine is built, and
+`callables.resolve` imports the function then; validating a policy only
+locates it (`callables.check`), so a typo is a policy error with a clear
+sentence before anything runs. The callable returns a float in 0..1, a bool,
+or a CheckResult.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from cascadepolicy.callables import resolve
+
 from .base import CheckResult, Draft, clamp01
-
-
-def resolve(reference: str) -> Callable[..., Any]:
-    """Import `module:function` (dotted attributes allowed after the colon)."""
-    module_name, sep, attr_path = reference.partition(":")
-    if not sep or not module_name or not attr_path:
-        raise ValueError(f"function must look like 'package.module:function', got {reference!r}")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"cannot import module '{module_name}' for custom check {reference!r}: {exc}") from exc
-    for attr in attr_path.split("."):
-        if not hasattr(target, attr):
-            raise ValueError(f"module '{module_name}' has no attribute '{attr_path}' (custom check {reference!r})")
-        target = getattr(target, attr)
-    if not callable(target):
-        raise ValueError(f"{reference!r} is not callable")
-    return target  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ and forced verdicts: the real graph, offline and deterministic.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -17,10 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cascadepolicy.callables import without_imports
+from cascadepolicy.compose import AllowOutside, load_named
+from cascadepolicy.confine import Confinement, Refused, shown
 from cascadepolicy.diagnostics import Diagnostic, Location, did_you_mean, sort_diagnostics
 from cascadepolicy.loader import check_file
 from cascadepolicy.policy import Policy
-from cascadepolicy.source import SourceMap, load_file
+from cascadepolicy.source import SourceMap
 from cascadepolicy.testing.coverage import Coverage, CoverageTracker
 from cascadepolicy.testing.expect import check_expectations
 from cascadepolicy.testing.fixtures import (
@@ -75,9 +79,10 @@ class SuiteResult:
         return not self.failed and not any(d.is_error for d in self.diagnostics)
 
 
-def load_suite(path: str | os.PathLike[str]) -> LoadedSuite:
+def load_suite(path: str | os.PathLike[str], *, allow_outside: AllowOutside = ()) -> LoadedSuite:
+    """The suite and its policy; the policy (and what it extends) must lie in the suite's repository or `allow_outside`."""
     display = os.fspath(path)
-    document, diagnostics = load_file(Path(path), display)
+    document, diagnostics = load_named(Path(path), display, allow_outside)
     if document is None:
         return LoadedSuite(display, None, None, SourceMap(), diagnostics)
     suite, problems = check_suite_data(document.data, document.source_map)
@@ -86,11 +91,17 @@ def load_suite(path: str | os.PathLike[str]) -> LoadedSuite:
     smap = document.source_map
     policy_path = Path(path).parent / suite.policy
     policy_display = os.path.normpath(os.path.join(os.path.dirname(display), suite.policy))
-    if not policy_path.is_file():
+    try:
+        Confinement.around(Path(os.path.abspath(path)).parent, allow_outside).resolve(Path(path).parent, suite.policy)
+    except Refused as refused:
+        return LoadedSuite(display, suite, None, smap, [Diagnostic(
+            "test-policy", f"the suite names the policy {shown(suite.policy)}, which {refused.reason}.", smap.value(("policy",)),
+            hint="`policy` is a path relative to the suite file, inside its repository (or pass --allow-outside DIR).")])
+    if not os.path.isfile(policy_path):
         return LoadedSuite(display, suite, None, smap, [Diagnostic(
             "test-policy", f"the suite names the policy {suite.policy!r}, which does not exist (looked for {policy_display}).",
             smap.value(("policy",)), hint="`policy` is a path relative to the suite file.")])
-    loaded = check_file(policy_path, environ={**os.environ, **suite.env})
+    loaded = check_file(policy_path, environ={**os.environ, **suite.env}, allow_outside=allow_outside)
     if loaded.policy is None:
         errors = [d for d in loaded.diagnostics if d.is_error]
         return LoadedSuite(display, suite, None, smap, [Diagnostic(
@@ -147,7 +158,8 @@ def _check_refs(suite: TestSuite, policy: Policy, smap: SourceMap) -> list[Diagn
     return out
 
 
-def run_suite(loaded: LoadedSuite, *, only: str | None = None) -> SuiteResult:
+def run_suite(loaded: LoadedSuite, *, only: str | None = None, import_custom: bool = False) -> SuiteResult:
+    """Run the cases; custom guardrails and validators are imported and run only with `import_custom`."""
     started = time.perf_counter()
     if not loaded.ok:
         return SuiteResult(loaded.file, None, [], loaded.diagnostics, None, 0.0)
@@ -158,7 +170,7 @@ def run_suite(loaded: LoadedSuite, *, only: str | None = None) -> SuiteResult:
         if only is not None and only.lower() not in case.name.lower():
             continue
         where = loaded.source_map.value(("cases", index))
-        result, decision = _run_case(loaded.suite, loaded.policy, case, where)
+        result, decision = _run_case(loaded.suite, loaded.policy, case, where, import_custom)
         if decision is not None:
             tracker.record(case.name, decision)
         results.append(result)
@@ -183,7 +195,8 @@ def _merged(base: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _run_case(suite: TestSuite, policy: Policy, case: Case, where: Location | None) -> tuple[CaseResult, Any]:
+def _run_case(suite: TestSuite, policy: Policy, case: Case, where: Location | None,
+              import_custom: bool) -> tuple[CaseResult, Any]:
     started = time.perf_counter()
     defaults, request, own = suite.defaults, case.request, case.fixtures
     user = request.user or defaults.request.user
@@ -205,8 +218,9 @@ def _run_case(suite: TestSuite, policy: Policy, case: Case, where: Location | No
         if not unreachable:
             effective_tier = tier or (context.get("user") or {}).get("tier") or policy.spec.default_tier
             seed_usage(policy, store, [*defaults.fixtures.usage, *own.usage], user=user, tier=effective_tier, now=now)
-        # suites never append to the policy's audit log
-        engine = policy.engine(store=store, clock=lambda: now, sleep=lambda _: None, decision_log=None)
+        # suites never append to the policy's audit log, and run the code a policy names only when trusted to
+        with contextlib.nullcontext() if import_custom else without_imports():
+            engine = policy.engine(store=store, clock=lambda: now, sleep=lambda _: None, decision_log=None)
         result = engine.complete(messages, user=user, tier=tier, context=context, metadata=metadata, mocks=answers,
                                  guardrail_verdicts=verdicts)
     except Exception as exc:  # a case that crashes the engine fails; the suite goes on

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from cascadepolicy import callables
 from cascadepolicy.guardrails import grounding, injection, pii, registry
 
 SOURCES = [
@@ -52,15 +53,15 @@ NOT_CALLABLE = 42
 
 
 def test_load_custom_module_function_and_class() -> None:
-    assert registry.load_custom("cascadepolicy.guardrails.pii:scan") is pii.scan
-    check = registry.load_custom(f"{__name__}:CallableCheck")
+    assert callables.resolve("cascadepolicy.guardrails.pii:scan", entry_points=True) is pii.scan
+    check = callables.resolve(f"{__name__}:CallableCheck", entry_points=True)
     assert check("xyz") is True
 
 
 @pytest.mark.parametrize(
     ("ref", "message"),
     [
-        ("no_such_module_zz:check", "cannot be imported"),
+        ("no_such_module_zz:check", "cannot be found"),
         ("cascadepolicy.guardrails.pii:nope", "has no attribute 'nope'"),
         (f"{__name__}:NOT_CALLABLE", "not callable"),
         ("module_without_function:", "must be written"),
@@ -69,4 +70,4 @@ def test_load_custom_module_function_and_class() -> None:
 )
 def test_load_custom_errors(ref: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        registry.load_custom(ref)
+        callables.resolve(ref, entry_points=True)

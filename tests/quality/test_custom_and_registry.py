@@ -25,8 +25,8 @@ def test_custom_errors_fail_closed() -> None:
 @pytest.mark.parametrize(
     ("function", "message"),
     [
-        ("no_colon_here", "must look like 'package.module:function'"),
-        ("not_a_real_module_xyz:f", "cannot import module 'not_a_real_module_xyz'"),
+        ("no_colon_here", "must be written 'package.module:function'"),
+        ("not_a_real_module_xyz:f", "module 'not_a_real_module_xyz' of 'not_a_real_module_xyz:f' cannot be found"),
         (f"{MODULE}:missing", "has no attribute 'missing'"),
         (f"{MODULE}:NOT_CALLABLE", "is not callable"),
     ],
