@@ -51,7 +51,9 @@ class Masker:
     """
 
     def __init__(self, replacements: Mapping[str, str] | None = None, spans: Iterable[_Span] = ()) -> None:
-        self.spans = tuple(spans)
+        self.spans: dict[tuple[str, int], list[_Span]] = {}  # by file and line: a policy may hold thousands
+        for span in spans:
+            self.spans.setdefault((span.start.file, span.start.line), []).append(span)
         self.replacements = {s: shown for s, shown in (replacements or {}).items() if len(s) >= MIN_MASKED_CHARS}
         table: dict[str, str] = {}
         for secret, shown in self.replacements.items():
@@ -103,7 +105,9 @@ class Masker:
         a close suggestion would tell the reader most of the value."""
         if self._pattern is None:
             return d
-        secrets = [s for span in self.spans if span.holds(d.location) for s in span.secrets]
+        at = d.location
+        spans = self.spans.get((at.file, at.line), []) if at is not None else []
+        secrets = [s for span in spans if span.holds(at) for s in span.secrets]
         pieces = Masker({piece: shown for secret, shown in secrets for piece in _pieces(secret)})
 
         def mask(text: str) -> str:
@@ -131,8 +135,10 @@ class _Span(NamedTuple):
 
 
 def _pieces(value: str) -> set[str]:
-    """The parts of `value` between separators, and the runs of them from either end."""
-    parts = _SEPARATORS.split(value)[:_MAX_PARTS]  # pieces at even indices, separators between them
+    """The parts of `value` between separators, and the runs of them from either end (for values of ordinary length)."""
+    if len(value) > _MAX_SPLIT_CHARS:
+        return set()
+    parts = _SEPARATORS.split(value)  # pieces at even indices, separators between them
     out = {parts[i] for i in range(0, len(parts), 2)}
     for end in range(1, len(parts) + 1, 2):
         out.add("".join(parts[:end]))
@@ -156,7 +162,7 @@ def _mask_truncated(text: str, secret: str, shown: str) -> str:
 
 
 _SEPARATORS = re.compile(r"([:/\\.@=,;|\s]+)")
-_MAX_PARTS = 129  # 65 pieces
+_MAX_SPLIT_CHARS = 1024  # a longer value (a certificate, say) is masked whole and cut short, not piece by piece
 
 
 _SUGGESTION = re.compile(r"did you mean (?:'[^']*'|\"[^\"]*\")\?\s*")
