@@ -16,9 +16,11 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from cascadepolicy.diagnostics import Diagnostic
 from cascadepolicy.loader import check_text
 
 SECRETS = {
@@ -242,27 +244,25 @@ def test_a_diagnostic_about_a_value_masks_the_pieces_it_quotes() -> None:
     assert "AKIAQ7" not in problem.format() and "${FN}" in problem.message
 
 
-def test_a_diagnostic_about_a_value_masks_it_cut_short() -> None:
-    from cascadepolicy.diagnostics import Diagnostic
+def _interpolated(text: str, environ: dict[str, str]) -> tuple[Any, Any]:
+    """The source map of `text` after interpolation, and the masker built from it."""
     from cascadepolicy.interpolate import interpolate
     from cascadepolicy.scrub import Masker
     from cascadepolicy.source import parse_yaml
 
-    document, _ = parse_yaml('version: 1\nname: "${LONG}"\n', "t.yaml")
+    document, _ = parse_yaml(text, "t.yaml")
     assert document is not None
-    interpolate(document.data, document.source_map, {"LONG": "AKIAQ7" + "x" * 200})
-    cut = Diagnostic("schema-invalid", "name is 'AKIAQ7xxxxxxxxxx...', too long.", document.source_map.value(("name",)))
-    assert Masker.of(document.source_map).diagnostic(cut).message == "name is '${LONG}...', too long."
+    interpolate(document.data, document.source_map, environ)
+    return document.source_map, Masker.of(document.source_map)
+
+
+def test_a_diagnostic_about_a_value_masks_it_cut_short() -> None:
+    source_map, masker = _interpolated('version: 1\nname: "${LONG}"\n', {"LONG": "AKIAQ7" + "x" * 200})
+    cut = Diagnostic("schema-invalid", "name is 'AKIAQ7xxxxxxxxxx...', too long.", source_map.value(("name",)))
+    assert masker.diagnostic(cut).message == "name is '${LONG}...', too long."
 
 
 def test_a_diagnostic_about_a_value_masks_its_last_part() -> None:
-    from cascadepolicy.diagnostics import Diagnostic
-    from cascadepolicy.interpolate import interpolate
-    from cascadepolicy.scrub import Masker
-    from cascadepolicy.source import parse_yaml
-
-    document, _ = parse_yaml('function: "${FN}"\n', "t.yaml")
-    assert document is not None
-    interpolate(document.data, document.source_map, {"FN": "os.path:AKIAQ7secretfunction"})
-    missing = Diagnostic("ref-custom-callable", "os.path defines no 'AKIAQ7secretfunction'.", document.source_map.value(("function",)))
-    assert Masker.of(document.source_map).diagnostic(missing).message == "${FN} defines no '${FN}'."  # both parts are the value's
+    source_map, masker = _interpolated('function: "${FN}"\n', {"FN": "os.path:AKIAQ7secretfunction"})
+    missing = Diagnostic("ref-custom-callable", "os.path defines no 'AKIAQ7secretfunction'.", source_map.value(("function",)))
+    assert masker.diagnostic(missing).message == "${FN} defines no '${FN}'."  # both parts are the value's
