@@ -135,14 +135,20 @@ def map_exception(exc: BaseException, model_id: str | None = None) -> ProviderEr
 
 
 class ModelCaller:
-    """Calls the policy's models through litellm with retries and fallbacks."""
+    """Calls the policy's models through litellm with retries and fallbacks.
+
+    `offline`: a model is only ever answered by its mock; one without fails
+    with `ProviderBadRequest` instead of reaching a provider.
+    """
 
     def __init__(self, models: Mapping[str, ModelSpec], prices: Mapping[str, Price], *,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.perf_counter) -> None:
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.perf_counter,
+                 offline: bool = False) -> None:
         self.models = models
         self.prices = prices
         self.sleep = sleep
         self.clock = clock
+        self.offline = offline
         watch_key_variables(spec.api_key_env for spec in models.values())
 
     def call(self, model_id: str, messages: Sequence[Mapping[str, Any]], *,
@@ -210,6 +216,9 @@ class ModelCaller:
         if spec.api_base:
             kwargs["api_base"] = spec.api_base
         mocked = mocks is not None and (model_id in mocks or spec.model in mocks)
+        if self.offline and not mocked:
+            raise ProviderBadRequest(f"model {model_id!r} was not called: the engine is offline and no answer was "
+                                     "given for it", model=model_id)
         if spec.api_key_env and not mocked:
             key = os.environ.get(spec.api_key_env)
             if not key:

@@ -127,8 +127,25 @@ def _read_request(path: str) -> dict[str, Any]:
             raise UsageError("; ".join(d.format() for d in problems))
         data = document.data
     if not isinstance(data, dict) or "messages" not in data:
-        raise UsageError(f"{path} must hold a mapping with `messages` (and optionally user, tier, context, metadata, answers)")
+        raise UsageError(f"{path} must hold a mapping with `messages` (and optionally user, tier, context, metadata, answers, guardrails)")
     return data
+
+
+def _request_verdicts(path: str, given: Any, known: list[str]) -> dict[str, Any]:
+    """The request file's `guardrails`: per guardrail id, `pass`, `fire` or `error`, as in a suite's fixtures."""
+    from cascadepolicy.testing.fixtures import guardrail_verdicts
+
+    if given is None:
+        return {}
+    if not isinstance(given, dict):
+        raise UsageError(f"{path}: `guardrails` must map guardrail ids to pass, fire or error")
+    for rule_id, value in given.items():
+        if rule_id not in known:
+            raise UsageError(f"{path}: `guardrails` names {str(rule_id)[:80]!r}, which is not a guardrail of the policy "
+                             f"(known: {', '.join(known) or 'none'})")
+        if value not in ("pass", "fire", "error") and not isinstance(value, bool):
+            raise UsageError(f"{path}: `guardrails.{rule_id}` must be pass, fire or error")
+    return guardrail_verdicts(given)
 
 
 def explain_text(policy: Any, result: Any) -> str:
@@ -180,9 +197,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     mocks = {model: str(answer) for model, answer in answers.items()}
     for model_id in policy.spec.models:
         mocks.setdefault(model_id, f"(offline answer of {model_id}: give `answers` in the request file to control it)")
-    engine = policy.engine(store=MemoryStore(), decision_log=None, mocks=mocks)
+    verdicts = _request_verdicts(args.request, request.get("guardrails"), [g.id for g in policy.spec.guardrails])
+    # Offline: a check that needs the network is answered by the request's `guardrails` or reported as not run.
+    engine = policy.engine(store=MemoryStore(), decision_log=None, mocks=mocks, offline=True)
     result = engine.complete(request["messages"], user=request.get("user"), tier=request.get("tier"),
-                             context=request.get("context"), metadata=request.get("metadata"))
+                             context=request.get("context"), metadata=request.get("metadata"), guardrail_verdicts=verdicts)
     if args.format == "json":
         sys.stdout.write(json.dumps(policy.masker.data(result.decision.to_dict()), default=str, indent=2) + "\n")
     else:
@@ -193,7 +212,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def register_explain(sub: SubParsers) -> None:
     p = sub.add_parser("explain", help="one request through the graph, offline, step by step")
     p.add_argument("policy")
-    p.add_argument("--request", required=True, help="JSON or YAML file: messages, user, tier, context, metadata, answers")
+    p.add_argument("--request", required=True,
+                   help="JSON or YAML file: messages, user, tier, context, metadata, answers, guardrails (id: pass|fire|error)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     add_allow_outside(p)
     p.set_defaults(func=_guard(cmd_explain))

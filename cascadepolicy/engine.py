@@ -118,13 +118,16 @@ class Engine:
     path; None for no log; default: the policy's `audit.decision_log`), `on_warning` (called
     with the decision and each warning sentence), `mocks` (model id or litellm
     model name → answer text or exception, for offline runs), `sleep` (for
-    retry backoff), `async_workers` (threads serving `acomplete`).
+    retry backoff), `async_workers` (threads serving `acomplete`), `offline`
+    (nothing leaves the process: models without a mock fail, and checks that
+    need the network are answered by `guardrail_verdicts` or reported as not
+    run, failing closed; `explain` and `test` build their engines so).
     """
 
     def __init__(self, policy: Policy, *, store: Store | None = None, clock: Callable[[], float] = time.time,
                  decision_log: str | None | Literal["policy"] = "policy", on_warning: Callable[[Decision, str], None] | None = None,
                  mocks: Mapping[str, MockAnswer] | None = None, sleep: Callable[[float], None] = time.sleep,
-                 async_workers: int = 64) -> None:
+                 async_workers: int = 64, offline: bool = False) -> None:
         self.policy = policy
         spec = policy.spec
         self.clock = clock
@@ -135,9 +138,11 @@ class Engine:
         self._local = threading.local()  # the request a judge call belongs to, per thread
         self.async_workers = async_workers
         self._async_pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self.caller = ModelCaller(spec.models, policy.prices, sleep=sleep)
+        self.offline = offline
+        self.caller = ModelCaller(spec.models, policy.prices, sleep=sleep, offline=offline)
         self.detectors = Detectors(spec.features)
-        self.guardrails = GuardrailRunner(spec.guardrails, lambda i: self._where(("guardrails", i)), self._judge_fn)
+        self.guardrails = GuardrailRunner(spec.guardrails, lambda i: self._where(("guardrails", i)), self._judge_fn,
+                                          offline=offline)
         self.routes = self._compile_routes()
         self.cascades = {name: self._compile_cascade(name) for name in spec.cascades}
         self.store = store if store is not None else _open_policy_store(policy)

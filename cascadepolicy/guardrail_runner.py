@@ -139,6 +139,7 @@ class CompiledGuardrail:
     timeout: float
     location: str | None
     roles: frozenset[str] = frozenset({"user"})
+    not_run: str | None = None  # offline, a check that needs the network: why it cannot run
 
     def run(self, text: str, extra: Mapping[str, Any]) -> tuple[Verdict | None, str | None]:
         """The verdict, or None and a sentence saying why the check failed."""
@@ -149,6 +150,8 @@ class CompiledGuardrail:
             if isinstance(forced, bool):
                 return Verdict(forced, 1.0 if forced else 0.0, (), "verdict given by the test fixture"), None
             return forced, None
+        if self.not_run is not None:  # never a silent pass: the caller fails closed as on an error
+            return None, self.not_run
         try:
             if self.blocking_io:
                 future = _executor().submit(self.scan, text, extra)
@@ -173,14 +176,33 @@ class OutputOutcome:
 WITHHELD = "[text withheld: PII masking failed]"
 
 
+def needs_network(rule: Guardrail) -> str | None:
+    """What a rule's check would reach over the network, if anything (judges go through the model caller)."""
+    if isinstance(rule, ModerationGuardrail) and rule.provider is not None:
+        return f"moderation by the provider {rule.provider!r}"
+    return None
+
+
+def _offline_scan(text: str, extra: Mapping[str, Any]) -> Verdict:
+    raise AssertionError("an offline engine never runs a check that needs the network")
+
+
 class GuardrailRunner:
-    def __init__(self, rules: Sequence[Guardrail], locate: Callable[[int], str | None], judge: JudgeFn | None = None) -> None:
+    """The policy's guardrails, compiled. `offline`: a check that needs the network is never run; it
+    is answered by a verdict the caller gives (`guardrail_verdicts`) or reported as not run."""
+
+    def __init__(self, rules: Sequence[Guardrail], locate: Callable[[int], str | None], judge: JudgeFn | None = None,
+                 *, offline: bool = False) -> None:
         self.input: list[CompiledGuardrail] = []
         self.output: list[CompiledGuardrail] = []
         for index, rule in enumerate(rules):
-            scan, blocking = build_scan(rule, judge)
+            remote = needs_network(rule) if offline else None
+            scan, blocking = (_offline_scan, False) if remote else build_scan(rule, judge)
             roles = frozenset(rule.apply_to) if isinstance(rule, InjectionGuardrail) else frozenset({"user"})
-            compiled = CompiledGuardrail(rule, index, scan, blocking, duration_seconds(rule.timeout), locate(index), roles)
+            not_run = (f"not run offline: {remote} needs the network; give the guardrail a verdict "
+                       "(fixtures.guardrails in a test suite, `guardrails` in an explain request)") if remote else None
+            compiled = CompiledGuardrail(rule, index, scan, blocking, duration_seconds(rule.timeout), locate(index), roles,
+                                         not_run)
             (self.input if rule.stage == "input" else self.output).append(compiled)
         # Records are masked with every PII rule's detector, of either stage and in any mode;
         # a policy without one gets the built-in detector's default entities.

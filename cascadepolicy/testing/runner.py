@@ -5,7 +5,9 @@ against `TestSuite`, loads the policy it names (with the suite's `env`), and
 checks that every name the cases use (routes, models, guardrails, limits,
 tiers) exists in the policy. `run_suite` builds a fresh engine per case with
 a fixed clock, an in-memory store seeded by the fixtures, scripted answers
-and forced verdicts: the real graph, offline and deterministic.
+and forced verdicts: the real graph, offline and deterministic (an offline
+engine: a check that needs the network and has no forced verdict is reported
+as not run and fails closed).
 """
 
 from __future__ import annotations
@@ -220,7 +222,7 @@ def _run_case(suite: TestSuite, policy: Policy, case: Case, where: Location | No
             seed_usage(policy, store, [*defaults.fixtures.usage, *own.usage], user=user, tier=effective_tier, now=now)
         # suites never append to the policy's audit log, and run the code a policy names only when trusted to
         with contextlib.nullcontext() if import_custom else without_imports():
-            engine = policy.engine(store=store, clock=lambda: now, sleep=lambda _: None, decision_log=None)
+            engine = policy.engine(store=store, clock=lambda: now, sleep=lambda _: None, decision_log=None, offline=True)
         result = engine.complete(messages, user=user, tier=tier, context=context, metadata=metadata, mocks=answers,
                                  guardrail_verdicts=verdicts)
     except Exception as exc:  # a case that crashes the engine fails; the suite goes on
