@@ -19,7 +19,6 @@ import os
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from cascadepolicy.errors import (
@@ -30,7 +29,7 @@ from cascadepolicy.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from cascadepolicy.model import ModelSpec
+from cascadepolicy.model import ModelSpec, duration_seconds
 from cascadepolicy.pricing import Price
 from cascadepolicy.response_check import Anomalies, attr, bill, content_text, first_choice
 from cascadepolicy.scrub import guard_loggers, provider_text, scrub_keys, watch_key_variables
@@ -52,15 +51,6 @@ def litellm_module() -> Any:
         guard_loggers(PROVIDER_LOGGERS)
         _litellm = litellm
     return _litellm
-
-
-@lru_cache(maxsize=256)
-def duration_seconds(text: str) -> float:
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    for unit in ("ms", "s", "m", "h", "d", "w"):
-        if text.endswith(unit) and text[: -len(unit)].isdigit():
-            return int(text[: -len(unit)]) * units[unit]
-    raise ValueError(f"not a duration: {text!r}")
 
 
 # Mock answers: a string, an exception instance raised in place of calling, or a raw

@@ -112,7 +112,7 @@ CODES: dict[str, str] = {
     "schema-type": "A value has the wrong type.",
     "schema-enum": "A value is not one of the allowed choices.",
     "schema-range": "A number is outside its allowed range.",
-    "schema-duration": "A duration is malformed (write 30s, 10m, 1h, 1d or 7d).",
+    "schema-duration": "A duration is malformed (write 30s, 10m, 1h, 1d or 7d) or longer than ten years.",
     "schema-pattern": "A string does not have the required form.",
     "schema-version": "The policy `version` is not one this release reads.",
     "schema-invalid": "A value is invalid for another reason given in the message.",

@@ -6,19 +6,43 @@ shape: `schemas/policy.schema.json` is generated from them
 them. Every model forbids unknown keys, is strict about types and frozen.
 Cross-references (a route naming a cascade, ...) are checked later, in
 `cascadepolicy.checks`, because they need the whole document.
+
+Every number has a range, so that nothing a policy says can overflow where it
+is used (a store's columns, a float, a sleep or a timeout): durations are at
+most MAX_DURATION_SECONDS, counts at most MAX_COUNT, dollars at most MAX_USD,
+prices at most MAX_PRICE_PER_MILLION, weights at most MAX_WEIGHT, and no
+number is infinite or NaN (`.inf` and `.nan` are YAML numbers).
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 SUPPORTED_VERSIONS = (1,)
 
-DURATION_PATTERN = r"^[1-9][0-9]*(ms|s|m|h|d|w)$"
-PERIOD_PATTERN = r"^(day|week|month|[1-9][0-9]*(s|m|h|d|w))$"
+MAX_DURATION_SECONDS = 10 * 365 * 86_400  # ten years: windows, periods, TTLs, timeouts
+MAX_COUNT = 10**12  # requests, tokens, characters, words and other counts
+MAX_USD = 10**9  # a budget, in US dollars
+MAX_PRICE_PER_MILLION = 10**6  # USD per million tokens
+MAX_WEIGHT = 10**6  # a check's weight in a composite score
+
+# At most 12 digits (ten years in milliseconds has 12), so that no duration is
+# a huge number before its range is checked.
+DURATION_PATTERN = r"^[1-9][0-9]{0,11}(ms|s|m|h|d|w)$"
+PERIOD_PATTERN = r"^(day|week|month|[1-9][0-9]{0,11}(s|m|h|d|w))$"
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 CALLABLE_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
@@ -26,7 +50,27 @@ VISIBLE_PATTERN = r"\S"  # some character other than white space
 DOMAIN_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 CONTEXT_NAME_PATTERN = r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+$"
 
-Duration = Annotated[str, Field(pattern=DURATION_PATTERN, examples=["30s", "10m", "1h", "1d", "7d"])]
+
+
+@lru_cache(maxsize=256)
+def duration_seconds(text: str) -> float:
+    """Seconds in a duration such as `30s`, `10m`, `1h`, `7d` or `500ms`."""
+    for unit in ("ms", "s", "m", "h", "d", "w"):
+        if text.endswith(unit) and text[: -len(unit)].isdigit():
+            return int(text[: -len(unit)]) * _UNIT_SECONDS[unit]
+    raise ValueError(f"not a duration: {text!r}")
+
+
+def _at_most_ten_years(text: str) -> str:
+    if text not in ("day", "week", "month") and duration_seconds(text) > MAX_DURATION_SECONDS:
+        raise PydanticCustomError(
+            "schema_duration", "{value} is longer than ten years, the longest duration a policy may give (3650d).", {"value": text})
+    return text
+
+
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN, examples=["30s", "10m", "1h", "1d", "7d"]), AfterValidator(_at_most_ten_years)]
+Period = Annotated[str, Field(pattern=PERIOD_PATTERN), AfterValidator(_at_most_ten_years)]
+Count = Annotated[int, Field(le=MAX_COUNT)]
 Id = Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
 Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
 Mode = Literal["enforce", "warn", "dry_run"]
@@ -36,7 +80,7 @@ CLOSED_KEYS: dict[str, Any] = {"additionalProperties": False}
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True, allow_inf_nan=False)
 
 
 def exactly_one(values: dict[str, Any], names: tuple[str, ...], what: str, error: str = "schema_invalid") -> None:
@@ -74,8 +118,8 @@ ContextSpec = Annotated[
 class Pricing(Strict):
     """Prices that override litellm's price table for one model."""
 
-    input_per_million: float = Field(ge=0, description="USD per one million prompt tokens.")
-    output_per_million: float = Field(ge=0, description="USD per one million completion tokens.")
+    input_per_million: float = Field(ge=0, le=MAX_PRICE_PER_MILLION, description="USD per one million prompt tokens.")
+    output_per_million: float = Field(ge=0, le=MAX_PRICE_PER_MILLION, description="USD per one million completion tokens.")
 
 
 class ModelSpec(Strict):
@@ -132,8 +176,8 @@ class RateWindow(Strict):
 
     model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["requests"]}, {"required": ["tokens"]}]})
 
-    requests: int | None = Field(None, ge=1, description="Most requests admitted in any window of length `per`.")
-    tokens: int | None = Field(None, ge=1, description="Most tokens (prompt + worst-case completion, settled to actual) in any window of length `per`.")
+    requests: Count | None = Field(None, ge=1, description="Most requests admitted in any window of length `per`.")
+    tokens: Count | None = Field(None, ge=1, description="Most tokens (prompt + worst-case completion, settled to actual) in any window of length `per`.")
     per: Duration = Field(description="Window length, e.g. `30s`, `1h`, `7d`. Windows slide: no window of this length ever admits more.")
     scope: Literal["user", "tier"] = Field("user", description="`user`: each user has their own window; `tier`: all users of the tier share one.")
     mode: Mode = Field("enforce", description="`enforce` refuses; `warn` admits and records; `dry_run` only records what would happen.")
@@ -152,8 +196,8 @@ class Budget(Strict):
 
     model_config = ConfigDict(json_schema_extra={"dependentRequired": {"degrade_at": ["degrade_to"], "degrade_to": ["degrade_at"]}})
 
-    usd: float = Field(gt=0, description="The budget in US dollars for each period.")
-    per: str = Field(pattern=PERIOD_PATTERN, description="`day`, `week` or `month` (calendar periods in `timezone`), or a rolling duration such as `24h` or `30d`.")
+    usd: float = Field(gt=0, le=MAX_USD, description="The budget in US dollars for each period.")
+    per: Period = Field(description="`day`, `week` or `month` (calendar periods in `timezone`), or a rolling duration such as `24h` or `30d`.")
     timezone: str = Field("UTC", description="IANA time zone in which calendar periods start, e.g. `Europe/Berlin`.")
     scope: Literal["user", "tier"] = Field("user", description="`user`: each user has their own budget; `tier`: all users of the tier share one.")
     warn_at: Ratio | None = Field(None, description="Share of the budget at which requests are still served but a warning is recorded and the callback called.")
@@ -269,7 +313,7 @@ Guardrail = Annotated[
 # ---------------------------------------------------------------- validators
 
 class CheckBase(Strict):
-    weight: float = Field(1.0, gt=0, description="Weight of this check in the step's composite score.")
+    weight: float = Field(1.0, gt=0, le=MAX_WEIGHT, description="Weight of this check in the step's composite score.")
     required: bool = Field(False, description="When true, failing this check sets the composite score to 0.")
 
 
@@ -287,10 +331,10 @@ class LengthCheck(CheckBase):
     model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": [k]} for k in ("min_chars", "max_chars", "min_words", "max_words")]})
 
     check: Literal["length"] = Field(description="Answer length bounds; words approximate tokens (about 0.75 words per token).")
-    min_chars: int | None = Field(None, ge=0, description="Fewest characters.")
-    max_chars: int | None = Field(None, ge=1, description="Most characters.")
-    min_words: int | None = Field(None, ge=0, description="Fewest words.")
-    max_words: int | None = Field(None, ge=1, description="Most words.")
+    min_chars: Count | None = Field(None, ge=0, description="Fewest characters.")
+    max_chars: Count | None = Field(None, ge=1, description="Most characters.")
+    min_words: Count | None = Field(None, ge=0, description="Fewest words.")
+    max_words: Count | None = Field(None, ge=1, description="Most words.")
 
     @model_validator(mode="after")
     def _some_bound(self) -> LengthCheck:
@@ -308,15 +352,15 @@ class HedgingCheck(CheckBase):
 class RefusalCheck(CheckBase):
     check: Literal["refusal"] = Field(description="The model declined to answer.")
     phrases: tuple[str, ...] | None = Field(None, description="Phrases replacing the built-in list.")
-    scan_chars: int | None = Field(None, ge=1, description="Only the first this many characters are searched (built-in default 600).")
+    scan_chars: Count | None = Field(None, ge=1, description="Only the first this many characters are searched (built-in default 600).")
 
 
 class CoherenceCheck(CheckBase):
     check: Literal["coherence"] = Field(description="Self-contradiction, degenerate repetition, an answer that stops mid-sentence.")
     max_repeat_ratio: Ratio | None = Field(None, description="Most share of repeated n-grams that still passes (default 0.5).")
     ngram: int | None = Field(None, ge=2, le=10, description="n-gram length for the repetition measure (default 4).")
-    min_words_for_repetition: int | None = Field(None, ge=1, description="Answers shorter than this are not checked for repetition (default 40).")
-    max_repeated_lines: int | None = Field(None, ge=0, description="Most identical non-empty lines (default 2).")
+    min_words_for_repetition: Count | None = Field(None, ge=1, description="Answers shorter than this are not checked for repetition (default 40).")
+    max_repeated_lines: Count | None = Field(None, ge=0, description="Most identical non-empty lines (default 2).")
     check_truncation: bool = Field(True, description="Fail answers that stop mid-sentence.")
     check_contradiction: bool = Field(True, description="Fail answers that state a sentence and its negation.")
 
@@ -331,7 +375,7 @@ class ArithmeticCheck(CheckBase):
     tolerance: float | None = Field(None, ge=0, description="Relative tolerance for a result to count as right (default 1e-6).")
     allow_rounding: bool = Field(True, description="Accept results rounded to the precision written.")
     min_share: Ratio | None = Field(None, description="Least share of correct equations that passes (default 1.0).")
-    min_equations: int | None = Field(None, ge=0, description="Fewest equations the answer must show (default 0).")
+    min_equations: Count | None = Field(None, ge=0, description="Fewest equations the answer must show (default 0).")
 
 
 class AnswerFormatCheck(CheckBase):
@@ -339,7 +383,7 @@ class AnswerFormatCheck(CheckBase):
     answer_pattern: str | None = Field(None, description="Regular expression with one capture group for the final answer, replacing the built-in ones.")
     numeric: bool = Field(True, description="The final answer must be a number.")
     integer: bool = Field(False, description="The final answer must be a whole number.")
-    max_decimals: int | None = Field(None, ge=0, description="Most decimal places in the final answer.")
+    max_decimals: Count | None = Field(None, ge=0, description="Most decimal places in the final answer.")
 
 
 class ConsistencyCheck(CheckBase):
@@ -361,7 +405,7 @@ class ProvenanceCheck(CheckBase):
     check: Literal["provenance"] = Field(description="Every operand in the working comes from the question, an earlier result or a known constant.")
     constants: tuple[float, ...] | None = Field(None, description="Constants always allowed (default: 0-10, 12, 24, 30, 31, 52, 60, 100, 365, 1000, 0.5).")
     number_words: bool = Field(True, description="Count number words as numbers.")
-    max_unsupported: int | None = Field(None, ge=0, description="Most operands of unknown origin that still pass (default 0).")
+    max_unsupported: Count | None = Field(None, ge=0, description="Most operands of unknown origin that still pass (default 0).")
     tolerance: float | None = Field(None, ge=0, description="Relative tolerance (default 1e-6).")
 
 

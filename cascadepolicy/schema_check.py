@@ -43,7 +43,8 @@ TYPE_NOUNS = {
 _RANGE = {"greater_than": "greater than {gt}", "greater_than_equal": "at least {ge}",
           "less_than": "less than {lt}", "less_than_equal": "at most {le}",
           "too_short": "at least {min_length} item(s) long", "too_long": "at most {max_length} item(s) long",
-          "string_too_short": "at least {min_length} character(s) long", "string_too_long": "at most {max_length} characters long"}
+          "string_too_short": "at least {min_length} character(s) long", "string_too_long": "at most {max_length} characters long",
+          "finite_number": "a finite number"}
 
 
 def check_schema(data: dict[str, Any], source_map: SourceMap) -> tuple[PolicyDocument | None, list[Diagnostic]]:
@@ -176,6 +177,8 @@ def _diagnostic(error: Any, data: Any, source_map: SourceMap) -> Diagnostic:
             if isinstance(given, str) and _ZERO_DURATION.match(given):
                 return Diagnostic("schema-duration", f"{field} is {given!r}, a zero-length duration; it must be longer than zero.", where,
                                   hint=_DURATION_HINT)
+            if isinstance(given, str) and _LONG_DURATION.match(given):
+                return Diagnostic("schema-duration", f"{field} is {given[:40]!r}, {_TOO_LONG}.", where, hint=_LONG_HINT)
             return Diagnostic("schema-duration", f"{field} is {given!r}, which is not {_duration_form(pattern)}.", where, hint=_DURATION_HINT)
         return Diagnostic("schema-pattern", f"{field} is {given!r}, which is not {_pattern_form(pattern)}.", where)
     if kind in _RANGE:
@@ -210,6 +213,8 @@ def _without_value(kind: str, ctx: dict[str, Any], path: PathKey) -> tuple[str, 
         return "schema-range", f"must be {_bound(kind, ctx)}", None
     if kind in TYPE_NOUNS:
         return "schema-type", f"must be {TYPE_NOUNS[kind]}, not text", None
+    if kind == "schema_duration":  # model.py's range check of a duration
+        return "schema-duration", f"is {_TOO_LONG}", _LONG_HINT
     return None
 
 
@@ -230,13 +235,23 @@ def _pattern_form(pattern: Any) -> str:
 
 
 def _bound(kind: str, ctx: dict[str, Any]) -> str:
-    return _RANGE[kind].format(**{k: ctx.get(k) for k in ("gt", "ge", "lt", "le", "min_length", "max_length")})
+    return _RANGE[kind].format(**{k: _readable(ctx.get(k)) for k in ("gt", "ge", "lt", "le", "min_length", "max_length")})
 
 
-_CUSTOM_CODES = {"schema-invalid", "schema-version", "schema-secret", "schema-timezone"}
+def _readable(bound: Any) -> Any:
+    """1000000000.0 reads 1,000,000,000."""
+    if isinstance(bound, float) and bound.is_integer():
+        bound = int(bound)
+    return f"{bound:,}" if isinstance(bound, int) and not isinstance(bound, bool) else bound
+
+
+_CUSTOM_CODES = {"schema-invalid", "schema-version", "schema-secret", "schema-timezone", "schema-duration"}
 _DURATION_HINT = "write a positive whole number followed by s, m, h, d or w, such as 30s, 10m, 1h or 7d."
 _SECRET_KEYS = {"api_key", "apikey", "key", "secret", "token", "password"}
 _ZERO_DURATION = re.compile(r"^0+(ms|s|m|h|d|w)$")
+_LONG_DURATION = re.compile(r"^[1-9][0-9]{12,}(ms|s|m|h|d|w)$")  # more digits than DURATION_PATTERN allows
+_TOO_LONG = "longer than ten years, the longest duration a policy may give"
+_LONG_HINT = "durations are at most 3650d; see 'Bounded evaluation' in docs/security.md."
 _PATTERN_WORDS = {
     ID_PATTERN: "an id (a letter, then letters, digits, `_`, `.` or `-`)",
     ENV_NAME_PATTERN: "an environment variable name (letters, digits and `_`, not starting with a digit)",

@@ -17,12 +17,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from cascadepolicy.model import Strict, exactly_one
+from cascadepolicy.model import MAX_USD, Count, Duration, Strict, exactly_one
 
-DURATION_PATTERN = r"^[1-9][0-9]*(ms|s|m|h|d|w)$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-
-Duration = Annotated[str, Field(pattern=DURATION_PATTERN, examples=["30s", "10m", "1h", "1d"])]
+# The clock of a case: epoch seconds up to the end of year 9999, the last a datetime can show.
+MAX_EPOCH_SECONDS = 253_402_300_799
 ERROR_KINDS = ("timeout", "rate_limited", "unavailable", "auth", "bad_request")
 
 
@@ -85,9 +84,9 @@ class UsageSeed(Strict):
     tier: str | None = Field(None, description="Which tier's windows and budgets; default: the request's tier.")
     limit: str | None = Field(None, description="Only this entry of `limits`, by id (default: every window or budget that applies).")
     model: str | None = Field(None, description="The model id the usage was spent on (counts towards per-model limits).")
-    usd: float | None = Field(None, ge=0, description="Dollars already spent (every budget that applies).")
-    requests: int | None = Field(None, ge=0, description="Requests already made (every request window that applies).")
-    tokens: int | None = Field(None, ge=0, description="Tokens already used (every token window that applies).")
+    usd: float | None = Field(None, ge=0, le=MAX_USD, description="Dollars already spent (every budget that applies).")
+    requests: Count | None = Field(None, ge=0, description="Requests already made (every request window that applies).")
+    tokens: Count | None = Field(None, ge=0, description="Tokens already used (every token window that applies).")
     ago: Duration | None = Field(None, description="How long before `now` the usage happened (default: at `now`).")
 
     @model_validator(mode="before")
@@ -101,7 +100,7 @@ class UsageSeed(Strict):
 class Fixtures(Strict):
     """What makes a case deterministic and offline."""
 
-    now: str | float | None = Field(None, description="The engine's clock: ISO 8601 (`2025-03-14T12:00:00Z`) or epoch seconds.")
+    now: str | Annotated[float, Field(ge=0, le=MAX_EPOCH_SECONDS)] | None = Field(None, description="The engine's clock: ISO 8601 (`2025-03-14T12:00:00Z`) or epoch seconds.")
     answers: dict[str, AnswerSpec] = Field(default_factory=dict, description="Per model id (or litellm model name), what the model answers. A model called without an answer fails the case.")
     guardrails: dict[str, GuardrailFixture] = Field(default_factory=dict, description="Per guardrail id, a forced verdict; other guardrails run their real checks.")
     usage: tuple[UsageSeed, ...] = Field((), description="Counters spent before the request, e.g. `{usd: 0.95}` or `{requests: 10}`.")
