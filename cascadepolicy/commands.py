@@ -248,6 +248,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for call in d.calls:
             print(f"{call.model_id} ({call.model}) {call.purpose}: {call.outcome}, {call.prompt_tokens}+{call.completion_tokens} tokens, "
                   f"${call.cost:.6f}, {call.latency_ms:.0f} ms" + (f" — {call.error}" if call.error else ""), file=sys.stderr)
+            for anomaly in call.anomalies:
+                print(f"    provider anomaly, {anomaly}", file=sys.stderr)
         for v in d.validations:
             if v.threshold is None:  # no score: the step failed or an output guardrail rejected it
                 print(f"step {v.step + 1} → escalated: {v.escalation_reason}", file=sys.stderr)

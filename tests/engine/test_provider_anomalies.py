@@ -11,8 +11,11 @@ decision record flags the anomaly.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -143,6 +146,33 @@ def test_an_empty_choices_list_is_a_provider_error_not_an_index_error() -> None:
     assert result.decision.outcome == "error"
     assert "no usable answer" in (result.decision.calls[0].error or "")
     assert _counters(store) == {}  # nothing was answered; the reservation was released
+
+
+def test_a_raw_response_given_as_mock_is_billed_like_a_providers() -> None:
+    # A mock that is a response dict goes through litellm's mock_response and the same checks.
+    engine = _policy("http://127.0.0.1:9").engine(store=MemoryStore(), decision_log=None,
+                                                 mocks={"m": response("Hello there.", usage(-7, -7))})
+    call = engine.complete(ASK, user="u").decision.calls[0]
+    assert (call.prompt_tokens, call.completion_tokens) == (count_prompt_tokens(ASK), text_tokens("Hello there."))
+    assert _codes(call) == ["usage-invalid", "usage-invalid"]
+
+
+def test_run_prints_the_anomalies(tmp_path: Path) -> None:
+    with hostile_provider(Script(body=response("Hello there.", usage(-7, 84_000)))) as api_base:
+        policy = tmp_path / "p.yaml"
+        policy.write_text(f"""
+version: 1
+name: run-anomalies
+models:
+  m: {{model: openai/hostile, api_base: "{api_base}", max_tokens: {MAX_TOKENS}, retries: 0,
+       pricing: {{input_per_million: 1, output_per_million: 1}}}}
+routes: [{{default: {{model: m}}}}]
+""", encoding="utf-8")
+        proc = subprocess.run([sys.executable, "-m", "cascadepolicy", "run", str(policy), "--prompt", "Say hello."],
+                              capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "provider anomaly, usage-invalid: prompt_tokens was -7" in proc.stderr
+    assert "provider anomaly, completion-over-max: completion_tokens was 84000" in proc.stderr
 
 
 # ---------------------------------------------------------------- streams over HTTP
