@@ -260,6 +260,16 @@ def test_junk_choices_are_a_provider_error(monkeypatch: pytest.MonkeyPatch, choi
     assert "no usable answer" in (result.decision.calls[0].error or "")
 
 
+LITELLM_PRICED = """
+version: 1
+name: litellm-priced
+models: {m: {model: gpt-4o-mini, max_tokens: 20, retries: 0}}
+default_tier: free
+tiers: {free: {budget: {usd: 100, per: day}}}
+routes: [{default: {model: m}}]
+"""
+
+
 @pytest.mark.parametrize("cost", [float("nan"), float("inf"), -1.0, 1e9, "0.1", None])
 def test_implausible_provider_cost_falls_back_to_the_table_price(monkeypatch: pytest.MonkeyPatch, cost: Any) -> None:
     reply = SimpleNamespace(choices=[SimpleNamespace(message=SimpleNamespace(content="Hi."), finish_reason="stop")],
@@ -267,14 +277,7 @@ def test_implausible_provider_cost_falls_back_to_the_table_price(monkeypatch: py
     litellm = litellm_module()
     monkeypatch.setattr(litellm, "completion", lambda **kwargs: reply)
     monkeypatch.setattr(litellm, "completion_cost", lambda **kwargs: cost)
-    policy = cascadepolicy.loads("""
-version: 1
-name: litellm-priced
-models: {m: {model: gpt-4o-mini, max_tokens: 20, retries: 0}}
-default_tier: free
-tiers: {free: {budget: {usd: 100, per: day}}}
-routes: [{default: {model: m}}]
-""", "p.yaml")
+    policy = cascadepolicy.loads(LITELLM_PRICED, "p.yaml")
     store = MemoryStore()
     result = policy.engine(store=store, decision_log=None).complete(ASK, user="u")
     call = result.decision.calls[0]
@@ -288,12 +291,7 @@ def test_a_plausible_provider_cost_is_kept(monkeypatch: pytest.MonkeyPatch) -> N
                             usage=SimpleNamespace(prompt_tokens=9, completion_tokens=2))
     litellm = litellm_module()
     monkeypatch.setattr(litellm, "completion", lambda **kwargs: reply)
-    policy = cascadepolicy.loads("""
-version: 1
-name: litellm-priced
-models: {m: {model: gpt-4o-mini, max_tokens: 20, retries: 0}}
-routes: [{default: {model: m}}]
-""", "p.yaml")
+    policy = cascadepolicy.loads(LITELLM_PRICED, "p.yaml")
     table = policy.prices["m"].cost(9, 2)
     monkeypatch.setattr(litellm, "completion_cost", lambda **kwargs: table / 2)  # cached input, say
     call = policy.engine(store=MemoryStore(), decision_log=None).complete(ASK).decision.calls[0]
