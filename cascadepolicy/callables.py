@@ -39,6 +39,7 @@ import ast
 import configparser
 import contextlib
 import contextvars
+import functools
 import importlib
 import importlib.machinery
 import inspect
@@ -46,7 +47,7 @@ import os
 import pkgutil
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ from cascadepolicy.confine import Refused, read_bounded
 from cascadepolicy.diagnostics import did_you_mean
 
 ENTRY_POINT_GROUP = "cascadepolicy.guardrails"
-MAX_SOURCE_BYTES = 2 * 1024 * 1024  # a larger module is accepted as found, its attributes unverified
+MAX_SOURCE_BYTES = 1024 * 1024  # a larger module is accepted as found, its attributes unverified
 MAX_REFERENCE_CHARS = 512
 MAX_METADATA_BYTES = 256 * 1024  # one distribution's entry_points.txt
 FIND_HINT = "make sure the module is importable where the policy runs (installed, or on PYTHONPATH)."
@@ -150,29 +151,46 @@ def _check_reference(reference: Reference, search_path: list[str]) -> None:
     if located.source is None:
         return  # compiled, in an archive, or built in: found, attributes not verified
     try:
-        raw, size = read_bounded(located.source, MAX_SOURCE_BYTES)
-    except Refused as refused:
-        raise CallableProblem(f"module {reference.module!r} of {_shown(reference.text)} cannot be read: its source {refused.reason}.",
+        stat = located.source.stat()
+        bindings = _bindings(str(located.source), stat.st_mtime_ns, stat.st_size, MAX_SOURCE_BYTES)
+    except (Refused, OSError) as exc:
+        reason = exc.reason if isinstance(exc, Refused) else "cannot be read"
+        raise CallableProblem(f"module {reference.module!r} of {_shown(reference.text)} cannot be read: its source {reason}.",
                               hint=FIND_HINT) from None
-    if size > MAX_SOURCE_BYTES:
-        return
-    try:
-        with warnings.catch_warnings():  # e.g. invalid escape sequences: the module's business, not the policy's
-            warnings.simplefilter("ignore")
-            tree = ast.parse(raw, filename=reference.module)
-    except SyntaxError as exc:
-        line = f" (line {exc.lineno})" if exc.lineno else ""
+    if bindings is None:
+        return  # over the size limit: found, attributes not verified
+    if isinstance(bindings, int):
+        line = f" (line {bindings})" if bindings else ""
         raise CallableProblem(f"module {reference.module!r} of {_shown(reference.text)} cannot be checked: its source does not parse as Python{line}.",
-                              hint="fix the module's syntax.") from None
-    except (ValueError, RecursionError, MemoryError):
-        raise CallableProblem(f"module {reference.module!r} of {_shown(reference.text)} cannot be checked: its source does not parse as Python.",
-                              hint="fix the module's syntax.") from None
-    names, literals, open_ended = _top_level_names(tree)
+                              hint="fix the module's syntax.")
+    names, literals, open_ended = bindings
     first = reference.attributes[0]
     if first in literals:
         raise CallableProblem(f"{_shown(reference.text)} names a constant, which is not callable.", hint="name a function or a class.")
     if first not in names and not open_ended:
         raise _no_attribute(reference, names)
+
+
+@functools.lru_cache(maxsize=64)
+def _bindings(source: str, mtime_ns: int, size: int, limit: int) -> tuple[frozenset[str], frozenset[str], bool] | int | None:
+    """What `_top_level_names` finds in a source file; the line of a syntax error (0: unknown); None when too large.
+
+    Remembered per file version: a policy may name one module many times,
+    and parsing a hostile megabyte takes a second or more.
+    """
+    raw, read = read_bounded(Path(source), limit)
+    if read > limit:
+        return None
+    try:
+        with warnings.catch_warnings():  # e.g. invalid escape sequences: the module's business, not the policy's
+            warnings.simplefilter("ignore")
+            tree = ast.parse(raw, filename=source)
+    except SyntaxError as exc:
+        return exc.lineno or 0
+    except (ValueError, RecursionError, MemoryError):
+        return 0
+    names, literals, open_ended = _top_level_names(tree)
+    return frozenset(names), frozenset(literals), open_ended
 
 
 def _locate(reference: Reference, search_path: list[str]) -> _Located:
@@ -344,25 +362,38 @@ def _entry_points(search_path: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for entry in search_path:
         try:
-            children = sorted(os.scandir(entry or "."), key=lambda e: e.name)
+            mtime = os.stat(entry or ".").st_mtime_ns
         except (OSError, ValueError):
             continue
-        for child in children:
-            if not child.name.endswith((".dist-info", ".egg-info")):
-                continue
-            try:
-                raw, size = read_bounded(Path(child.path) / "entry_points.txt", MAX_METADATA_BYTES)
-                if size > MAX_METADATA_BYTES:
-                    continue
-                parser = configparser.ConfigParser(delimiters=("=",), interpolation=None, strict=False)
-                parser.optionxform = str  # type: ignore[assignment,method-assign]
-                parser.read_string(raw.decode("utf-8"))
-            except (Refused, UnicodeDecodeError, configparser.Error):
-                continue
-            if parser.has_section(ENTRY_POINT_GROUP):
-                for key, value in parser.items(ENTRY_POINT_GROUP):
-                    found.setdefault(key.strip(), value.strip())
+        for name, value in _directory_entry_points(entry or ".", mtime):
+            found.setdefault(name, value)
     return found
+
+
+@functools.lru_cache(maxsize=256)
+def _directory_entry_points(directory: str, mtime_ns: int) -> tuple[tuple[str, str], ...]:
+    """The group's entry points of the distributions in one directory, remembered until it changes
+    (installing or removing a distribution changes the directory)."""
+    try:
+        children = sorted(os.scandir(directory), key=lambda e: e.name)
+    except (OSError, ValueError):
+        return ()
+    found: list[tuple[str, str]] = []
+    for child in children:
+        if not child.name.endswith((".dist-info", ".egg-info")):
+            continue
+        try:
+            raw, size = read_bounded(Path(child.path) / "entry_points.txt", MAX_METADATA_BYTES)
+            if size > MAX_METADATA_BYTES:
+                continue
+            parser = configparser.ConfigParser(delimiters=("=",), interpolation=None, strict=False)
+            parser.optionxform = str  # type: ignore[assignment,method-assign]
+            parser.read_string(raw.decode("utf-8"))
+        except (Refused, UnicodeDecodeError, configparser.Error):
+            continue
+        if parser.has_section(ENTRY_POINT_GROUP):
+            found.extend((key.strip(), value.strip()) for key, value in parser.items(ENTRY_POINT_GROUP))
+    return tuple(found)
 
 
 # ---------------------------------------------------------------- import
@@ -429,7 +460,7 @@ def _import_failed(reference: Reference, exc: BaseException) -> CallableProblem:
                            hint="fix the error the module raises when it is imported.")
 
 
-def _no_attribute(reference: Reference, known: Sequence[str] | set[str], hint: str | None = None) -> CallableProblem:
+def _no_attribute(reference: Reference, known: Iterable[str], hint: str | None = None) -> CallableProblem:
     first = reference.attributes[0]
     return CallableProblem(f"module {reference.module!r} has no attribute {first!r} ({_shown(reference.text)}).",
                            hint=hint or did_you_mean(first, [n for n in known if not n.startswith("_")])

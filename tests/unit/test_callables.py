@@ -285,6 +285,14 @@ def test_compiled_and_oversized_modules_are_accepted_unverified(tmp_path: Path, 
     assert callables.check("big:anything", search_path=[str(tmp_path)]) is not None
 
 
+def test_a_module_named_many_times_is_parsed_once(tmp_path: Path) -> None:
+    (tmp_path / "one.py").write_text("def f(t):\n    return 1\n")
+    before = callables._bindings.cache_info().misses
+    for _ in range(20):
+        assert callables.check("one:f", search_path=[str(tmp_path)]) is None
+    assert callables._bindings.cache_info().misses == before + 1
+
+
 def test_modules_already_imported_under_a_parent_are_found() -> None:
     assert callables.check("os.path:join", search_path=[]) is None  # os registers os.path when it runs
     problem = callables.check("os.path:nope", search_path=[])
