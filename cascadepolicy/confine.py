@@ -65,8 +65,9 @@ class Confinement:
         """The confinement of a policy file in `directory`."""
         return cls(repository_root(directory), tuple(Path(os.path.realpath(os.fspath(d))) for d in allow_outside))
 
-    def contains(self, resolved: Path) -> bool:
-        return any(resolved == d or resolved.is_relative_to(d) for d in (self.root, *self.allowed))
+    def container(self, resolved: Path) -> Path | None:
+        """The allowed directory `resolved` lies in, if any."""
+        return next((d for d in (self.root, *self.allowed) if resolved.is_relative_to(d)), None)
 
     def where(self) -> str:
         """The root, as a message shows it: relative to the working directory when it lies below it."""
@@ -90,8 +91,11 @@ class Confinement:
             resolved = Path(os.path.realpath(base_dir / written))
         except (OSError, ValueError) as exc:
             raise Refused("invalid", f"is not a usable path ({_reason(exc)})") from None
-        if not self.contains(resolved):
+        container = self.container(resolved)
+        if container is None:
             raise Refused("outside", f"resolves outside the policy's repository ({self.where()})")
+        if ".git" in resolved.parts[len(container.parts):]:  # a CI checkout keeps its token in .git/config
+            raise Refused("outside", "lies in a .git directory (git's own files, not policies)")
         return resolved
 
 

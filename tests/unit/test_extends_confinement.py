@@ -101,6 +101,21 @@ def test_the_answer_does_not_say_whether_an_outside_file_exists(repo: Path, tmp_
     assert there[0] == absent[0] == "extends-outside"
 
 
+def test_git_files_are_no_policies(repo: Path) -> None:
+    # a CI checkout keeps its token in .git/config
+    (repo / ".git" / "config").write_text(f"description: {SECRET}\n")
+    code, _, _, text = _only(check_file(_policy(repo, "../.git/config"), environ={}))
+    assert code == "extends-outside" and ".git directory" in text and SECRET not in text
+
+
+def test_a_loop_of_symbolic_links_is_refused(repo: Path) -> None:
+    bases = repo / "policies" / "bases"
+    (bases / "one.yaml").symlink_to("two.yaml")
+    (bases / "two.yaml").symlink_to("one.yaml")
+    code, _, _, text = _only(check_file(_policy(repo, "bases/one.yaml"), environ={}))
+    assert code == "extends-invalid" and "loop" in text
+
+
 def test_allow_outside_lets_a_trusted_directory_in(repo: Path, tmp_path: Path) -> None:
     path = _policy(repo, "../../outside/secret.yaml")
     result = check_file(path, environ={}, allow_outside=[tmp_path / "outside"])
