@@ -1,7 +1,9 @@
 """Stage 1 of the pipeline: bytes → plain data + a source map.
 
-A policy file is read as bytes, checked for size and encoding, parsed with
-ruamel.yaml's round-trip loader (which knows where every key and value
+A policy file is read as bytes, checked for size and encoding, checked by a
+linear pass over its YAML events for what it would expand to
+(`cascadepolicy.yaml_limits`: aliases, merge keys, nesting, size), parsed
+with ruamel.yaml's round-trip loader (which knows where every key and value
 stands), and converted into plain Python data (dict, list, str, int, float,
 bool, None). The `SourceMap` remembers the `file:line:col` of every key and
 value by path, so every later stage can point at the exact place of a problem.
@@ -17,10 +19,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from cascadepolicy.diagnostics import Diagnostic, Location
+from cascadepolicy.yaml_limits import MAX_DEPTH, MAX_NODES, check_limits
 
 MAX_FILE_BYTES = 1024 * 1024
-MAX_NODES = 100_000
-MAX_DEPTH = 64
 
 PathKey = tuple[str | int, ...]
 _TAB_INDENT = re.compile(r"^[ ]*\t", re.MULTILINE)
@@ -148,6 +149,9 @@ def parse_yaml(text: str, display: str) -> tuple[SourceDocument | None, list[Dia
     ]
     if tabs:
         return None, tabs
+    too_complex = check_limits(text, display)
+    if too_complex:
+        return None, too_complex
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
     from ruamel.yaml.reader import ReaderError
@@ -173,8 +177,8 @@ def parse_yaml(text: str, display: str) -> tuple[SourceDocument | None, list[Dia
     converter = _Converter(display)
     try:
         data = converter.convert(documents[0], ())
-    except _TooBig as exc:
-        return None, [Diagnostic("yaml-unsupported", str(exc), Location(display, 1, 1))]
+    except _TooBig as exc:  # yaml_limits stops these first; this is the second line
+        return None, [Diagnostic("yaml-too-complex", str(exc), Location(display, 1, 1))]
     if not isinstance(data, dict):
         return None, [Diagnostic("yaml-not-mapping",
                                  f"the document is {_kind(data)}; a policy is a mapping of sections such as `version`, `name` and `routes`.",
