@@ -16,12 +16,15 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from cascadepolicy.model import MAX_USD, Count, Duration, Strict, exactly_one
 
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # The clock of a case: epoch seconds up to the end of year 9999, the last a datetime can show.
 MAX_EPOCH_SECONDS = 253_402_300_799
+# `prompt` × `repeat`: a suite of 1 MiB could otherwise ask for a prompt of 100 GB.
+MAX_REPEATED_CHARS = 1024 * 1024
 ERROR_KINDS = ("timeout", "rate_limited", "unavailable", "auth", "bad_request")
 
 
@@ -54,6 +57,13 @@ class Request(RequestDefaults):
         if isinstance(values, dict):
             exactly_one(values, ("prompt", "messages"), "a request", "test_invalid")
         return values
+
+    @model_validator(mode="after")
+    def _bounded_prompt(self) -> Request:
+        if self.prompt is not None and (len(self.prompt) + 1) * self.repeat > MAX_REPEATED_CHARS:
+            raise PydanticCustomError("test_invalid", "`prompt` repeated {repeat} times would be {chars:,} characters; a case's prompt may be at most {cap:,}.",
+                                      {"repeat": self.repeat, "chars": (len(self.prompt) + 1) * self.repeat, "cap": MAX_REPEATED_CHARS})
+        return self
 
 
 # ---------------------------------------------------------------- fixtures
