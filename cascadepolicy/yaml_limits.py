@@ -66,9 +66,11 @@ class _Counter:
         for event in events:
             kind = type(event).__name__
             if kind == "ScalarEvent":
-                if self._at_key() and (event.tag == _MERGE_TAG or (event.tag is None and event.value == "<<" and not event.style)):
+                key = self._at_key()
+                if key and (event.tag == _MERGE_TAG or (event.tag is None and event.value == "<<" and not event.style)):
                     self.stack[-1].merging = True
-                self._done(event, 0 if self._at_key() else 1, 0, event.anchor)
+                self._count(0 if key else 1, event)
+                self._done(0 if key else 1, 0, event.anchor)
             elif kind == "AliasEvent":
                 self._alias(event)
             elif kind in ("MappingStartEvent", "SequenceStartEvent"):
@@ -76,7 +78,7 @@ class _Counter:
             elif kind in ("MappingEndEvent", "SequenceEndEvent"):
                 node = self.stack.pop()
                 self.open.discard(node.anchor or "")
-                self._done(event, node.size, node.height, node.anchor, counted=True)
+                self._done(node.size, node.height, node.anchor)  # its values were counted as they came
             elif kind == "DocumentStartEvent":
                 self.documents += 1
                 if self.documents > MAX_DOCUMENTS:
@@ -119,7 +121,7 @@ class _Counter:
         if self._at_key():
             size = 0
         self._count(size, event)
-        self._done(event, size, height, None)
+        self._done(size, height, None)
 
     def _merge(self, event: Any) -> None:
         self.merges += 1
@@ -133,12 +135,10 @@ class _Counter:
             raise TooComplex(f"the document expands to more than {MAX_NODES:,} values (aliases or merge keys that multiply?); policies must be smaller.",
                              event.start_mark)
 
-    def _done(self, event: Any, size: int, height: int, anchor: str | None, counted: bool = False) -> None:
+    def _done(self, size: int, height: int, anchor: str | None) -> None:
         """A node of `size` values and `height` levels is complete: add it to the collection holding it."""
         if anchor is not None:
-            self.anchors[anchor] = (size, height)
-        if not counted and event.__class__.__name__ == "ScalarEvent":
-            self._count(size, event)
+            self.anchors[anchor] = (max(size, 1), height)  # an anchored key is a value where its alias stands
         if not self.stack:
             return
         parent = self.stack[-1]
