@@ -97,7 +97,7 @@ CODES: dict[str, str] = {
     "yaml-tab": "A tab character is used for indentation.",
     "yaml-not-mapping": "The document is not a mapping of policy sections.",
     "yaml-unsupported": "A YAML feature that policies do not allow (several documents in one file).",
-    "yaml-too-complex": "The YAML would expand past a parsing limit: too many values once aliases and merge keys are expanded, too many aliases, merge keys or documents, or nesting too deep.",
+    "yaml-too-complex": "The YAML would expand past a parsing limit: too many values or characters once aliases and merge keys are expanded, too many aliases, merge keys or documents, or nesting too deep.",
     # composition and interpolation
     "env-unset": "A ${VAR} reference names an environment variable that is not set and has no default.",
     "env-syntax": "A ${...} reference is malformed.",

@@ -6,8 +6,8 @@ limits below. ruamel's round-trip loader is pure Python and costs tens of
 microseconds per node, and its handling of merge keys is quadratic (each map
 merging an anchor compares itself with every earlier one: 5,000 `<<: *a`
 took 22 s); aliases to anchors that hold aliases multiply (a billion laughs).
-Here each alias counts as the size of what it names, a merge key as an alias,
-and the first event past a limit is reported as `yaml-too-complex` at its
+Here each alias counts as the size of what it names (values, characters and
+nesting), a merge key as an alias, and the first event past a limit is reported as `yaml-too-complex` at its
 `file:line:col`.
 
 The events come from libyaml (PyYAML's C parser, about 0.1 s per MiB) when it
@@ -26,6 +26,7 @@ from typing import Any
 from cascadepolicy.diagnostics import Diagnostic, Location
 
 MAX_NODES = 20_000  # values in the file once every alias and merge key is expanded (keys not counted)
+MAX_TEXT = 2 * 1024 * 1024  # characters of keys and scalars once expanded: an alias of a long text is that text again
 MAX_DEPTH = 64  # nesting of mappings and sequences, also through aliases
 MAX_ALIASES = 1_000  # `*name` references, including those under `<<`
 MAX_MERGE_KEYS = 100  # maps merged in with `<<` (each alias of `<<: [*a, *b]` counts)
@@ -49,6 +50,7 @@ class _Node:
     merge_list: bool  # a sequence written as the value of `<<`: its items are merged maps
     size: int = 1  # values in it once expanded, itself included
     height: int = 1  # levels of nesting in it, itself included
+    chars: int = 0  # characters of its keys and scalars once expanded
     at_key: bool = True  # in a mapping: the next node is a key
     merging: bool = False  # in a mapping: the value being read follows `<<`
 
@@ -57,9 +59,9 @@ class _Counter:
     """Reads events and raises TooComplex at the first one past a limit."""
 
     def __init__(self) -> None:
-        self.nodes = self.aliases = self.merges = self.documents = 0
+        self.nodes = self.chars = self.aliases = self.merges = self.documents = 0
         self.stack: list[_Node] = []
-        self.anchors: dict[str, tuple[int, int]] = {}  # name -> (size, height) of the anchored node
+        self.anchors: dict[str, tuple[int, int, int]] = {}  # name -> (size, height, chars) of the anchored node
         self.open: set[str] = set()  # anchors of the collections being read
 
     def feed(self, events: Iterable[Any]) -> None:
@@ -69,8 +71,8 @@ class _Counter:
                 key = self._at_key()
                 if key and (event.tag == _MERGE_TAG or (event.tag is None and event.value == "<<" and not event.style)):
                     self.stack[-1].merging = True
-                self._count(0 if key else 1, event)
-                self._done(0 if key else 1, 0, event.anchor)
+                self._count(0 if key else 1, len(event.value), event)
+                self._done(0 if key else 1, 0, len(event.value), event.anchor)
             elif kind == "AliasEvent":
                 self._alias(event)
             elif kind in ("MappingStartEvent", "SequenceStartEvent"):
@@ -78,7 +80,7 @@ class _Counter:
             elif kind in ("MappingEndEvent", "SequenceEndEvent"):
                 node = self.stack.pop()
                 self.open.discard(node.anchor or "")
-                self._done(node.size, node.height, node.anchor)  # its values were counted as they came
+                self._done(node.size, node.height, node.chars, node.anchor)  # its values were counted as they came
             elif kind == "DocumentStartEvent":
                 self.documents += 1
                 if self.documents > MAX_DOCUMENTS:
@@ -101,7 +103,7 @@ class _Counter:
         if merged and is_map:
             self._merge(event)
         if not self._at_key():
-            self._count(1, event)  # the collection itself; its values count as they come
+            self._count(1, 0, event)  # the collection itself; its values count as they come
         self.stack.append(_Node(event.anchor, is_map, merge_list=merged and not is_map))
         if event.anchor is not None:
             self.open.add(event.anchor)
@@ -115,13 +117,13 @@ class _Counter:
                              event.start_mark)
         if self._merged():
             self._merge(event)
-        size, height = self.anchors.get(event.anchor, (1, 0))  # an unknown anchor: ruamel reports it
+        size, height, chars = self.anchors.get(event.anchor, (1, 0, 0))  # an unknown anchor: ruamel reports it
         if len(self.stack) + height > MAX_DEPTH:
             raise TooComplex(f"`*{event.anchor}` makes the document nest deeper than {MAX_DEPTH} levels.", event.start_mark)
         if self._at_key():
             size = 0
-        self._count(size, event)
-        self._done(size, height, None)
+        self._count(size, chars, event)
+        self._done(size, height, chars, None)
 
     def _merge(self, event: Any) -> None:
         self.merges += 1
@@ -129,20 +131,25 @@ class _Counter:
             raise TooComplex(f"the document merges more than {MAX_MERGE_KEYS} maps with `<<` (each merge costs the parser more than the one before).",
                              event.start_mark)
 
-    def _count(self, size: int, event: Any) -> None:
+    def _count(self, size: int, chars: int, event: Any) -> None:
         self.nodes += size
+        self.chars += chars
         if self.nodes > MAX_NODES:
             raise TooComplex(f"the document expands to more than {MAX_NODES:,} values (aliases or merge keys that multiply?); policies must be smaller.",
                              event.start_mark)
+        if self.chars > MAX_TEXT:
+            raise TooComplex(f"the document expands to more than {MAX_TEXT:,} characters of text (aliases of long texts?); policies must be smaller.",
+                             event.start_mark)
 
-    def _done(self, size: int, height: int, anchor: str | None) -> None:
-        """A node of `size` values and `height` levels is complete: add it to the collection holding it."""
+    def _done(self, size: int, height: int, chars: int, anchor: str | None) -> None:
+        """A node of `size` values, `height` levels and `chars` characters is complete: add it to its collection."""
         if anchor is not None:
-            self.anchors[anchor] = (max(size, 1), height)  # an anchored key is a value where its alias stands
+            self.anchors[anchor] = (max(size, 1), height, chars)  # an anchored key is a value where its alias stands
         if not self.stack:
             return
         parent = self.stack[-1]
         parent.size += size
+        parent.chars += chars
         parent.height = max(parent.height, height + 1)
         if parent.is_map:
             parent.merging = parent.merging and parent.at_key  # a `<<` key keeps it for its value; the value ends it

@@ -17,6 +17,7 @@ from cascadepolicy.yaml_limits import (
     MAX_DOCUMENTS,
     MAX_MERGE_KEYS,
     MAX_NODES,
+    MAX_TEXT,
 )
 
 HEAD = ("version: 1\nname: hostile\nmodels:\n  small: {model: gpt-4o-mini}\n"
@@ -65,6 +66,7 @@ def at_the_limits() -> dict[str, str]:
         "limit: aliases": HEAD + alias_anchor + "x-use: [" + ", ".join("*a" for _ in range(MAX_ALIASES - 1)) + "]\n",
         "limit: depth": HEAD + "x-deep: " + "[" * (MAX_DEPTH - 2) + "x" + "]" * (MAX_DEPTH - 2) + "\n",
         "limit: documents": HEAD + "---\n" * (MAX_DOCUMENTS - 1),
+        "limit: text": HEAD + "description: &t " + "w" * (MAX_TEXT // 4 - 100) + "\nfeatures:\n  domains:\n    d: [*t, *t, *t]\n",
     }
 
 
@@ -79,6 +81,8 @@ def shapes(size: int) -> dict[str, str]:
         "merge keys, large anchor": HEAD + _fill(big_anchor, lambda i: f"  m{i}: {{<<: *a, own{i}: 1}}\n", body),
         "merge key lists": HEAD + _fill(anchors + "x-use:\n", lambda i: f"  m{i}: {{<<: [{', '.join(f'*a{j}' for j in range(i % 200, 200))}]}}\n", body),
         "aliases": HEAD + _fill("x-base: &a [x, x, x, x, x, x, x, x, x, x]\nx-use: [", lambda i: "*a, ", body, "*a]\n"),
+        "aliases of a long text": HEAD + "description: &t " + "w" * (body // 2) + "\nfeatures:\n  domains:\n    d: ["
+                                  + _fill("", lambda i: "*t, ", body // 2 - 200, "*t]\n"),
         "nested aliases": HEAD + _fill("x-l0: &l0 [x, x, x, x]\n", lambda i: f"x-l{i + 1}: &l{i + 1} [*l{i}, *l{i}, *l{i}, *l{i}]\n", body),
         "anchors": HEAD + "x-use:\n" + _fill("", lambda i: f"  k{i}: &a{i} v\n", body),
         "deep flow sequences": HEAD + "x-deep: " + _nested("[", "]", body) + "\n",

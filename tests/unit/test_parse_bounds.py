@@ -26,6 +26,7 @@ from cascadepolicy.yaml_limits import (
     MAX_DOCUMENTS,
     MAX_MERGE_KEYS,
     MAX_NODES,
+    MAX_TEXT,
 )
 
 # Linear work on a file near the size cap takes a few seconds on a loaded
@@ -88,6 +89,11 @@ def test_aliases_count_as_what_they_expand_to() -> None:
     # l0..l3 hold 10 + 101 + 1,011 + 10,111 values; the first *l3 in l4 adds 10,111 more and crosses MAX_NODES
     assert MAX_NODES < 11_233 + 10_111
     assert (code, line, column) == ("yaml-too-complex", 6 + 5, 12)
+
+
+def test_aliases_of_a_long_text_count_its_characters() -> None:
+    text = HEAD + "description: &t " + "w" * (MAX_TEXT // 3) + "\nfeatures:\n  domains:\n    d: [*t, *t, *t, *t]\n"
+    assert _located(text) == ("yaml-too-complex", 10, 13)  # with the other text, the second *t passes MAX_TEXT
 
 
 def test_merge_keys_count_as_what_they_merge() -> None:
