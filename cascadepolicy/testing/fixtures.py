@@ -30,7 +30,7 @@ from cascadepolicy.errors import (
 from cascadepolicy.policy import Policy
 from cascadepolicy.state.base import Admission, Charge, Store
 from cascadepolicy.state.base import Usage as CounterUsage
-from cascadepolicy.testing.model import AnswerError, UsageSeed
+from cascadepolicy.testing.model import AnswerError, UsageSeed, iso_seconds
 
 # A fixed default clock keeps calendar budgets (day, week, month) deterministic.
 DEFAULT_NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC).timestamp()
@@ -46,13 +46,7 @@ def parse_now(value: str | float | None) -> float:
         return DEFAULT_NOW
     if isinstance(value, int | float):
         return float(value)
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    return iso_seconds(value)
 
 
 class ScriptedAnswers(Mapping[str, MockAnswer]):

@@ -13,16 +13,31 @@ expectations checked against the result and its decision record.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from cascadepolicy.model import MAX_USD, Count, Duration, Strict, exactly_one
 
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-# The clock of a case: epoch seconds up to the end of year 9999, the last a datetime can show.
-MAX_EPOCH_SECONDS = 253_402_300_799
+# The clock of a case: epoch seconds before the year 3000, far from year 9999, past which
+# a calendar period's end (and datetime) cannot go.
+MAX_EPOCH_SECONDS = 32_503_680_000
+
+
+def iso_seconds(text: str) -> float:
+    """Epoch seconds of an ISO 8601 time (`2025-03-14T12:00:00Z`; without a zone, UTC)."""
+    text = text.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
 # `prompt` × `repeat`: a suite of 1 MiB could otherwise ask for a prompt of 100 GB.
 MAX_REPEATED_CHARS = 1024 * 1024
 ERROR_KINDS = ("timeout", "rate_limited", "unavailable", "auth", "bad_request")
@@ -110,12 +125,26 @@ class UsageSeed(Strict):
 class Fixtures(Strict):
     """What makes a case deterministic and offline."""
 
-    now: str | Annotated[float, Field(ge=0, le=MAX_EPOCH_SECONDS)] | None = Field(None, description="The engine's clock: ISO 8601 (`2025-03-14T12:00:00Z`) or epoch seconds.")
+    now: str | float | None = Field(None, description="The engine's clock: ISO 8601 (`2025-03-14T12:00:00Z`) or epoch seconds.")
     answers: dict[str, AnswerSpec] = Field(default_factory=dict, description="Per model id (or litellm model name), what the model answers. A model called without an answer fails the case.")
     guardrails: dict[str, GuardrailFixture] = Field(default_factory=dict, description="Per guardrail id, a forced verdict; other guardrails run their real checks.")
     usage: tuple[UsageSeed, ...] = Field((), description="Counters spent before the request, e.g. `{usd: 0.95}` or `{requests: 10}`.")
     store: Literal["memory", "unreachable"] = Field(
         "memory", description="`memory`: a fresh in-memory store per case; `unreachable`: every store call fails (tests fail-closed).")
+
+    @field_validator("now")
+    @classmethod
+    def _a_time(cls, value: str | float | None) -> str | float | None:
+        if value is None:
+            return value
+        try:
+            seconds = iso_seconds(value) if isinstance(value, str) else value
+        except ValueError:
+            raise PydanticCustomError("test_invalid", "{value} is not an ISO 8601 time such as 2025-03-14T12:00:00Z.",
+                                      {"value": repr(value)[:60]}) from None
+        if not 0 <= seconds < MAX_EPOCH_SECONDS:
+            raise PydanticCustomError("test_invalid", "{value} is before 1970 or after the year 2999.", {"value": repr(value)[:60]})
+        return value
 
 
 # ---------------------------------------------------------------- expectations

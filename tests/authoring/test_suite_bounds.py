@@ -2,7 +2,8 @@
 
 `cascadepolicy test` runs suites that anyone with a fork can write. A seeded
 `tokens: 1e400` could not become a float, an `ago` of 6e25 seconds overflowed
-the clock, `now: 1e300` is no date, and `repeat: 100000` of a long prompt
+the clock, `now: 1e300` or `now: yesterday` is no date (the latter exited 3), a
+`now` in December 9999 has no month after it, and `repeat: 100000` of a long prompt
 asked for gigabytes; each is now a located `test-invalid` before any case runs.
 """
 
@@ -23,6 +24,8 @@ LONG = "x" * 20_000
     ("  - {name: a, request: {prompt: hi}, fixtures: {usage: [{requests: 1, ago: 3651d}]}, expect: {}}\n", "3651d"),
     ("  - {name: a, request: {prompt: hi}, fixtures: {usage: [{usd: .inf}]}, expect: {}}\n", ".inf"),
     ("  - {name: a, request: {prompt: hi}, fixtures: {now: 1.0e+300}, expect: {}}\n", "1.0e"),
+    ("  - {name: a, request: {prompt: hi}, fixtures: {now: '9999-12-31T23:00:00Z'}, expect: {}}\n", "'9999"),
+    ("  - {name: a, request: {prompt: hi}, fixtures: {now: yesterday}, expect: {}}\n", "yesterday"),
     (f"  - {{name: a, request: {{prompt: {LONG}, repeat: 100000}}, expect: {{}}}}\n", "{prompt"),
 ])
 def test_suite_numbers_out_of_range_are_located_errors(tmp_path: Path, case: str, token: str) -> None:
