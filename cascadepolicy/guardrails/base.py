@@ -48,6 +48,27 @@ def count_kinds(findings: Iterable[Finding]) -> str:
     return ", ".join(f"{n} {kind}" for kind, n in counts.items())
 
 
+class Coverage:
+    """The characters of a text that some span taken so far covers.
+
+    Overlap checks against every span taken so far cost a comparison per pair:
+    quadratic in a text dense with findings. Here a check or a mark scans only
+    the span's own characters, in C (`bytearray.find`), so the cost is the total
+    length of the spans, which the detectors keep to a few times the text's.
+    """
+
+    def __init__(self, start: int, end: int) -> None:
+        self._offset = start
+        self._covered = bytearray(max(0, end - start))
+
+    def overlaps(self, start: int, end: int) -> bool:
+        """Whether a taken span shares a character with `start:end`."""
+        return self._covered.find(1, start - self._offset, end - self._offset) != -1
+
+    def take(self, start: int, end: int) -> None:
+        self._covered[start - self._offset : end - self._offset] = b"\x01" * (end - start)
+
+
 def passing(reason: str = PASS_REASON) -> Verdict:
     if reason == PASS_REASON:
         return _PASS  # a verdict is frozen: detectors return it on most texts

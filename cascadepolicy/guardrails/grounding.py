@@ -16,7 +16,10 @@ from cascadepolicy.guardrails.base import Finding, Verdict, passing
 
 SUPPORT_THRESHOLD = 0.6
 
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+# A sentence starts after a sentence end or a line break: tried from every
+# character of a long line without an ending, it would be scanned to its end
+# from each, quadratic in the line's length.
+_SENTENCE = re.compile(r"(?<![^.!?\n])[^.!?\n]++(?:[.!?]+|$)")
 _WORD = re.compile(r"[a-z][a-z'\-]+|\d+(?:[.,]\d+)*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _STOPWORDS = frozenset(

@@ -62,6 +62,11 @@ class _Rule:
 _PREV = r"(?:previous|prior|above|earlier|preceding|former|initial|original|old|pre-?existing|existing|default|foregoing|past|system|developer|current|safety|ethical|content)"
 _RULESET = r"(?:instructions?|prompts?|directions?|directives?|rules?|guidelines?|commands?|context|messages?|orders?|programming|constraints?|restrictions?|polic(?:y|ies)|conversation|guidance|training|tasks?|inputs?|text)"
 _LIMITS = r"(?:restrictions?|limitations?|limits|rules|filters?|filtering|constraints?|guidelines?|boundaries|censorship|confines|moral(?:s|ity)?|ethics|policies|safeguards|guardrails)"
+# A markdown image whose URL carries a query, and a character of that URL. The
+# URL stops where another such link starts: a run of "![a](https://x?" links
+# without a closing bracket would otherwise be scanned to its end from each.
+_LINK = r"!\[[^\]\n]{0,80}\]\(\s*+https?://"
+_URL_CHAR = rf"(?:[^)\s!]|!(?!{_LINK[1:]}))"
 
 _RAW_RULES: tuple[tuple[str, float, str, str], ...] = (
     # --- instruction override ------------------------------------------------
@@ -180,7 +185,7 @@ _RAW_RULES: tuple[tuple[str, float, str, str], ...] = (
     ("persona_jailbreak", 0.3, "alter",
      r"\balter\s+ego\b"),
     ("persona_jailbreak", 0.45, "enabled activated",
-     r"\b\w+\s+mode\s+(?:is\s+|has\s+been\s+)?(?:now\s+)?(?:enabled|activated|engaged|unlocked)\b"),
+     r"(?<!\w)\w++\s+mode\s+(?:is\s+|has\s+been\s+)?(?:now\s+)?(?:enabled|activated|engaged|unlocked)\b"),
     ("persona_jailbreak", 0.3, "fictional hypothetical",
      r"\b(?:fictional|hypothetical|imaginary)\s+(?:\w+\s+)?(?:ai|model|chatbot|assistant|language\s+model)\b"),
     ("persona_jailbreak", 0.45, "insert type put write enter",
@@ -227,20 +232,20 @@ _RAW_RULES: tuple[tuple[str, float, str, str], ...] = (
     ("delimiter_injection", 0.6, "system assistant developer admin administrator instructions instruction",
      r"</?\s*(?:system|assistant|developer|admin|administrator|instructions?|sys)\s*>"),
     ("delimiter_injection", 0.3, "system assistant developer admin",
-     r"(?m)^\s*[#*>\[(]*\s*(?:system|assistant|developer|admin)\s*[\])]?\s*:"),
+     r"(?m)^[^\S\n]*+(?:[#*>\[(]++\s*+)?(?:system|assistant|developer|admin)\s*+[\])]?\s*+:"),
     ("delimiter_injection", 0.7, "system instruction instructions",
-     r"(?:#{2,}|={3,}|-{3,}|\*{3,})\s*(?:new\s+|updated\s+|important\s+)?(?:system|instructions?|admin|developer)\b"),
+     r"(?:#(?<!##)#++|=(?<!==)={2,}+|-(?<!--)-{2,}+|\*(?<!\*\*)\*{2,}+)\s*+(?:new\s+|updated\s+|important\s+)?(?:system|instructions?|admin|developer)\b"),
     ("delimiter_injection", 0.7, "role",
      r"[\"']role[\"']\s*:\s*[\"'](?:system|developer)[\"']"),
     ("delimiter_injection", 0.3, "end",
      r"\bend\s+of\s+(?:the\s+)?(?:user\s+|system\s+)?(?:input|prompt|instructions|document|context|conversation)\b"),
     ("delimiter_injection", 0.45, "new important instructions",
-     r"\*{2,}\s*(?:new|important|urgent|updated|special)\s+(?:\w+\s+)?(?:instructions?|case|task|rules?)\b"),
+     r"\*(?<!\*\*)\*++\s*+(?:new|important|urgent|updated|special)\s+(?:\w+\s+)?(?:instructions?|case|task|rules?)\b"),
     # --- exfiltration through rendered output --------------------------------
     ("exfiltration", 0.45, "",  # starts with the literal "![", cheap to scan
-     r"!\[[^\]\n]{0,80}\]\(\s*https?://[^)\s]+\?[^)\s]*=[^)\s]*\)"),
+     rf"{_LINK}{_URL_CHAR}(?:(?!\?){_URL_CHAR})*+\?(?:(?!=){_URL_CHAR})*+={_URL_CHAR}*+\)"),
     ("exfiltration", 0.8, "onerror onload",
-     r"<\s*img\b[^>]*\bon(?:error|load)\s*="),
+     r"<\s*+img\b(?:[^<>]|<(?!\s*img\b))*\bon(?:error|load)\s*="),
     ("exfiltration", 0.6, "script javascript",
      r"<\s*script\b|\bjavascript\s*:"),
     ("exfiltration", 0.35, "query data secret token placeholder",
@@ -276,7 +281,7 @@ _RAW_RULES: tuple[tuple[str, float, str, str], ...] = (
     ("instruction_override", 0.45, "response answer reply output",
      r"\bin\s+your\s+(?:response|answer|reply|output)\s+the\s+following\s+(?:string|text|line|url|link|image|code|sentence|word|markdown)\b"),
     ("exfiltration", 0.8, "onerror onload onmouseover onfocus onclick",
-     r"<\s*[a-z]+\b[^>]*?\bon(?:error|load|mouseover|focus|click)\s*="),
+     r"<\s*+[a-z]+\b(?:[^<>]|<(?!\s*[a-z]+\b))*?\bon(?:error|load|mouseover|focus|click)\s*="),
     ("prompt_extraction", 0.5, "unique secret internal hidden session private & id identifier key token code number",
      r"\b(?:output|reveal|print|show|give|tell|share|provide|include|return|leak|disclose|what\s+is)\s+(?:me\s+|us\s+)?your\s+(?:unique|secret|internal|hidden|session|private)\s+(?:id|identifier|key|token|code|number)\b"),
     ("prompt_extraction", 0.6, "security safety moderation content internal hidden & settings configuration config rules filters policies guardrails",
@@ -387,12 +392,36 @@ def _match(view: str, view_words: frozenset[str] | None = None) -> list[tuple[_R
     for i in _candidates(words_of(view) if view_words is None else view_words):
         m = RULES[i].pattern.search(view)
         if m is not None:
-            hits.append((RULES[i], m.start(), m.end()))
+            start = m.start()
+            if i in _LINE_START_RULES:
+                start = _after_blank_lines(view, start)
+            hits.append((RULES[i], start, m.end()))
     return hits
 
 
-# "*** NEW IMPORTANT INSTRUCTIONS ***" in any language: an upper-case banner
-_BANNER = re.compile(r"(?m)^[ \t>#]*(?:\*{3,}|={3,}|#{3,})[ \t]*((?:[^\W\d_]+[ \t]+){1,6}[^\W\d_]+)[ \t]*(?:\*{3,}|={3,}|#{3,})")
+# Rules that match at a line start skip only spaces and tabs there, so that
+# a run of blank lines is not scanned again from each of its line starts; the
+# span still begins at the first of the blank lines before the match, as a
+# leading `^\s*` would have it.
+_LINE_START_RULES = frozenset(i for i, rule in enumerate(RULES) if rule.pattern.pattern.startswith("(?m)^"))
+
+
+def _after_blank_lines(text: str, start: int) -> int:
+    """The first line start in the whitespace that ends at `start`."""
+    first = start
+    i = start - 1
+    while i >= 0 and text[i].isspace():
+        if i == 0 or text[i - 1] == "\n":
+            first = i
+        i -= 1
+    return first
+
+
+# "*** NEW IMPORTANT INSTRUCTIONS ***" in any language: an upper-case banner.
+# The leading symbols are taken lazily and the opening "#" run as its last
+# three: a greedy `[ \t>#]*` followed by `#{3,}` tries every split of a long
+# "####...#" line, quadratic in its length; the match is the same.
+_BANNER = re.compile(r"(?m)^[ \t>#]*?(?:###|\*{3,}|={3,})[ \t]*+((?:[^\W\d_]+[ \t]+){1,6}[^\W\d_]+)[ \t]*(?:\*{3,}|={3,}|#{3,})")
 
 
 def _banner(text: str) -> tuple[int, int] | None:

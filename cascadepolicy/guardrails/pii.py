@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from cascadepolicy.guardrails.base import (
+    Coverage,
     DetectorUnavailable,
     Finding,
     Verdict,
@@ -59,7 +60,11 @@ DEFAULT_REGION = "US"
 
 # --- patterns --------------------------------------------------------------
 
-_EMAIL_LOCAL = re.compile(r"[\w.%+-]{1,64}$")
+# the local part is read backwards from the "@", on the reversed characters
+# before it: a search for `[\w.%+-]{1,64}$` tries each of the 64 starts
+_EMAIL_LOCAL_REVERSED = re.compile(r"[\w.%+-]{1,64}")
+# an "@" that a domain may follow: the regex engine skips the others in C
+_EMAIL_AT = re.compile(r"@(?=[A-Za-z0-9])")
 _EMAIL_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])")
 _IPV4_SHAPE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}$")
 _IPV6 = re.compile(
@@ -76,8 +81,11 @@ _NUMBERISH = re.compile(
 _EXTENSION = re.compile(r"\s?(?:x|ext\.?|extension)\s?\d{1,6}\b")
 # cheap first pass: runs of digits and phone punctuation; starts on a class so
 # the regex engine can skip the text between numbers quickly
-# the module reports no number written in fewer than six characters
-_COARSE_NUMBER = re.compile(r"[0-9+(][0-9 .()+\-]{4,}[0-9]")
+# the module reports no number written in fewer than six characters.
+# The run is taken whole and cut back to its last digit by `_number_runs`:
+# a pattern ending in `[0-9]` would scan "++++...+" to its end from each "+".
+_COARSE_NUMBER = re.compile(r"[0-9+(][0-9 .()+\-]{5,}+")
+_RUN_TAIL = " .()+-"
 _SEPARATORS = re.compile(r"[ .\-]")
 _DATE_SHAPE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b|\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)?\d{2}$")
 _FOLLOWED_BY_NAME = re.compile(r",?[ \t]+(?:[A-ZÀ-Þ]|(?i:rue|via|calle|avenida|rua|strada)\b)")
@@ -185,19 +193,22 @@ Span = tuple[int, int, float]
 
 def _emails(text: str) -> list[Span]:
     spans: list[Span] = []
-    at = text.find("@")
-    while at != -1:
+    for m in _EMAIL_AT.finditer(text):
         # expand around each "@" instead of scanning the whole text with a
         # pattern that would retry the local part at every position
-        local = _EMAIL_LOCAL.search(text, max(0, at - 64), at)
+        at = m.start()
         domain = _EMAIL_DOMAIN.match(text, at + 1)
-        if local is not None and domain is not None:
-            start = local.start()
+        if domain is None:
+            continue
+        # a line break right before the "@" is passed over, as `$` would
+        end = at - 1 if at and text[at - 1] == "\n" else at
+        local = _EMAIL_LOCAL_REVERSED.match(text[max(0, at - 64) : end][::-1])
+        if local is not None:
+            start = end - local.end()
             while start < at and text[start] in ".-":
                 start += 1
             if start < at:
                 spans.append((start, domain.end(), 0.95))
-        at = text.find("@", at + 1)
     return spans
 
 
@@ -323,10 +334,20 @@ def _cued(text: str, start: int) -> bool:
     return any(cue in window for cue in _PHONE_CUES)
 
 
+def _number_runs(text: str) -> list[tuple[int, int]]:
+    """Spans of digit-and-punctuation runs of six or more characters ending in a digit."""
+    spans = []
+    for m in _COARSE_NUMBER.finditer(text):
+        end = m.start() + len(m.group().rstrip(_RUN_TAIL))
+        if end - m.start() >= 6:
+            spans.append((m.start(), end))
+    return spans
+
+
 def _numbers(text: str, wanted: frozenset[str], region: str) -> list[tuple[str, Span]]:
     out: list[tuple[str, Span]] = []
-    for coarse in _COARSE_NUMBER.finditer(text):
-        for m in _NUMBERISH.finditer(text, coarse.start(), coarse.end()):
+    for run_start, run_end in _number_runs(text):
+        for m in _NUMBERISH.finditer(text, run_start, run_end):
             raw = m.group()
             start, end = m.start(), m.end()
             ext = _EXTENSION.match(text, end)
@@ -402,10 +423,14 @@ def _builtin(
         found.extend(("ip_address", span) for span in _ipv6s(text))
     if not wanted.isdisjoint(_NUMBER_KINDS):
         numbers = _numbers(text, wanted, region)
-        if numbers:
+        if numbers and found:
             # a digit run inside an IBAN, a key or an email is not a phone number
-            taken = [s for _, s in found]
-            found.extend((kind, p) for kind, p in numbers if not any(p[0] < t[1] and t[0] < p[1] for t in taken))
+            taken = Coverage(0, len(text))
+            for _, (start, end, _score) in found:
+                taken.take(start, end)
+            found.extend((kind, p) for kind, p in numbers if not taken.overlaps(p[0], p[1]))
+        else:
+            found.extend(numbers)
     return [Finding(kind, s, e, sc, LABELS[kind]) for kind, (s, e, sc) in found]
 
 

@@ -11,17 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cascadepolicy.guardrails.base import Finding
+from cascadepolicy.guardrails.base import Coverage, Finding
 
 
 def resolve_overlaps(findings: Sequence[Finding]) -> list[Finding]:
     """Keep non-overlapping findings, preferring the longer span, then the higher score."""
-    ranked = sorted(findings, key=lambda f: (-(f.end - f.start), -f.score, f.start))
+    ranked = sorted((f for f in findings if f.start < f.end), key=lambda f: (-(f.end - f.start), -f.score, f.start))
+    if not ranked:
+        return []
+    # each finding is checked against the characters kept so far, not against
+    # every kept finding: linear in the findings' length, not quadratic in their number
+    covered = Coverage(min(f.start for f in ranked), max(f.end for f in ranked))
     kept: list[Finding] = []
     for f in ranked:
-        if f.end <= f.start:
-            continue
-        if all(f.end <= k.start or k.end <= f.start for k in kept):
+        if not covered.overlaps(f.start, f.end):
+            covered.take(f.start, f.end)
             kept.append(f)
     return sorted(kept, key=lambda f: f.start)
 

@@ -55,8 +55,11 @@ _WORDS: dict[str, tuple[tuple[float, str], ...]] = {
     ),
     "threat": (),
     }
-_WORD_INDEX: dict[str, tuple[str, float]] = {
-    word: (cat, weight) for cat, groups in _WORDS.items() for weight, ws in groups for word in ws.split()
+# `\bword\b` written so that the word comes first: the regex engine then skips
+# to its occurrences in C, where a leading `\b` is tried at every position
+_WORD_INDEX: dict[str, tuple[str, float, re.Pattern[str]]] = {
+    word: (cat, weight, re.compile(rf"{word}(?<!\w{word})\b"))
+    for cat, groups in _WORDS.items() for weight, ws in groups for word in ws.split()
 }
 
 # Phrases: (category, weight, anchor words, pattern); a pattern runs only when
@@ -100,8 +103,8 @@ _UNMASK = {"f": "fuck", "s": "shit", "b": "bitch", "c": "cunt", "a": "asshole"}
 
 def _hits(folded: str, words: frozenset[str]) -> Iterable[tuple[str, float, int, int]]:
     for word in sorted(words & _WORD_INDEX.keys()):  # sorted: set order changes with the hash seed
-        cat, weight = _WORD_INDEX[word]
-        m = re.search(rf"\b{word}\b", folded)
+        cat, weight, pattern = _WORD_INDEX[word]
+        m = pattern.search(folded)
         if m is not None:
             yield cat, weight, m.start(), m.end()
     for cat, weight, anchors, pattern in _PHRASES:
