@@ -251,6 +251,16 @@ def _then_run(c: str) -> Shape:
     return lambda n: (head + c * n)[:n]
 
 
+def _each_then_run(pieces: list[str], c: str) -> Shape:
+    """Every piece followed by a run of `c`, the runs growing with the text."""
+
+    def make(n: int) -> str:
+        run = c * max(1, (n - sum(map(len, pieces))) // len(pieces))
+        return "".join(piece + run for piece in pieces)[:n]
+
+    return make
+
+
 def _prefixes(phrases: list[str]) -> list[str]:
     """Every phrase cut short by its last word: a partial match at every start."""
     return [" ".join(p.split()[:k]) for p in phrases for k in range(1, len(p.split()))]
@@ -290,6 +300,10 @@ def shapes() -> dict[str, Shape]:
     # every trigger word, then a long run: each rule and phrase pattern meets the run
     for c in string.printable.replace("\x0b", "").replace("\x0c", "") + "\u200b\u00a0\u3000":
         out[f"triggers, run {c!r}"] = _then_run(c)
+    # each trigger word and each markup opening followed by a run: what a pattern meets right after its anchor
+    for c in " \t\n\r\u00a0\u2007" + string.punctuation:
+        out[f"each trigger, run {c!r}"] = _each_then_run(_trigger_words().split(), c)
+        out[f"each markup opening, run {c!r}"] = _each_then_run(_MARKUP, c)
     # the openings of the markup, tags and headers the rules look for, in random order
     out["markup openings"] = _random(_MARKUP, "markup-openings")
     out["markup openings after triggers"] = lambda n: (_trigger_words() + _random(_MARKUP, "mo")(n))[:n]
