@@ -281,7 +281,7 @@ _RAW_RULES: tuple[tuple[str, float, str, str], ...] = (
     ("instruction_override", 0.45, "response answer reply output",
      r"\bin\s+your\s+(?:response|answer|reply|output)\s+the\s+following\s+(?:string|text|line|url|link|image|code|sentence|word|markdown)\b"),
     ("exfiltration", 0.8, "onerror onload onmouseover onfocus onclick",
-     r"<\s*+[a-z]+\b(?:[^<>]|<(?!\s*[a-z]+\b))*?\bon(?:error|load|mouseover|focus|click)\s*="),
+     r"<\s*+[a-z]++\b(?:[^<>]|<(?!\s*[a-z]++\b))*?\bon(?:error|load|mouseover|focus|click)\s*="),
     ("prompt_extraction", 0.5, "unique secret internal hidden session private & id identifier key token code number",
      r"\b(?:output|reveal|print|show|give|tell|share|provide|include|return|leak|disclose|what\s+is)\s+(?:me\s+|us\s+)?your\s+(?:unique|secret|internal|hidden|session|private)\s+(?:id|identifier|key|token|code|number)\b"),
     ("prompt_extraction", 0.6, "security safety moderation content internal hidden & settings configuration config rules filters policies guardrails",
