@@ -8,6 +8,7 @@ functions, so `cascadepolicy validate` never pays for them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cascadepolicy.callables import without_imports
 from cascadepolicy.cli import EXIT_FAILED, EXIT_OK, UsageError, add_allow_outside
 
 SubParsers = Any
@@ -199,7 +201,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         mocks.setdefault(model_id, f"(offline answer of {model_id}: give `answers` in the request file to control it)")
     verdicts = _request_verdicts(args.request, request.get("guardrails"), [g.id for g in policy.spec.guardrails])
     # Offline: a check that needs the network is answered by the request's `guardrails` or reported as not run.
-    engine = policy.engine(store=MemoryStore(), decision_log=None, mocks=mocks, offline=True)
+    with contextlib.nullcontext() if args.import_custom else without_imports():
+        engine = policy.engine(store=MemoryStore(), decision_log=None, mocks=mocks, offline=True)
     result = engine.complete(request["messages"], user=request.get("user"), tier=request.get("tier"),
                              context=request.get("context"), metadata=request.get("metadata"), guardrail_verdicts=verdicts)
     if args.format == "json":
@@ -215,6 +218,8 @@ def register_explain(sub: SubParsers) -> None:
     p.add_argument("--request", required=True,
                    help="JSON or YAML file: messages, user, tier, context, metadata, answers, guardrails (id: pass|fire|error)")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--import-custom", action="store_true",
+                   help="import and run the policy's custom guardrails and validators (trust the policy's code)")
     add_allow_outside(p)
     p.set_defaults(func=_guard(cmd_explain))
 

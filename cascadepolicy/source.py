@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from cascadepolicy.confine import Refused, read_bounded
 from cascadepolicy.diagnostics import Diagnostic, Location
 from cascadepolicy.yaml_limits import MAX_DEPTH, MAX_NODES, check_limits
 
@@ -100,22 +101,20 @@ class SourceDocument:
 def read_text(path: Path, display: str) -> tuple[str | None, list[Diagnostic]]:
     """Read a file as UTF-8 text, or explain why it cannot be."""
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None, [Diagnostic("file-not-found", f"{display} does not exist.", Location(display, 1, 1))]
-    except OSError as exc:
-        message = f"{display} cannot be read: {exc.strerror or exc}."
+        raw, size = read_bounded(path, MAX_FILE_BYTES)  # a device or FIFO named on the command line never hangs
+    except Refused as refused:
+        message = f"{display} {refused.reason}." if refused.code == "missing" else f"{display} {refused.reason}; give a policy file."
         return None, [Diagnostic("file-not-found", message, Location(display, 1, 1))]
-    return decode_bytes(raw, display)
+    return decode_bytes(raw, display, size)
 
 
-def decode_bytes(raw: bytes, display: str) -> tuple[str | None, list[Diagnostic]]:
+def decode_bytes(raw: bytes, display: str, size: int | None = None) -> tuple[str | None, list[Diagnostic]]:
     start = Location(display, 1, 1)
     if len(raw) > MAX_FILE_BYTES:
         return None, [
             Diagnostic(
                 "file-too-large",
-                f"the file is {len(raw):,} bytes; a policy may be at most {MAX_FILE_BYTES:,} bytes.",
+                f"the file is {max(size or 0, len(raw)):,} bytes; a policy may be at most {MAX_FILE_BYTES:,} bytes.",
                 start,
                 hint="split it into several files composed with `extends`.",
             )

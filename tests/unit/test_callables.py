@@ -176,6 +176,17 @@ def test_test_runs_a_custom_callable_only_with_import_custom(project: Path) -> N
     assert (project / "MARKER").exists()
 
 
+def test_explain_runs_a_custom_callable_only_with_import_custom(project: Path) -> None:
+    (project / "req.yaml").write_text("messages: [{role: user, content: hi}]\n")
+    proc = _cli("explain", "p.yaml", "--request", "req.yaml", cwd=project)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "was not run" in proc.stdout
+    assert not (project / "MARKER").exists()
+    proc = _cli("explain", "p.yaml", "--request", "req.yaml", "--import-custom", cwd=project)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (project / "MARKER").exists()
+
+
 def test_building_an_engine_imports_the_callable(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(project))
     result = check_file(project / "p.yaml", environ={})
