@@ -51,9 +51,12 @@ def _numbers(text: str) -> set[str]:
 
 def claim_support(claim: str, source_words: set[str], source_numbers: set[str]) -> float:
     """Share of the claim's content words found in the sources; 0 if a number is not."""
-    if _numbers(claim) - source_numbers:
+    return _support(_content(claim), _numbers(claim), source_words, source_numbers)
+
+
+def _support(words: set[str], numbers: set[str], source_words: set[str], source_numbers: set[str]) -> float:
+    if numbers - source_numbers:
         return 0.0
-    words = _content(claim)
     if not words:
         return 1.0
     return len(words & source_words) / len(words)
@@ -66,12 +69,15 @@ def scan(answer: str, sources: Sequence[str], threshold: float = 0.5) -> Verdict
     joined = "\n".join(sources)
     source_words = _content(joined)
     source_numbers = _numbers(joined)
-    claims = [m for m in _SENTENCE.finditer(answer) if _content(m.group()) or _numbers(m.group())]
+    # each sentence's words and numbers are read once: an answer of many tiny
+    # sentences ("7.7.7.") is all per-sentence work
+    claims = [(m, _content(m.group()), _numbers(m.group())) for m in _SENTENCE.finditer(answer)]
+    claims = [(m, words, numbers) for m, words, numbers in claims if words or numbers]
     if not claims:
         return passing("the answer makes no checkable claim")
     unsupported: list[Finding] = []
-    for m in claims:
-        support = claim_support(m.group(), source_words, source_numbers)
+    for m, words, numbers in claims:
+        support = _support(words, numbers, source_words, source_numbers)
         if support < SUPPORT_THRESHOLD:
             start = m.start() + (len(m.group()) - len(m.group().lstrip()))
             unsupported.append(Finding("unsupported_claim", start, m.end(), 1.0 - support, "UNSUPPORTED"))
