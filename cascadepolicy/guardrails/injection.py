@@ -458,22 +458,24 @@ def _lexicon(folded: str, folded_words: frozenset[str], text: str, fired: _Fired
         return
     exact = len(stripped) == len(text)
     first: dict[str, lexicon.Hit] = {}
+    by_concept: dict[str, list[lexicon.Hit]] = {}
     for h in hits:
         if h.concept not in first or h.start < first[h.concept].start:
             first[h.concept] = h
+        by_concept.setdefault(h.concept, []).append(h)
     for concept, h in first.items():
         family, weight = lexicon.CONCEPTS[concept]
         if weight > 0 and h.lang != "en":
             _add(fired, ("lex", concept), family, weight, (h.start, h.end) if exact else (0, len(text)))
     for a, b, distance, ordered, family, weight in lexicon.PAIRS:
-        near = [
-            (x, y) for x in hits if x.concept == a for y in hits
-            if y.concept == b
-            and (x.end <= y.start if ordered else True)
+        # the first near pair in hit order; hits of other concepts are not visited
+        near = next((
+            (x, y) for x in by_concept.get(a, ()) for y in by_concept.get(b, ())
+            if (x.end <= y.start if ordered else True)
             and min(abs(x.start - y.end), abs(y.start - x.end)) <= distance
-        ]
-        if near:
-            x, y = near[0]
+        ), None)
+        if near is not None:
+            x, y = near
             span = (min(x.start, y.start), max(x.end, y.end)) if exact else (0, len(text))
             _add(fired, ("pair", a, b), family, weight, span)
 
