@@ -40,10 +40,12 @@ TIME_FLOOR = 0.0002  # seconds: the SMALL time is taken as at least this
 CALL_LIMIT = 5.0  # seconds per call; linear checks take milliseconds
 
 # One or more shapes of every generated family; the shapes are the benchmark's.
+# Random ones whose larger text holds trigger words the smaller lacks (base64
+# spelling "key") cost more than 8x for linear work: a whole-text pass starts.
 SHAPES = (
     "run '0'", "run '1'", "run '@'", "run '#'", "run '+'", "run '('", "run '\\n'", "run ' '",
     "random 01", "random leet+@$!|", "random digits+punct", "random markup",
-    "period 'a0'", "leet runs between letters", "base64 blob", "base64 of injection",
+    "period 'a0'", "leet runs between letters", "base64 blob", "hex blob",
     "pii mixed", "pii glued", "pii overlapping", "pii at signs", "digits '1' sep ' '", "digits '12345' sep '('",
     "repeat injection phrase", "partial lexicon phrases", "anchor words one per line",
     "triggers, run '\\n'", "triggers, run '#'", "triggers, run ' '", "triggers, run '*'", "triggers, run '<'",
