@@ -6,6 +6,20 @@ asks a `Store` to `reserve` them all at once, and later `settle`s the
 reservation to the actual figures or `release`s it when the call failed.
 `MemoryStore`, `SQLiteStore` and `RedisStore` implement `Store`; the helpers
 below hold the arithmetic they must agree on.
+
+Each of them also implements `AsyncStore`, the async twin: `areserve`,
+`asettle`, `arelease`, `ausage`, `areset` and `aclose` take the same arguments,
+return the same values and obey the same contract (one contract suite runs on
+both). The async calls never hold a thread per waiting request: the memory
+store answers inline, `RedisStore` uses `redis.asyncio` with the same Lua
+scripts, and `SQLiteStore` queues operations that one worker thread runs in
+batches. A program may use both APIs on one store; `aclose()` releases what
+either opened.
+
+`settle` and `release` on SQLite and Redis never lose spend when the store is
+unreachable: they journal it locally, raise `StoreError` saying where it was
+kept, and replay it when the store answers (see `journal`). `Usage.pending`
+shows what waits.
 """
 
 from __future__ import annotations
@@ -59,10 +73,12 @@ class Usage:
     period_end: float | None
     label: str
     resets_at: float | None
+    pending: float = 0.0  # settled while the store was unreachable: journaled, not yet in `used`
 
     @property
     def remaining(self) -> float:
-        return self.limit - self.used - self.reserved
+        # Counts pending spend although its reservation may still be held: errs toward less.
+        return self.limit - self.used - self.reserved - self.pending
 
 
 @runtime_checkable
@@ -78,6 +94,23 @@ class Store(Protocol):
     def reset(self, key_prefix: str) -> int: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class AsyncStore(Protocol):
+    """The async twin of `Store`: same arguments, same answers, same contract."""
+
+    async def areserve(self, charges: Sequence[Charge], *, now: float, ttl: float) -> Admission: ...
+
+    async def asettle(self, reservation_id: str, actual: Mapping[str, float], *, now: float) -> None: ...
+
+    async def arelease(self, reservation_id: str, *, now: float) -> None: ...
+
+    async def ausage(self, key_prefix: str = "", *, now: float) -> list[Usage]: ...
+
+    async def areset(self, key_prefix: str) -> int: ...
+
+    async def aclose(self) -> None: ...
 
 
 def fits(used: float, amount: float, limit: float) -> bool:

@@ -1,6 +1,7 @@
 """The in-process state store: one dict of sliding logs behind one lock.
 
-Used by tests and by single-process programs that need no persistence. It is
+Used by tests and by single-process programs that need no persistence; its
+async twin answers inline (no I/O to wait for). It is
 the reference for the store contract (see `base.Store` and docs/state.md):
 every counter is a log of entries ordered by timestamp plus a running total of
 the entries that count, so a reserve costs O(charges), not O(entries).
@@ -183,6 +184,30 @@ class MemoryStore:
 
     def close(self) -> None:
         pass
+
+    # -- the async twin: every operation holds the lock for microseconds, so it runs inline
+
+    async def areserve(self, charges: Sequence[Charge], *, now: float, ttl: float) -> Admission:
+        return self.reserve(charges, now=now, ttl=ttl)
+
+    async def asettle(self, reservation_id: str, actual: Mapping[str, float], *, now: float) -> None:
+        self.settle(reservation_id, actual, now=now)
+
+    async def arelease(self, reservation_id: str, *, now: float) -> None:
+        self.release(reservation_id, now=now)
+
+    async def ausage(self, key_prefix: str = "", *, now: float) -> list[Usage]:
+        return self.usage(key_prefix, now=now)
+
+    async def areset(self, key_prefix: str) -> int:
+        return self.reset(key_prefix)
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def unsettled(self, key_prefix: str = "") -> dict[str, float]:
+        """Always empty: an in-process store cannot be unreachable, so nothing is journaled."""
+        return {}
 
     def _tick(self, now: float) -> None:
         self._ops += 1

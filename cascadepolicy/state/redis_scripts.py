@@ -8,10 +8,15 @@ reservation ids scored by expiry), `P d:K` set (unsettled reservations that
 expired and no longer count). `P r:<id>` is the set of counter keys a
 reservation touched. The arithmetic mirrors `MemoryStore` exactly.
 
+Every key a script touches is passed in KEYS (`P r:<id>` first when the script
+needs it, then the five keys of each counter, in the order the counters' names
+appear in ARGV), as Redis Cluster and redis-py's script helpers expect; the
+scripts never build a key name. A settle or release for a reservation whose
+counters the caller did not declare answers -1 without touching anything, and
+the caller asks for them (`SMEMBERS P r:<id>`) and tries again.
+
 Numbers cross into Redis commands as strings formatted with %.17g: Redis would
 otherwise print a Lua number with 14 significant digits and lose precision.
-Scripts build key names from ARGV, so they need a single Redis instance (or a
-primary with replicas), not Redis Cluster.
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from cascadepolicy.state.base import RELATIVE_TOLERANCE
 # Real-time lifetimes get this much slack: the lazy purge with the caller's
 # `now` is the source of truth, key expiry only collects garbage.
 _COMMON = """
-local P = ARGV[1]
 local TOL = __TOLERANCE__
 local SLACK_MS = 1000
 
@@ -31,8 +35,28 @@ local function fits(used, amount, limit)
   return used + amount <= limit + TOL * math.max(1.0, math.abs(limit))
 end
 
+-- counter name -> its five keys, from KEYS: declare(k, i) when k's keys start at KEYS[i]
+local NAMES = {}
+local function declare(k, i)
+  NAMES[k] = {KEYS[i], KEYS[i + 1], KEYS[i + 2], KEYS[i + 3], KEYS[i + 4]}
+end
+
 local function names(k)
-  return P .. 'm:' .. k, P .. 'l:' .. k, P .. 'a:' .. k, P .. 'p:' .. k, P .. 'd:' .. k
+  local n = NAMES[k]
+  return n[1], n[2], n[3], n[4], n[5]
+end
+
+-- Declare n counters named by ARGV[first .. first + n - 1], their keys after KEYS[1].
+local function declare_all(first, n)
+  for i = 1, n do declare(ARGV[first + i - 1], 2 + (i - 1) * 5) end
+end
+
+-- Whether every counter the reservation touched was declared.
+local function all_declared(rkey)
+  for _, k in ipairs(redis.call('SMEMBERS', rkey)) do
+    if not NAMES[k] then return false end
+  end
+  return true
 end
 
 local function forget(k)
@@ -104,18 +128,20 @@ local function live_log(k)
 end
 """.replace("__TOLERANCE__", repr(RELATIVE_TOLERANCE))
 
-# ARGV: prefix, rid, now, ttl, n, then n times: key, limit, amount, window|'', period_end|'', label
+# KEYS: P r:<rid>, then the five keys of each charge's counter
+# ARGV: rid, now, ttl, n, then n times: key, limit, amount, window|'', period_end|'', label
 # Returns {refused index (0 = admitted), retry_after|'', used_1, ..., used_n}
 RESERVE = (
     _COMMON
     + """
-local rid, now, ttl, n = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local rid, now, ttl, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local charges, used, held = {}, {}, {}
 for i = 1, n do
-  local b = 5 + (i - 1) * 6
+  local b = 4 + (i - 1) * 6
   local c = {key = ARGV[b + 1], limit = tonumber(ARGV[b + 2]), amount = tonumber(ARGV[b + 3]),
              win = tonumber(ARGV[b + 4]), pend = tonumber(ARGV[b + 5]), label = ARGV[b + 6]}
   charges[i] = c
+  declare(c.key, 2 + (i - 1) * 5)
   local total = purge(c.key, now)
   used[i], held[i] = total or 0, total ~= nil
 end
@@ -135,7 +161,7 @@ if refused > 0 then
       local total = 0
       for _, e in ipairs(live_log(charges[i].key)) do total = total + e[2] end
       used[i] = total
-      redis.call('HSET', P .. 'm:' .. charges[i].key, 'total', fmt(total))
+      redis.call('HSET', (names(charges[i].key)), 'total', fmt(total))
     end
   end
   refused = first_refusal()
@@ -164,7 +190,7 @@ if refused > 0 then
 end
 
 local expires = fmt(now + ttl)
-local rkey = P .. 'r:' .. rid
+local rkey = KEYS[1]
 local rlife = ttl
 for i = 1, n do
   local c = charges[i]
@@ -188,26 +214,34 @@ return out
 """
 )
 
-# ARGV: prefix, rid, now, n, then n times: key, actual amount
+# KEYS: P r:<rid>, then the five keys of each declared counter
+# ARGV: rid, now, d, d counter names (every counter of the reservation and of `actual`),
+#       then n, then n times: key, actual amount
+# Returns -1 when the reservation touched a counter not declared, else 0 or 1.
 SETTLE = (
     _COMMON
     + """
-local rid, now, n = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local rkey = P .. 'r:' .. rid
+local rid, now, nd = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local rkey = KEYS[1]
+declare_all(4, nd)
+if not all_declared(rkey) then return -1 end
+local base = 4 + nd
+local n = tonumber(ARGV[base])
 local actual = {}
-for i = 1, n do actual[ARGV[3 + 2 * i]] = tonumber(ARGV[4 + 2 * i]) end
+for i = 1, n do actual[ARGV[base + 2 * i - 1]] = tonumber(ARGV[base + 2 * i]) end
 -- A reservation is known while one of its entries is still held somewhere.
 local held = {}
 for _, k in ipairs(redis.call('SMEMBERS', rkey)) do
   local total = purge(k, now)
-  if total and redis.call('HEXISTS', P .. 'a:' .. k, rid) == 1 then held[#held + 1] = {k, total} end
+  local _, _, a = names(k)
+  if total and redis.call('HEXISTS', a, rid) == 1 then held[#held + 1] = {k, total} end
 end
 
 if #held == 0 then
   -- unknown (or long forgotten) reservation: the money was spent, record it now
   local rlife = 0
   for i = 1, n do
-    local k, amount = ARGV[3 + 2 * i], tonumber(ARGV[4 + 2 * i])
+    local k, amount = ARGV[base + 2 * i - 1], tonumber(ARGV[base + 2 * i])
     local total, win, pend = purge(k, now)
     if total then
       local m, l, a = names(k)
@@ -242,12 +276,15 @@ return 1
 """
 )
 
-# ARGV: prefix, rid
+# KEYS: P r:<rid>, then the five keys of each declared counter
+# ARGV: rid, d, d counter names. Returns -1 when the reservation touched a counter not declared.
 RELEASE = (
     _COMMON
     + """
-local rid = ARGV[2]
-local rkey = P .. 'r:' .. rid
+local rid, nd = ARGV[1], tonumber(ARGV[2])
+local rkey = KEYS[1]
+declare_all(3, nd)
+if not all_declared(rkey) then return -1 end
 for _, k in ipairs(redis.call('SMEMBERS', rkey)) do
   local m, l, a, p, d = names(k)
   local pending = redis.call('ZSCORE', p, rid)
@@ -266,12 +303,13 @@ return 0
 """
 )
 
-# ARGV: prefix, now, key. Returns false, or
+# KEYS: the five keys of the counter. ARGV: now, key. Returns false, or
 # {settled, reserved, limit, window|'', period_end|'', label, oldest live ts|''}
 USAGE = (
     _COMMON
     + """
-local now, k = tonumber(ARGV[2]), ARGV[3]
+local now, k = tonumber(ARGV[1]), ARGV[2]
+declare(k, 1)
 local total, win, pend = purge(k, now)
 if not total then return false end
 local m, l, a, p, d = names(k)
