@@ -69,18 +69,22 @@ def scan(answer: str, sources: Sequence[str], threshold: float = 0.5) -> Verdict
     joined = "\n".join(sources)
     source_words = _content(joined)
     source_numbers = _numbers(joined)
-    # each sentence's words and numbers are read once: an answer of many tiny
-    # sentences ("7.7.7.") is all per-sentence work
-    claims = [(m, _content(m.group()), _numbers(m.group())) for m in _SENTENCE.finditer(answer)]
-    claims = [(m, words, numbers) for m, words, numbers in claims if words or numbers]
-    if not claims:
-        return passing("the answer makes no checkable claim")
+    # one pass, each sentence read once and nothing kept but what is unsupported:
+    # an answer of many tiny sentences ("7.7.7.") is all per-sentence work
+    claims = 0
     unsupported: list[Finding] = []
-    for m, words, numbers in claims:
+    for m in _SENTENCE.finditer(answer):
+        claim = m.group()
+        words, numbers = _content(claim), _numbers(claim)
+        if not (words or numbers):
+            continue
+        claims += 1
         support = _support(words, numbers, source_words, source_numbers)
         if support < SUPPORT_THRESHOLD:
-            start = m.start() + (len(m.group()) - len(m.group().lstrip()))
+            start = m.start() + (len(claim) - len(claim.lstrip()))
             unsupported.append(Finding("unsupported_claim", start, m.end(), 1.0 - support, "UNSUPPORTED"))
-    share = len(unsupported) / len(claims)
-    reason = f"{len(unsupported)} of {len(claims)} claims not supported by the sources"
+    if not claims:
+        return passing("the answer makes no checkable claim")
+    share = len(unsupported) / claims
+    reason = f"{len(unsupported)} of {claims} claims not supported by the sources"
     return Verdict(share > 1.0 - threshold, share, tuple(unsupported), reason)
