@@ -303,7 +303,8 @@ def cmd_usage(args: argparse.Namespace) -> int:
             print("no counters yet")
         for r in rows:
             resets = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.resets_at)) if r.resets_at else "-"
-            print(f"{r.label or r.key}: used {r.used:g}, reserved {r.reserved:g}, remaining {r.remaining:g}, resets {resets}")
+            pending = f", pending {r.pending:g} (journaled while the store was unreachable)" if r.pending else ""
+            print(f"{r.label or r.key}: used {r.used:g}, reserved {r.reserved:g}{pending}, remaining {r.remaining:g}, resets {resets}")
     engine.close()
     return EXIT_OK
 

@@ -41,14 +41,23 @@ def _ping(port: int) -> bool:
         return False
 
 
-def start_redis_server() -> tuple[str, Callable[[], None]]:
-    """Start redis-server; return its url and a function that stops it and cleans up."""
+def start_redis_server(
+    *, port: int | None = None, workdir: str | None = None
+) -> tuple[str, Callable[[], None]]:
+    """Start redis-server; return its url and a function that stops it and cleans up.
+
+    Given a `workdir` (which the caller keeps), the server persists to it with an
+    fsynced append-only file, so stopping it and starting it again with the same
+    `port` and `workdir` is a restart that keeps the data.
+    """
     binary = redis_server_binary()
     if binary is None:
         raise RedisUnavailable(f"redis-server is not installed (install it with: {INSTALL_HINT})")
-    workdir = tempfile.mkdtemp(prefix="cascadepolicy-redis-")
-    port = _free_port()
+    persist = workdir is not None
+    workdir = workdir or tempfile.mkdtemp(prefix="cascadepolicy-redis-")
+    port = port or _free_port()
     log_path = os.path.join(workdir, "redis.log")
+    durability = ["--appendonly", "yes", "--appendfsync", "always"] if persist else ["--appendonly", "no"]
     process = subprocess.Popen(
         [
             binary,
@@ -60,8 +69,7 @@ def start_redis_server() -> tuple[str, Callable[[], None]]:
             workdir,
             "--save",
             "",
-            "--appendonly",
-            "no",
+            *durability,
             "--daemonize",
             "no",
             "--logfile",
@@ -79,7 +87,8 @@ def start_redis_server() -> tuple[str, Callable[[], None]]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if not persist:
+            shutil.rmtree(workdir, ignore_errors=True)
 
     # Polling for readiness: the server prints nothing we could block on.
     deadline = time.monotonic() + STARTUP_TIMEOUT

@@ -1,15 +1,17 @@
 """State stores for admission: rate windows and budgets, reserved then settled.
 
-The engine's admission step builds `Charge`s and calls a `Store`; `open_store`
-picks one from the policy's `store:` section. Redis is imported only when a
-Redis store is opened, so the embedded stores need nothing beyond the stdlib.
+The engine's admission step builds `Charge`s and calls a `Store` (or its async
+twin, `AsyncStore`; every store here is both); `open_store` picks one from the
+policy's `store:` section. Redis is imported only when a Redis store is opened
+(redis.asyncio on its first async call), so the embedded stores need nothing
+beyond the stdlib.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cascadepolicy.state.base import Admission, Charge, Store, Usage
+from cascadepolicy.state.base import Admission, AsyncStore, Charge, Store, Usage
 from cascadepolicy.state.memory import MemoryStore
 from cascadepolicy.state.sqlite import SQLiteStore
 
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Admission",
+    "AsyncStore",
     "Charge",
     "MemoryStore",
     "RedisStore",

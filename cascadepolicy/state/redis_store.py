@@ -43,6 +43,8 @@ DEFAULT_KEY_PREFIX = "cascadepolicy:"
 # bytes each), so settle and release declare their keys without a round trip;
 # an older one costs one SMEMBERS more.
 MAX_REMEMBERED = 10_000
+ASYNC_CONNECTIONS = 64  # connections of the async client per event loop
+POOL_WAIT = 10.0  # seconds an async call waits for one of them
 _KINDS = "mlapd"  # the five keys of a counter, in the order the scripts declare them
 _SCRIPTS = {
     "reserve": redis_scripts.RESERVE,
@@ -219,7 +221,7 @@ class RedisStore(JournaledStore):
             loop, client, _ = self._async
             self._async = None
             if loop is asyncio.get_running_loop():
-                await client.aclose()
+                await client.aclose(close_connection_pool=True)
         self._client.close()
 
     async def _aapply(self, record: Unsettled) -> None:
@@ -247,9 +249,16 @@ class RedisStore(JournaledStore):
             import redis.asyncio
             from redis.asyncio.retry import Retry as AsyncRetry
 
-            client = redis.asyncio.Redis.from_url(
-                self._connect_url, retry=AsyncRetry(NoBackoff(), 1), **self._options
+            # Tasks beyond ASYNC_CONNECTIONS queue for a connection (for up to
+            # POOL_WAIT seconds) instead of failing with "too many connections".
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                self._connect_url,
+                max_connections=ASYNC_CONNECTIONS,
+                timeout=POOL_WAIT,
+                retry=AsyncRetry(NoBackoff(), 1),
+                **self._options,
             )
+            client = redis.asyncio.Redis(connection_pool=pool)
             scripts = {name: client.register_script(text) for name, text in _SCRIPTS.items()}
             self._async = (loop, client, scripts)
         return self._async[1], self._async[2]

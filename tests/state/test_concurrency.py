@@ -1,17 +1,21 @@
-"""Threads and real processes hammering one user's limits: nothing over, nothing lost."""
+"""Threads, real processes and asyncio tasks hammering one user's limits: nothing over, nothing lost."""
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
+import random
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
-from cascadepolicy.state import Store
+from cascadepolicy.state import Charge, Store
 
 from . import hammer
-from .conftest import spec_for
+from .conftest import ALL_KINDS, spec_for
 from .hammer import KEYS, Record
 from .specs import StoreSpec
 
@@ -122,3 +126,66 @@ def test_a_worker_killed_mid_request_leaves_no_permanent_reservation(
         assert store.reserve(whole_budget, now=expired_at, ttl=10).admitted
     finally:
         store.close()
+
+
+# -- asyncio: many tasks, no thread per waiting request -------------------------
+
+TASKS, REQUESTS_PER_TASK = 200, 3
+
+
+async def hammer_tasks(store: Any) -> tuple[list[float], int, int]:
+    """200 tasks reserving a worst case of one budget, then settling below it or releasing.
+
+    Returns every settled amount, how many reservations were refused, and the
+    most threads alive at any await point.
+    """
+    rng = random.Random(7)
+    _, _, usd_key = KEYS
+    settled: list[float] = []
+    refused = 0
+    threads = threading.active_count()
+
+    async def one(worker: int) -> None:
+        nonlocal refused, threads
+        for _ in range(REQUESTS_PER_TASK):
+            worst = rng.uniform(0.01, 0.05)
+            charge = [Charge(usd_key, hammer.BUDGET, worst, None, hammer.PERIOD_END, "$3 per day")]
+            admission = await store.areserve(charge, now=1.0, ttl=hammer.TTL)
+            threads = max(threads, threading.active_count())
+            if admission.reservation_id is None:
+                refused += 1
+                continue
+            await asyncio.sleep(0)  # the model call
+            if rng.random() < 0.1:
+                await store.arelease(admission.reservation_id, now=1.0)
+            else:
+                actual = worst * rng.random()
+                await store.asettle(admission.reservation_id, {usd_key: actual}, now=1.0)
+                settled.append(actual)
+            threads = max(threads, threading.active_count())
+
+    await asyncio.gather(*(one(i) for i in range(TASKS)))
+    return settled, refused, threads
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_two_hundred_tasks_never_overspend_one_budget(
+    kind: str, request: pytest.FixtureRequest, tmp_path: os.PathLike[str]
+) -> None:
+    native = spec_for(kind, request, tmp_path).open_native()
+    before = threading.active_count()
+
+    async def run() -> tuple[list[float], int, int, list[Any]]:
+        try:
+            settled, refused, threads = await hammer_tasks(native)
+            return settled, refused, threads, await native.ausage("u-1|", now=2.0)
+        finally:
+            await native.aclose()
+
+    settled, refused, threads, usage = asyncio.run(run())
+    assert refused and settled, "the budget must be contended"
+    assert sum(settled) <= hammer.BUDGET * (1 + 1e-9)
+    [row] = usage
+    assert row.used == pytest.approx(sum(settled), rel=1e-9) and row.reserved == 0
+    # Waiting requests queue; they do not hold threads (SQLite runs the queue on one worker).
+    assert threads - before <= 1

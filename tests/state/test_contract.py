@@ -1,17 +1,27 @@
-"""The store contract: every case runs on MemoryStore, SQLiteStore and RedisStore."""
+"""The store contract: every case runs on MemoryStore, SQLiteStore and RedisStore,
+each through its sync API and through its async twin."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import random
 
 import pytest
 
 from cascadepolicy.errors import StoreError
-from cascadepolicy.state import Charge, MemoryStore, Store, open_store
+from cascadepolicy.state import AsyncStore, Charge, MemoryStore, Store, open_store
 
+from .conftest import KINDS_AND_APIS, spec_for
 from .specs import StoreSpec
 
 HOUR = 3600.0
+
+
+@pytest.fixture(params=KINDS_AND_APIS)
+def store_spec(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> StoreSpec:
+    kind, api = request.param
+    return spec_for(kind, request, tmp_path, api=api)
 
 
 def req(key: str = "u|req", limit: float = 10, window: float | None = HOUR) -> Charge:
@@ -343,7 +353,7 @@ def test_a_restarted_store_keeps_the_counts(store_spec: StoreSpec) -> None:
 def test_open_store_builds_each_kind(store_spec: StoreSpec) -> None:
     opened = open_store(store_spec.kind, path=store_spec.path, url=store_spec.url)
     try:
-        assert isinstance(opened, Store)
+        assert isinstance(opened, Store) and isinstance(opened, AsyncStore)
         assert type(opened).__name__.lower().startswith(store_spec.kind)
     finally:
         opened.close()
@@ -372,13 +382,16 @@ def test_an_unusable_sqlite_file_raises_store_error(tmp_path: object) -> None:
 
 
 @pytest.mark.redis
-def test_an_unreachable_redis_raises_store_error_with_the_url_redacted() -> None:
+def test_an_unreachable_redis_raises_store_error_with_the_url_redacted(tmp_path: os.PathLike[str]) -> None:
     import socket
+
+    from cascadepolicy.state.redis_store import RedisStore
 
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    store = open_store("redis", url=f"redis://:secret@127.0.0.1:{port}/0")
+    url = f"redis://:secret@127.0.0.1:{port}/0"
+    store = RedisStore(url, journal=os.path.join(tmp_path, "unsettled.jsonl"))
     try:
         with pytest.raises(
             StoreError, match=rf"Redis state store at redis://:\*\*\*@127.0.0.1:{port}/0"
@@ -388,5 +401,14 @@ def test_an_unreachable_redis_raises_store_error_with_the_url_redacted() -> None
             store.settle("x", {}, now=0)
         with pytest.raises(StoreError):
             store.usage(now=0)
+
+        async def through_async() -> None:
+            with pytest.raises(StoreError, match=r"redis://:\*\*\*@"):
+                await store.areserve([req()], now=0, ttl=30)
+            with pytest.raises(StoreError):
+                await store.ausage(now=0)
+            await store.aclose()
+
+        asyncio.run(through_async())
     finally:
         store.close()

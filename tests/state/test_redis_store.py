@@ -1,13 +1,16 @@
-"""What only the Redis store promises: one round trip per operation, key expiry."""
+"""What only the Redis store promises: one round trip per operation, every key in KEYS, key expiry."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
 
+from cascadepolicy.state import redis_store
 from cascadepolicy.state.redis_store import RedisStore
 
 from .test_contract import budget, req, tokens
@@ -25,8 +28,8 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def store(redis_url: str) -> Iterator[RedisStore]:
-    opened = RedisStore(redis_url, key_prefix=f"t-{uuid.uuid4().hex[:12]}:")
+def store(redis_url: str, tmp_path: Any) -> Iterator[RedisStore]:
+    opened = RedisStore(redis_url, key_prefix=f"t-{uuid.uuid4().hex[:12]}:", journal=str(tmp_path / "j.jsonl"))
     try:
         yield opened
     finally:
@@ -77,3 +80,56 @@ def test_counter_keys_expire_after_their_window_or_period(
         assert 60_000 < client.pttl(f"{prefix}{kind}:u|tok") <= 61_000
         assert 400_000 < client.pttl(f"{prefix}{kind}:u|usd|day:1") <= 401_000
     assert 400_000 < client.pttl(f"{prefix}r:{rid}") <= 401_000
+
+
+# Prepended to each script in the test below: every redis.call must name declared keys.
+_CHECKED = """
+local DECLARED = {}
+for _, k in ipairs(KEYS) do DECLARED[k] = true end
+local function checked_call(command, ...)
+  local args = {...}
+  local named = (command == 'DEL') and #args or 1  -- every command used takes its key first
+  for i = 1, named do
+    if not DECLARED[args[i]] then error('undeclared key ' .. tostring(args[i])) end
+  end
+  return redis.call(command, ...)
+end
+"""
+
+
+def test_every_key_a_script_touches_is_passed_in_keys(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    checked = {name: _CHECKED + text.replace("redis.call(", "checked_call(") for name, text in redis_store._SCRIPTS.items()}
+    monkeypatch.setattr(redis_store, "_SCRIPTS", checked)
+    prefix = f"k-{uuid.uuid4().hex[:12]}:"
+    store = RedisStore(redis_url, key_prefix=prefix, journal=str(tmp_path / "j.jsonl"))
+    other = RedisStore(redis_url, key_prefix=prefix, journal=str(tmp_path / "j.jsonl"))  # knows no reservation
+    try:
+        charges = [req(limit=2, window=10), tokens(300), budget(0.2)]
+        kept = store.reserve(charges, now=0, ttl=5).reservation_id
+        dropped = store.reserve(charges, now=1, ttl=5).reservation_id
+        assert kept and dropped and not store.reserve(charges, now=2, ttl=5).admitted
+        other.settle(kept, {"u|tok": 100}, now=3)  # declares its counters after one SMEMBERS
+        store.release(dropped, now=3)
+        store.release(kept, now=4)  # after a settle: nothing to do
+        store.settle("never-issued", {"u|usd|day:1": 0.1, "no|such": 1}, now=5)
+        late = store.reserve([req(limit=5, window=10)], now=6, ttl=1).reservation_id
+        assert late
+        other.settle(late, {}, now=30)  # expired and left its window: recorded as unknown
+        rows = store.usage("u|", now=30)
+        assert [(u.key, u.used) for u in rows] == [("u|tok", 100.0), ("u|usd|day:1", pytest.approx(0.3))]
+
+        async def through_async() -> None:
+            rid = (await store.areserve(charges, now=31, ttl=5)).reservation_id
+            assert rid
+            await other.asettle(rid, {"u|tok": 5}, now=32)
+            assert len(await store.ausage("u|", now=32)) == 3
+            await store.aclose()
+            await other.aclose()
+
+        asyncio.run(through_async())
+    finally:
+        store.reset("")
+        store.close()
+        other.close()
