@@ -43,9 +43,12 @@ T = TypeVar("T")
 SCHEMA_VERSION = 1
 SWEEP_EVERY = 4096  # see memory.SWEEP_EVERY
 SWEEP_BATCH = 1000
-# Pages of WAL after which a commit checkpoints (SQLite's default is 1000). A
-# checkpoint stalls the batch that runs it; smaller ones stall for less.
-WAL_AUTOCHECKPOINT = 256
+# A thread of the store copies the WAL into the database after every
+# CHECKPOINT_EVERY batches, alongside the writers. A commit still checkpoints
+# once the WAL holds SQLite's default 1000 pages, which lets the WAL start over;
+# by then most pages are copied, so that batch stalls for little.
+CHECKPOINT_EVERY = 8
+CHECKPOINTER_IDLE = 10.0  # seconds without a batch after which that thread ends
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (
@@ -81,6 +84,14 @@ ON CONFLICT (key) DO UPDATE SET
     label = excluded.label, gc_at = max(gc_at, excluded.gc_at), total = total + excluded.total
 """
 
+# One statement answers the common case of `_purge`: nothing expired, nothing left the window.
+_PURGE_NEEDED = """
+SELECT total, win, period_end,
+    EXISTS (SELECT 1 FROM entries WHERE key = ?2 AND live = 1 AND expires_at IS NOT NULL AND expires_at <= ?1),
+    win IS NOT NULL AND EXISTS (SELECT 1 FROM entries WHERE key = ?2 AND ts <= ?1 - win)
+FROM counters WHERE key = ?2
+"""
+
 _PurgedRow = tuple[float, "float | None", "float | None"]
 
 
@@ -114,6 +125,8 @@ class SQLiteStore(JournaledStore):
         self._conn_lock = threading.Lock()  # held by the batch that uses the connection, and by close()
         self._pid = os.getpid()
         self._ops = 0
+        self._batches = 0
+        self._checkpointer = _Checkpointer(self.path)
         self._combiner: Combiner[sqlite3.Connection] = Combiner(self._run_batch, name="cascadepolicy-sqlite")
         self._combiner.call(_nothing)  # open now, so a bad path fails at construction with a clear error
 
@@ -151,6 +164,7 @@ class SQLiteStore(JournaledStore):
 
     def close(self) -> None:
         self._combiner.close()
+        self._checkpointer.close()
         with self._conn_lock:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
@@ -202,6 +216,9 @@ class SQLiteStore(JournaledStore):
                             _run_in_savepoint(db, op)
                     if db.in_transaction:
                         db.execute("COMMIT")
+                        self._batches += 1
+                        if self._batches % CHECKPOINT_EVERY == 0 and self.path != ":memory:":
+                            self._checkpointer.wake()
                 except BaseException:
                     if db.in_transaction:
                         db.execute("ROLLBACK")
@@ -235,7 +252,6 @@ class SQLiteStore(JournaledStore):
             if mode.lower() != "wal" and self.path != ":memory:":
                 raise StoreError(f"the SQLite state store {self.path} cannot use WAL mode ({mode})")
             db.execute(f"PRAGMA synchronous = {self._synchronous}")
-            db.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
             db.execute("BEGIN IMMEDIATE")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
@@ -297,28 +313,29 @@ class SQLiteStore(JournaledStore):
 
     def _settle(self, db: sqlite3.Connection, reservation_id: str, actual: Mapping[str, float], now: float) -> None:
         self._tick(db, now)
-        # A reservation is known while one of its entries is still held at `now`.
-        for (key,) in db.execute(
-            "SELECT key FROM entries WHERE rid = ?", (reservation_id,)
-        ).fetchall():
-            self._purge(db, key, now)
         held = db.execute(
             "SELECT key, amount, live FROM entries WHERE rid = ?", (reservation_id,)
         ).fetchall()
+        # A reservation is known while one of its entries is still held at `now`.
+        changes = db.total_changes
+        for key, _, _ in held:
+            self._purge(db, key, now)
+        if db.total_changes != changes:
+            held = db.execute(
+                "SELECT key, amount, live FROM entries WHERE rid = ?", (reservation_id,)
+            ).fetchall()
         if not held:
             self._record_unknown(db, reservation_id, actual, now)
             return
-        for key, old, live in held:
-            amount = float(actual.get(key, old))
-            db.execute(
-                "UPDATE entries SET amount = ?, expires_at = NULL, live = 1"
-                " WHERE key = ? AND rid = ?",
-                (amount, key, reservation_id),
-            )
-            db.execute(
-                "UPDATE counters SET total = total + ? WHERE key = ?",
-                (amount - old if live else amount, key),
-            )
+        amounts = [(key, old, live, float(actual.get(key, old))) for key, old, live in held]
+        db.executemany(
+            "UPDATE entries SET amount = ?, expires_at = NULL, live = 1 WHERE key = ? AND rid = ?",
+            [(amount, key, reservation_id) for key, _, _, amount in amounts],
+        )
+        db.executemany(
+            "UPDATE counters SET total = total + ? WHERE key = ?",
+            [(amount - old if live else amount, key) for key, old, live, amount in amounts],
+        )
 
     def _release(self, db: sqlite3.Connection, reservation_id: str) -> None:
         pending = db.execute(
@@ -378,15 +395,15 @@ class SQLiteStore(JournaledStore):
 
     def _purge(self, db: sqlite3.Connection, key: str, now: float) -> _PurgedRow | None:
         """Bring one counter up to `now`: (total, window, period_end), None when it holds nothing."""
-        row = db.execute(
-            "SELECT total, win, period_end FROM counters WHERE key = ?", (key,)
-        ).fetchone()
+        row = db.execute(_PURGE_NEEDED, (now, key)).fetchone()
         if row is None:
             return None
-        total, win, period_end = row
+        total, win, period_end, expiring, leaving = row
         if win is None and period_end is not None and now >= period_end:
             self._forget(db, key)
             return None
+        if not expiring and not leaving:
+            return total, win, period_end
         changed = False
         expired, count = db.execute(
             "SELECT total(amount), count(*) FROM entries"
@@ -452,6 +469,50 @@ def _forget_if_empty(db: sqlite3.Connection, key: str) -> bool:
         return False
     db.execute("DELETE FROM counters WHERE key = ?", (key,))
     return True
+
+
+class _Checkpointer:
+    """Copies the WAL into the database from a thread of its own, so batches seldom wait for it."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._closing = False
+
+    def wake(self) -> None:
+        thread = self._thread
+        if thread is None or not thread.is_alive() or self._pid != os.getpid():  # none, idle, or the parent's
+            self._closing, self._pid = False, os.getpid()
+            self._thread = threading.Thread(target=self._run, name="cascadepolicy-sqlite-checkpoint", daemon=True)
+            self._thread.start()
+        self._wake.set()
+
+    def close(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None and self._pid == os.getpid():
+            self._closing = True
+            self._wake.set()
+            thread.join()
+
+    def _run(self) -> None:
+        try:
+            db = sqlite3.connect(self._path, timeout=0, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error:
+            return  # the commits' own checkpoints still run
+        try:
+            while True:
+                # An idle thread ends (a store nobody closed does not keep one), and wake() starts another.
+                if not self._wake.wait(CHECKPOINTER_IDLE) or self._closing:
+                    return
+                self._wake.clear()
+                try:  # PASSIVE: never waits for a writer; another process's checkpoint may win
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    pass
+        finally:
+            db.close()
 
 
 def _ordered_id() -> str:
