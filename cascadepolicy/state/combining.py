@@ -143,11 +143,18 @@ class Combiner(Generic[C]):
         return lead
 
     def _start_worker(self) -> None:
-        with self._mutex:
-            if self._worker is None:
-                self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
-            worker = self._worker
-        worker.submit(self._take_turns, worker=True)
+        while True:
+            with self._mutex:
+                if self._worker is None:
+                    self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
+                worker = self._worker
+            try:
+                worker.submit(self._take_turns, worker=True)
+                return
+            except RuntimeError:  # close() shut it down meanwhile: the queue still needs a worker
+                with self._mutex:
+                    if self._worker is worker:
+                        self._worker = None
 
     def _take_turns(self, *, worker: bool) -> None:
         """Run batches from the head of the queue: a caller's thread one (its own op is at the
@@ -155,6 +162,9 @@ class Combiner(Generic[C]):
         while True:
             with self._mutex:
                 batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
+            if not batch:  # never expected: whoever holds the turn finds its op, or an async one, queued
+                self._pass_turn(worker=False)
+                return
             self._contended = len(batch) > 1
             failure: BaseException | None = None
             try:

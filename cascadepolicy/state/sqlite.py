@@ -43,12 +43,6 @@ T = TypeVar("T")
 SCHEMA_VERSION = 1
 SWEEP_EVERY = 4096  # see memory.SWEEP_EVERY
 SWEEP_BATCH = 1000
-# A thread of the store copies the WAL into the database after every
-# CHECKPOINT_EVERY batches, alongside the writers. A commit still checkpoints
-# once the WAL holds SQLite's default 1000 pages, which lets the WAL start over;
-# by then most pages are copied, so that batch stalls for little.
-CHECKPOINT_EVERY = 8
-CHECKPOINTER_IDLE = 10.0  # seconds without a batch after which that thread ends
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (
@@ -125,8 +119,6 @@ class SQLiteStore(JournaledStore):
         self._conn_lock = threading.Lock()  # held by the batch that uses the connection, and by close()
         self._pid = os.getpid()
         self._ops = 0
-        self._batches = 0
-        self._checkpointer = _Checkpointer(self.path)
         self._combiner: Combiner[sqlite3.Connection] = Combiner(self._run_batch, name="cascadepolicy-sqlite")
         self._combiner.call(_nothing)  # open now, so a bad path fails at construction with a clear error
 
@@ -164,7 +156,6 @@ class SQLiteStore(JournaledStore):
 
     def close(self) -> None:
         self._combiner.close()
-        self._checkpointer.close()
         with self._conn_lock:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
@@ -216,9 +207,6 @@ class SQLiteStore(JournaledStore):
                             _run_in_savepoint(db, op)
                     if db.in_transaction:
                         db.execute("COMMIT")
-                        self._batches += 1
-                        if self._batches % CHECKPOINT_EVERY == 0 and self.path != ":memory:":
-                            self._checkpointer.wake()
                 except BaseException:
                     if db.in_transaction:
                         db.execute("ROLLBACK")
@@ -469,50 +457,6 @@ def _forget_if_empty(db: sqlite3.Connection, key: str) -> bool:
         return False
     db.execute("DELETE FROM counters WHERE key = ?", (key,))
     return True
-
-
-class _Checkpointer:
-    """Copies the WAL into the database from a thread of its own, so batches seldom wait for it."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._pid = 0
-        self._closing = False
-
-    def wake(self) -> None:
-        thread = self._thread
-        if thread is None or not thread.is_alive() or self._pid != os.getpid():  # none, idle, or the parent's
-            self._closing, self._pid = False, os.getpid()
-            self._thread = threading.Thread(target=self._run, name="cascadepolicy-sqlite-checkpoint", daemon=True)
-            self._thread.start()
-        self._wake.set()
-
-    def close(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is not None and self._pid == os.getpid():
-            self._closing = True
-            self._wake.set()
-            thread.join()
-
-    def _run(self) -> None:
-        try:
-            db = sqlite3.connect(self._path, timeout=0, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error:
-            return  # the commits' own checkpoints still run
-        try:
-            while True:
-                # An idle thread ends (a store nobody closed does not keep one), and wake() starts another.
-                if not self._wake.wait(CHECKPOINTER_IDLE) or self._closing:
-                    return
-                self._wake.clear()
-                try:  # PASSIVE: never waits for a writer; another process's checkpoint may win
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error:
-                    pass
-        finally:
-            db.close()
 
 
 def _ordered_id() -> str:

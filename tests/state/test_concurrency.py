@@ -187,5 +187,5 @@ def test_two_hundred_tasks_never_overspend_one_budget(
     assert sum(settled) <= hammer.BUDGET * (1 + 1e-9)
     [row] = usage
     assert row.used == pytest.approx(sum(settled), rel=1e-9) and row.reserved == 0
-    # Waiting requests queue; they hold no thread (SQLite: one worker runs the queue, one checkpoints).
-    assert threads - before <= 2
+    # Waiting requests queue; they hold no thread (SQLite runs the queue on one worker).
+    assert threads - before <= 1

@@ -105,16 +105,3 @@ def test_close_closes_the_connection_and_the_store_reopens(tmp_path: Path) -> No
     assert usage_of(store, "u|req", now=1) == (0.0, 1.0)
     store.close()
 
-
-def test_the_wal_stays_small_under_continuous_writes_and_close_stops_the_checkpointer(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "state.db")
-    for i in range(3000):
-        rid = store.reserve([req(limit=1e9), budget(0.001, limit=1e9)], now=i * 0.01, ttl=30).reservation_id
-        assert rid
-        store.settle(rid, {}, now=i * 0.01)
-    # The commits' checkpoints at 1000 pages (4 MiB) let the WAL start over; with only the
-    # checkpointer thread's it would grow past 100 MiB here, as it never catches up with the writers.
-    assert (tmp_path / "state.db-wal").stat().st_size < 8 * 2**20
-    assert any(t.name == "cascadepolicy-sqlite-checkpoint" for t in threading.enumerate())
-    store.close()
-    assert not any(t.name == "cascadepolicy-sqlite-checkpoint" for t in threading.enumerate())
