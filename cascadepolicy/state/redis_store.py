@@ -21,8 +21,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+import cascadepolicy.state.redis_scripts as redis_scripts
 from cascadepolicy.errors import StoreError
-from cascadepolicy.state import redis_scripts
 from cascadepolicy.state.base import (
     Admission,
     Charge,
