@@ -13,6 +13,8 @@ import json
 import os
 import socket
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +23,6 @@ from typing import Any
 import pytest
 from redis_server import start_redis_server
 
-from cascadepolicy.cli import main
 from cascadepolicy.errors import StoreError
 from cascadepolicy.state import SQLiteStore, journal
 from cascadepolicy.state.journal import Journal, Unsettled
@@ -146,7 +147,7 @@ def test_torn_and_foreign_lines_in_a_journal_are_skipped(tmp_path: Path) -> None
     assert Journal(str(path)).pending() == [good]
 
 
-def test_the_usage_command_shows_pending_spend(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_usage_command_shows_pending_spend(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
     policy = tmp_path / "p.yaml"
     policy.write_text(
@@ -158,11 +159,12 @@ def test_the_usage_command_shows_pending_spend(tmp_path: Path, capsys: pytest.Ca
     store.reserve([budget(0.5, key=key, end=4e9)], now=time.time(), ttl=3600)
     store.close()
     Journal(f"{db}.unsettled.jsonl").keep(Unsettled("settle", "r9", {key: 0.25}, 1.0), StoreError("down"))
-    assert main(["usage", str(policy), "--user", "u", "--format", "json"]) == 0
-    [row] = json.loads(capsys.readouterr().out)
+    usage = [sys.executable, "-m", "cascadepolicy", "usage", str(policy), "--user", "u"]
+    out = subprocess.run([*usage, "--format", "json"], capture_output=True, text=True, cwd=tmp_path, check=True)
+    [row] = json.loads(out.stdout)
     assert (row["used"], row["reserved"], row["pending"], row["remaining"]) == (0, 0.5, 0.25, 0.25)
-    assert main(["usage", str(policy), "--user", "u"]) == 0
-    assert "pending 0.25 (journaled" in capsys.readouterr().out
+    out = subprocess.run(usage, capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert "pending 0.25 (journaled" in out.stdout
 
 
 # -- Redis stopped and restarted -------------------------------------------------
