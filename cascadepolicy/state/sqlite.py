@@ -43,6 +43,13 @@ T = TypeVar("T")
 SCHEMA_VERSION = 1
 SWEEP_EVERY = 4096  # see memory.SWEEP_EVERY
 SWEEP_BATCH = 1000
+# Pages of WAL after which a commit checkpoints, which lets the WAL start over
+# (SQLite's default is 1000). The batch that checkpoints waits for it: measured
+# at 16 threads, 256 gives a p99 1-4 ms lower than 1000, and a single thread's
+# p99 1.3-1.7 ms instead of 3-17 ms. (A checkpointing thread beside the writers
+# was tried: its checkpoints make the commits' ones give up, and under steady
+# writes the WAL then never starts over.)
+WAL_AUTOCHECKPOINT = 256
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (
@@ -240,6 +247,7 @@ class SQLiteStore(JournaledStore):
             if mode.lower() != "wal" and self.path != ":memory:":
                 raise StoreError(f"the SQLite state store {self.path} cannot use WAL mode ({mode})")
             db.execute(f"PRAGMA synchronous = {self._synchronous}")
+            db.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
             db.execute("BEGIN IMMEDIATE")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
