@@ -125,6 +125,27 @@ def test_redaction_of_many_overlapping_findings_is_not_pairwise() -> None:
     assert t_large / max(t_small, TIME_FLOOR) < MAX_GROWTH
 
 
+def test_long_runs_are_tokenized_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tokenizer's merge is superlinear in one pre-token: a long run is cut."""
+    from cascadepolicy import features
+
+    encoding = features._encoding()
+    lengths: list[int] = []
+
+    class Recording:
+        def encode(self, text: str, **options: Any) -> list[int]:
+            lengths.append(len(text))
+            return list(encoding.encode(text, **options))
+
+    text = "=" * 262144 + " and some words" * 40
+    features.text_tokens.cache_clear()
+    monkeypatch.setattr(features, "_encoding", lambda: Recording())
+    counted = features.text_tokens(text)
+    features.text_tokens.cache_clear()
+    assert max(lengths) < len(text) // 8
+    assert counted == len(encoding.encode(text, disallowed_special=()))
+
+
 # --- static check: adjacent repeats that can share a run ----------------------
 
 from re import _compiler, _parser  # noqa: E402
