@@ -97,7 +97,7 @@ _SHAPE = bytes(
 # to quickly; the letter or space before it is checked by hand. A run is only
 # tried from its first character: from every character of "0000...0" it would
 # be scanned to its end again, quadratic in its length.
-_SHAPE_RUN = re.compile(r"(?<![12@])[12@]++a")
+_SHAPE_RUN = re.compile(r"[12@](?<![12@][12@])[12@]*+a")
 _SHAPE_LEADING = re.compile(r"[1@]aa")
 _SHAPE_SPACED = re.compile(r" [a-z](?: [a-z]){3,}(?![a-z])")
 _SPACERS = bytes.maketrans(b"._-*", b"    ")
