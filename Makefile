@@ -44,7 +44,7 @@ lint: $(STAMP)
 	$(PY) -m mypy cascadepolicy
 
 schema: $(STAMP)
-	$(PY) -m cascadepolicy.schema_export
+	$(PY) -m cascadepolicy.loading.schema_export
 
 bench: $(STAMP) system-deps
 	$(PY) benchmarks/validate_bench.py

@@ -56,7 +56,7 @@ from cascadepolicy.guardrails import (  # noqa: E402
     toxicity,
 )
 from cascadepolicy.guardrails.redaction import Redactor, mask  # noqa: E402
-from cascadepolicy.model import Features  # noqa: E402
+from cascadepolicy.language.model import Features  # noqa: E402
 
 Shape = Callable[[int], str]
 KB = 1024

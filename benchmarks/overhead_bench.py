@@ -45,7 +45,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import cascadepolicy  # noqa: E402
 from cascadepolicy import guardrail_runner  # noqa: E402
-from cascadepolicy.engine import Result  # noqa: E402
+from cascadepolicy.runtime.engine import Result  # noqa: E402
 from cascadepolicy.state import MemoryStore  # noqa: E402
 
 MINIMAL = """

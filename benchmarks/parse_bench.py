@@ -27,8 +27,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from hostile_yaml import all_shapes  # noqa: E402
 
-from cascadepolicy.loader import check_text  # noqa: E402
-from cascadepolicy.source import MAX_FILE_BYTES  # noqa: E402
+from cascadepolicy.loading.loader import check_text  # noqa: E402
+from cascadepolicy.loading.source import MAX_FILE_BYTES  # noqa: E402
 
 
 def validate(text: str) -> tuple[float, str]:

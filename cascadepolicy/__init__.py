@@ -4,41 +4,89 @@
     engine = policy.engine()
     result = engine.complete(messages, user="u-42", context={"user": {"tier": "pro"}})
 
-Importing this package is light: litellm is imported only when a model is
-actually called.
+Importing this package is light: `Engine`, `Result` and `StreamingResult`
+are imported from `cascadepolicy.runtime.engine` on first use, and litellm
+only when a model is actually called.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from cascadepolicy.diagnostics import Diagnostic, Location, Severity
 from cascadepolicy.errors import (
     CascadePolicyError,
     ConditionError,
     PolicyError,
+    ProviderAuthError,
+    ProviderBadRequest,
     ProviderError,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnavailable,
+    ReplayError,
     RequestError,
     StoreError,
 )
-from cascadepolicy.loader import LoadResult, check_file, check_text, load, loads
+from cascadepolicy.loading.loader import LoadResult, check_file, check_text, load, loads
 from cascadepolicy.policy import Policy
+from cascadepolicy.runtime.decision import (
+    AdmissionRecord,
+    Decision,
+    GuardrailVerdict,
+    LimitStatus,
+    ModelCall,
+    RouteRecord,
+    Validation,
+)
+
+if TYPE_CHECKING:
+    from cascadepolicy.runtime.engine import Engine, Result, StreamingResult
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdmissionRecord",
     "CascadePolicyError",
     "ConditionError",
+    "Decision",
     "Diagnostic",
+    "Engine",
+    "GuardrailVerdict",
+    "LimitStatus",
     "LoadResult",
     "Location",
+    "ModelCall",
     "Policy",
     "PolicyError",
+    "ProviderAuthError",
+    "ProviderBadRequest",
     "ProviderError",
+    "ProviderRateLimited",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "ReplayError",
     "RequestError",
+    "Result",
+    "RouteRecord",
     "Severity",
     "StoreError",
+    "StreamingResult",
+    "Validation",
     "__version__",
     "check_file",
     "check_text",
     "load",
     "loads",
 ]
+
+_RUNTIME = ("Engine", "Result", "StreamingResult")
+
+
+def __getattr__(name: str) -> Any:
+    # The engine module brings the guardrails, validators and stores with it: loaded on first use only.
+    if name in _RUNTIME:
+        from cascadepolicy.runtime import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

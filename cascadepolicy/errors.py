@@ -1,16 +1,33 @@
-"""The exceptions cascadepolicy raises.
+"""The exceptions cascadepolicy raises: one tree, rooted at `CascadePolicyError`.
 
     CascadePolicyError
     ├── PolicyError          the policy has errors (carries every Diagnostic)
     ├── RequestError         a request cannot be evaluated (bad messages or context)
     ├── ConditionError       a route condition failed at run time (fail-closed)
     ├── StoreError           the state store cannot be reached or answered badly
-    └── ProviderError        a model call failed (wraps litellm's exceptions)
-        ├── ProviderTimeout
-        ├── ProviderRateLimited
-        ├── ProviderAuthError
-        ├── ProviderBadRequest
-        └── ProviderUnavailable
+    ├── ProviderError        a model call failed (wraps litellm's exceptions)
+    │   ├── ProviderTimeout
+    │   ├── ProviderRateLimited
+    │   ├── ProviderAuthError
+    │   ├── ProviderBadRequest
+    │   └── ProviderUnavailable
+    ├── ReplayError          a recorded-responses file is malformed
+    ├── UsageError           bad command-line input (the CLI exits 2)
+    ├── DetectorUnavailable  also an ImportError: an optional detector's package
+    │                        is not installed (guardrails.base)
+    ├── CallableNotRun       also a RuntimeError: custom code a policy names was
+    │                        located but not imported (loading.callables)
+    │   Raised inside a stage, which turns them into diagnostics or one of the above:
+    ├── CallableProblem      also a ValueError: a `module:function` that names no
+    │                        callable (loading.callables)
+    ├── Refused              a path that may not or cannot be read (loading.confine)
+    ├── TooComplex           a YAML document past a parse limit (loading.yaml_limits)
+    └── LimitExceeded        also a ValueError: a condition's result past a cap
+                             (language.condition_ops)
+
+The classes defined elsewhere live beside the one stage that raises them;
+tests/unit/test_errors.py keeps every exception class of the package in this
+tree. Private (`_`-prefixed) exceptions never leave the module that raises them.
 """
 
 from __future__ import annotations
@@ -75,3 +92,11 @@ class ProviderAuthError(ProviderError):
 
 class ProviderBadRequest(ProviderError):
     pass
+
+
+class ReplayError(CascadePolicyError):
+    """The recorded-responses file is malformed."""
+
+
+class UsageError(CascadePolicyError):
+    """Bad command-line input: the CLI exits 2."""

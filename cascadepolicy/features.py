@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from cascadepolicy.model import Features
+from cascadepolicy.language.model import Features
 
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_REPLY = 3

@@ -23,12 +23,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from cascadepolicy.calls import duration_seconds
-from cascadepolicy.decision import Decision, GuardrailVerdict
 from cascadepolicy.features import message_text
 from cascadepolicy.guardrails.base import Finding, Verdict
 from cascadepolicy.guardrails.redaction import Redactor, mask
-from cascadepolicy.model import (
+from cascadepolicy.language.model import (
     CustomGuardrail,
     GroundingGuardrail,
     Guardrail,
@@ -37,6 +35,8 @@ from cascadepolicy.model import (
     PiiGuardrail,
     ToxicityGuardrail,
 )
+from cascadepolicy.providers.calls import duration_seconds
+from cascadepolicy.runtime.decision import Decision, GuardrailVerdict
 from cascadepolicy.scrub import provider_text
 
 Scan = Callable[[str, Mapping[str, Any]], Verdict]  # (text, request extras) -> verdict
@@ -93,7 +93,7 @@ def build_scan(rule: Guardrail, judge: JudgeFn | None = None) -> tuple[Scan, boo
             return (lambda text, extra: judge_grounding(judge, judge_model, text, extra.get("documents", ()), threshold)), False
         return (lambda text, extra: grounding.scan(text, extra.get("documents", ()), threshold)), False
     if isinstance(rule, CustomGuardrail):
-        from cascadepolicy.callables import resolve
+        from cascadepolicy.loading.callables import resolve
 
         fn = resolve(rule.function, entry_points=True)
         params = dict(rule.params)

@@ -1,5 +1,9 @@
 """The loaded policy: the public, immutable result of the front half of the pipeline.
 
+It sits above the runtime: `loading.loader` builds a `Policy`, `engine()`
+builds a `runtime.engine.Engine` from it, and the runtime, `compile` and
+`providers` see a `Policy` only as a type, so no import runs the other way.
+
 A `Policy` holds the validated document, where each of its parts stands in
 the source, the route conditions compiled once, each model's price and a
 content hash that every decision record carries. `engine()` compiles it into
@@ -14,15 +18,16 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from cascadepolicy.conditions import Condition, FieldType
 from cascadepolicy.diagnostics import Diagnostic, Location
-from cascadepolicy.model import PolicyDocument
-from cascadepolicy.pricing import Price
+from cascadepolicy.errors import PolicyError
+from cascadepolicy.language.conditions import Condition, FieldType
+from cascadepolicy.language.model import PolicyDocument
+from cascadepolicy.language.pricing import Price
 from cascadepolicy.scrub import Masker
-from cascadepolicy.source import PathKey, SourceMap
 
 if TYPE_CHECKING:
-    from cascadepolicy.engine import Engine
+    from cascadepolicy.loading.source import PathKey, SourceMap
+    from cascadepolicy.runtime.engine import Engine
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,8 +64,8 @@ class Policy:
 
     def engine(self, **options: Any) -> Engine:
         """Compile the policy and return an engine; see `Engine` for the options."""
-        from cascadepolicy.engine import Engine
-        from cascadepolicy.errors import PolicyError
+        # Imported here so that loading and validating a policy never load the runtime (or litellm).
+        from cascadepolicy.runtime.engine import Engine
 
         try:
             return Engine(self, **options)

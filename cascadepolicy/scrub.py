@@ -28,10 +28,12 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cascadepolicy.diagnostics import Diagnostic, Location
-from cascadepolicy.source import SourceMap
+
+if TYPE_CHECKING:
+    from cascadepolicy.loading.source import SourceMap
 
 MIN_MASKED_CHARS = 4
 MIN_TRUNCATED_CHARS = 8  # in a diagnostic about an interpolated value, a value cut to this many characters is still masked

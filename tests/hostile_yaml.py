@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from cascadepolicy.yaml_limits import (
+from cascadepolicy.loading.yaml_limits import (
     MAX_ALIASES,
     MAX_DEPTH,
     MAX_DOCUMENTS,

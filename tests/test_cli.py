@@ -200,7 +200,7 @@ def test_validate_never_imports_litellm() -> None:
     imported = [line for line in proc.stderr.splitlines() if line.startswith("import time:")]
     assert len(imported) > 50  # the import log is really there
     assert not [line for line in imported if "litellm" in line]
-    assert any(re.search(r"\| +cascadepolicy\.checks$", line) for line in imported)
+    assert any(re.search(r"\| +cascadepolicy\.loading\.checks$", line) for line in imported)
 
 
 def test_version_flag() -> None:
@@ -211,12 +211,12 @@ def test_version_flag() -> None:
 # In-process: a bug inside a subcommand is reported, not shown as a traceback.
 
 def test_internal_error_exits_3_with_a_report(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import cascadepolicy.loader
+    import cascadepolicy.loading.loader
 
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(cascadepolicy.loader, "check_file", broken)
+    monkeypatch.setattr(cascadepolicy.loading.loader, "check_file", broken)
     assert cli.main(["validate", str(POLICIES / "saas.yaml")]) == 3
     err = capsys.readouterr().err
     assert "internal error: ZeroDivisionError: boom" in err and "please report" in err

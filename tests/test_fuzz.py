@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from cascadepolicy import cli
-from cascadepolicy.source import load_file
+from cascadepolicy.loading.source import load_file
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p for p in (ROOT / "policies").glob("*.yaml") if not p.name.endswith("_test.yaml")) + sorted((ROOT / "tests" / "cases" / "valid").glob("*.yaml"))

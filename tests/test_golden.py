@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from cascadepolicy import cli
-from cascadepolicy.loader import check_file
-from cascadepolicy.source import MAX_FILE_BYTES
+from cascadepolicy.loading.loader import check_file
+from cascadepolicy.loading.source import MAX_FILE_BYTES
 
 CASES = Path(__file__).parent / "cases"
 EXPECT = re.compile(r"^# expect: (?P<code>[a-z-]+) (?:(?P<file>\S+):)?(?P<line>\d+):(?P<col>\d+)$")

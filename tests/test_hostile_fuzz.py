@@ -27,7 +27,7 @@ from ruamel.yaml import YAML
 
 import cascadepolicy
 from cascadepolicy import cli
-from cascadepolicy.source import load_file
+from cascadepolicy.loading.source import load_file
 from cascadepolicy.state import MemoryStore
 
 ROOT = Path(__file__).resolve().parent.parent

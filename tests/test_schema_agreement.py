@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from cascadepolicy.compose import compose
-from cascadepolicy.schema_export import generate, render
-from cascadepolicy.source import load_file
+from cascadepolicy.loading.compose import compose
+from cascadepolicy.loading.schema_export import generate, render
+from cascadepolicy.loading.source import load_file
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).parent / "cases"
@@ -40,7 +40,7 @@ def validator(schema: dict[str, Any]) -> Draft202012Validator:
 
 def test_committed_schema_is_generated_from_the_models() -> None:
     assert SCHEMA_FILE.read_text(encoding="utf-8") == render(generate()), \
-        "schemas/policy.schema.json is stale: run `python -m cascadepolicy.schema_export`"
+        "schemas/policy.schema.json is stale: run `python -m cascadepolicy.loading.schema_export`"
 
 
 def test_shipped_copy_is_the_linked_file() -> None:

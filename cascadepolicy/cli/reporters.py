@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from cascadepolicy.diagnostics import Diagnostic
-from cascadepolicy.loader import LoadResult
+from cascadepolicy.loading.loader import LoadResult
 
 
 def report_text(results: Sequence[LoadResult], out: TextIO, *, verbose: bool = False) -> None:

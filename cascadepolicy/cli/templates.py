@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from cascadepolicy.cli import UsageError
+from cascadepolicy.errors import UsageError
 
 POLICY_FILE = "policy.yaml"
 SUITE_FILE = "policy_test.yaml"
@@ -49,7 +49,7 @@ def render(template: str, policy_name: str) -> tuple[str, str]:
 
 def write_template(template: str, directory: Path, *, force: bool = False) -> list[Path]:
     """Write the policy, its suite and the schemas into `directory`; return the paths written."""
-    from cascadepolicy.schema_export import schema_text
+    from cascadepolicy.loading.schema_export import schema_text
 
     policy_path, suite_path = directory / POLICY_FILE, directory / SUITE_FILE
     existing = [p for p in (policy_path, suite_path) if p.exists()]

@@ -17,11 +17,13 @@ import ast
 import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cascadepolicy.errors import ConditionError
-from cascadepolicy.model import DefaultRoute, Target
-from cascadepolicy.policy import Policy
+from cascadepolicy.language.model import DefaultRoute, Target
+
+if TYPE_CHECKING:
+    from cascadepolicy.policy import Policy
 
 MAX_COMBINATIONS = 50_000
 MAX_EXAMPLES = 5

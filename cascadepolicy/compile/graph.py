@@ -12,10 +12,13 @@ value left in an id or label as well.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from cascadepolicy.model import Budget, ConditionalRoute, DefaultRoute, Target
-from cascadepolicy.policy import Policy
+from cascadepolicy.language.model import Budget, ConditionalRoute, DefaultRoute, Target
 from cascadepolicy.scrub import Masker
+
+if TYPE_CHECKING:
+    from cascadepolicy.policy import Policy
 
 
 @dataclass(frozen=True)

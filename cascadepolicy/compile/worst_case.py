@@ -20,12 +20,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from cascadepolicy.admission import Usage
-from cascadepolicy.model import ModelSpec, Step
-from cascadepolicy.pricing import Price
+from cascadepolicy.language.model import ModelSpec, Step
+from cascadepolicy.language.pricing import Price
 
 JUDGE_PROMPT_TOKENS = 200  # the judge's rubric and instructions, on top of question and answer
 TOKENIZER_MARGIN = 1.2
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Worst-case (before) or actual (after) use of one request."""
+
+    tokens: Mapping[str, float]  # per model id
+    usd: Mapping[str, float]  # per model id
 
 
 def prompt_bound(estimate: int, overhead: int) -> int:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from cascadepolicy.errors import CascadePolicyError
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -33,7 +35,7 @@ class Verdict:
     reason: str
 
 
-class DetectorUnavailable(ImportError):
+class DetectorUnavailable(CascadePolicyError, ImportError):
     """An optional backend was asked for but its package is not installed."""
 
 

@@ -1,7 +1,7 @@
 """Registry: check kind names to detector functions.
 
 Custom guardrails (`module:function` or an entry point in `ENTRY_POINT_GROUP`)
-are located by `cascadepolicy.callables`: statically when a policy is
+are located by `cascadepolicy.loading.callables`: statically when a policy is
 validated, imported only when an engine is built.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from cascadepolicy.callables import ENTRY_POINT_GROUP
 from cascadepolicy.guardrails import grounding, injection, moderation, pii, toxicity
 from cascadepolicy.guardrails.base import Verdict
+from cascadepolicy.loading.callables import ENTRY_POINT_GROUP
 
 __all__ = ["CHECKS", "ENTRY_POINT_GROUP"]
 

@@ -1,6 +1,6 @@
 """The operators and functions of route conditions, each bounded in its result.
 
-`cascadepolicy.conditions` compiles a condition into closures over these
+`cascadepolicy.language.conditions` compiles a condition into closures over these
 functions. Each one that can make a value larger than its operands first
 estimates the size of its result from the sizes of its operands (bits of an
 integer, characters of a string, items of a list) and raises `LimitExceeded`
@@ -26,6 +26,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from cascadepolicy.errors import CascadePolicyError
+
 MAX_INT_BITS = 4096  # any integer a condition computes (about 1,233 decimal digits)
 MAX_STRING_LENGTH = 100_000  # characters of any string a condition builds
 MAX_SEQUENCE_LENGTH = 10_000  # items of any list a condition builds with + or *
@@ -34,7 +36,7 @@ MAX_ROUND_DIGITS = 1000  # |ndigits| of round(x, ndigits): 10**1000 has 3,322 bi
 _LOG2_10 = math.log2(10)
 
 
-class LimitExceeded(ValueError):
+class LimitExceeded(CascadePolicyError, ValueError):
     """A result would exceed one of the caps above; nothing was computed."""
 
 

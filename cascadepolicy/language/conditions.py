@@ -7,7 +7,7 @@ policy's `context` or be built in. Errors carry the column inside the
 expression. The checked tree is compiled into nested closures over a flat
 mapping of dotted names, evaluated with simpleeval's semantics (Python's
 operators on a small allowlist) but bounded in every result: the operators
-and functions of `cascadepolicy.condition_ops` refuse, before computing, any
+and functions of `cascadepolicy.language.condition_ops` refuse, before computing, any
 integer, string or list over its cap. Parts that read no request field are
 evaluated once here, so a constant over a cap is an `expr-too-complex`
 diagnostic at its column; no condition can reach Python internals or spend
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from cascadepolicy import condition_ops as ops
 from cascadepolicy.diagnostics import Diagnostic, Location, did_you_mean
 from cascadepolicy.errors import ConditionError
+from cascadepolicy.language import condition_ops as ops
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 32

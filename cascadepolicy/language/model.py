@@ -5,7 +5,7 @@ shape: `schemas/policy.schema.json` is generated from them
 (`cascadepolicy schema`), and the loader validates every document against
 them. Every model forbids unknown keys, is strict about types and frozen.
 Cross-references (a route naming a cascade, ...) are checked later, in
-`cascadepolicy.checks`, because they need the whole document.
+`cascadepolicy.loading.checks`, because they need the whole document.
 
 Every number has a range, so that nothing a policy says can overflow where it
 is used (a store's columns, a float, a sleep or a timeout): durations are at

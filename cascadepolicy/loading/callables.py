@@ -52,8 +52,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cascadepolicy.confine import Refused, read_bounded
 from cascadepolicy.diagnostics import did_you_mean
+from cascadepolicy.errors import CascadePolicyError
+from cascadepolicy.loading.confine import Refused, read_bounded
 
 ENTRY_POINT_GROUP = "cascadepolicy.guardrails"
 MAX_SOURCE_BYTES = 1024 * 1024  # a larger module is accepted as found, its attributes unverified
@@ -65,7 +66,7 @@ _MISSING = object()
 _imports_allowed = contextvars.ContextVar("cascadepolicy_callable_imports", default=True)
 
 
-class CallableProblem(ValueError):
+class CallableProblem(CascadePolicyError, ValueError):
     """A reference that does not name a callable: one sentence, and what to do."""
 
     def __init__(self, message: str, hint: str | None = None) -> None:
@@ -74,7 +75,7 @@ class CallableProblem(ValueError):
         self.hint = hint
 
 
-class CallableNotRun(RuntimeError):
+class CallableNotRun(CascadePolicyError, RuntimeError):
     """Raised by the stand-in of a callable that was not imported."""
 
 

@@ -14,17 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from cascadepolicy import callables
-from cascadepolicy.conditions import (
+from cascadepolicy.diagnostics import Diagnostic, Location, Severity, did_you_mean
+from cascadepolicy.errors import ConditionError
+from cascadepolicy.language.conditions import (
     BUILTIN_FIELDS,
     DOMAINS,
     Condition,
     FieldType,
     compile_condition,
 )
-from cascadepolicy.diagnostics import Diagnostic, Location, Severity, did_you_mean
-from cascadepolicy.errors import ConditionError
-from cascadepolicy.model import (
+from cascadepolicy.language.model import (
     Budget,
     ConditionalRoute,
     ContextField,
@@ -36,9 +35,10 @@ from cascadepolicy.model import (
     PolicyDocument,
     Target,
 )
-from cascadepolicy.model_paths import path_name
-from cascadepolicy.pricing import Price, known_models, table_price
-from cascadepolicy.source import PathKey, SourceMap
+from cascadepolicy.language.model_paths import path_name
+from cascadepolicy.language.pricing import Price, known_models, table_price
+from cascadepolicy.loading import callables
+from cascadepolicy.loading.source import PathKey, SourceMap
 
 PROMPT_TOKENS_FOR_COST_ORDER = 500
 WARNING = Severity.WARNING

@@ -22,10 +22,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from cascadepolicy.confine import Confinement, Refused, read_bounded, shown
 from cascadepolicy.diagnostics import Diagnostic, Location, Severity
-from cascadepolicy.interpolate import interpolate
-from cascadepolicy.source import (
+from cascadepolicy.loading.confine import Confinement, Refused, read_bounded, shown
+from cascadepolicy.loading.interpolate import interpolate
+from cascadepolicy.loading.source import (
     MAX_FILE_BYTES,
     PathKey,
     SourceDocument,

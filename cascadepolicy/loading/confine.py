@@ -21,11 +21,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cascadepolicy.errors import CascadePolicyError
+
 MAX_PATH_CHARS = 1024  # a longer written path is refused before the filesystem sees it
 SHOWN_PATH_CHARS = 80  # how much of a refused path a message repeats
 
 
-class Refused(Exception):
+class Refused(CascadePolicyError):
     """A path that may not or cannot be read.
 
     `code` is `outside`, `missing` or `invalid`; `reason` is a predicate about

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cascadepolicy.diagnostics import Diagnostic
-from cascadepolicy.source import parse_yaml, read_text
+from cascadepolicy.loading.source import parse_yaml, read_text
 
 # Folding at a column breaks quoted strings mid-sentence; never fold.
 WIDTH = 4096

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cascadepolicy.diagnostics import Diagnostic, Location
-from cascadepolicy.source import Interpolation, PathKey, SourceMap, walk_strings
+from cascadepolicy.loading.source import Interpolation, PathKey, SourceMap, walk_strings
 
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -17,14 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cascadepolicy.checks import check_policy
-from cascadepolicy.compose import AllowOutside, compose, compose_document
 from cascadepolicy.diagnostics import Diagnostic, sort_diagnostics
 from cascadepolicy.errors import PolicyError
+from cascadepolicy.loading.checks import check_policy
+from cascadepolicy.loading.compose import AllowOutside, compose, compose_document
+from cascadepolicy.loading.schema_check import check_schema
+from cascadepolicy.loading.source import SourceDocument, parse_yaml
 from cascadepolicy.policy import Policy
-from cascadepolicy.schema_check import check_schema
 from cascadepolicy.scrub import Masker
-from cascadepolicy.source import SourceDocument, parse_yaml
 
 
 @dataclass

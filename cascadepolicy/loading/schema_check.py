@@ -1,6 +1,6 @@
 """Stage 3: check the composed data against the policy model.
 
-Validation is done by the pydantic models in `cascadepolicy.model`, the same
+Validation is done by the pydantic models in `cascadepolicy.language.model`, the same
 models the JSON Schema is generated from, so the schema an editor shows and
 the checks `validate` runs cannot drift apart. Each pydantic error is turned
 into a `Diagnostic` with a stable code, the `file:line:col` of the offending
@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cascadepolicy.diagnostics import Diagnostic, did_you_mean
-from cascadepolicy.model import (
+from cascadepolicy.language.model import (
     CALLABLE_PATTERN,
     CONTEXT_NAME_PATTERN,
     DOMAIN_NAME_PATTERN,
@@ -30,8 +30,8 @@ from cascadepolicy.model import (
     VISIBLE_PATTERN,
     PolicyDocument,
 )
-from cascadepolicy.model_paths import describe_value, keys_at, path_name
-from cascadepolicy.source import Interpolation, PathKey, SourceMap
+from cascadepolicy.language.model_paths import describe_value, keys_at, path_name
+from cascadepolicy.loading.source import Interpolation, PathKey, SourceMap
 
 TYPE_NOUNS = {
     "int_type": "a whole number", "int_parsing": "a whole number", "int_from_float": "a whole number",
@@ -266,6 +266,6 @@ _PATTERN_WORDS = {
 
 def allowed_keys(loc: tuple[Any, ...]) -> set[str]:
     """The keys the policy model accepts at `loc` (a pydantic error location)."""
-    from cascadepolicy.model import ConditionalRoute, DefaultRoute
+    from cascadepolicy.language.model import ConditionalRoute, DefaultRoute
 
     return keys_at(PolicyDocument, loc, tags={"conditional": ConditionalRoute, "default": DefaultRoute})

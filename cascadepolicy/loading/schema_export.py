@@ -1,7 +1,7 @@
 """The JSON Schemas users' editors and CI see, generated from the models.
 
 `schemas/policy.schema.json` (a link to the copy shipped in the wheel) is
-written from `cascadepolicy.model` by `make schema`; a test fails when the
+written from `cascadepolicy.language.model` by `make schema`; a test fails when the
 file and the models disagree, so there is one source of truth.
 """
 
@@ -23,7 +23,7 @@ def generate(kind: str = "policy") -> dict[str, Any]:
 
     root: type[BaseModel]
     if kind == "policy":
-        from cascadepolicy.model import PolicyDocument
+        from cascadepolicy.language.model import PolicyDocument
 
         root = PolicyDocument
     else:
@@ -47,7 +47,7 @@ def schema_text(kind: str = "policy") -> str:
 def main() -> None:
     from pathlib import Path
 
-    target = Path(__file__).parent / "schemas"
+    target = Path(__file__).resolve().parents[1] / "schemas"  # the package's own schemas/
     for kind, name in SCHEMA_FILES.items():
         try:
             text = render(generate(kind))

@@ -2,7 +2,7 @@
 
 A policy file is read as bytes, checked for size and encoding, checked by a
 linear pass over its YAML events for what it would expand to
-(`cascadepolicy.yaml_limits`: aliases, merge keys, nesting, size), parsed
+(`cascadepolicy.loading.yaml_limits`: aliases, merge keys, nesting, size), parsed
 with ruamel.yaml's round-trip loader (which knows where every key and value
 stands), and converted into plain Python data (dict, list, str, int, float,
 bool, None). The `SourceMap` remembers the `file:line:col` of every key and
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from cascadepolicy.confine import Refused, read_bounded
 from cascadepolicy.diagnostics import Diagnostic, Location
-from cascadepolicy.yaml_limits import MAX_DEPTH, MAX_NODES, check_limits
+from cascadepolicy.loading.confine import Refused, read_bounded
+from cascadepolicy.loading.yaml_limits import MAX_DEPTH, MAX_NODES, check_limits
 
 MAX_FILE_BYTES = 1024 * 1024
 

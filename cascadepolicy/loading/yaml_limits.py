@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cascadepolicy.diagnostics import Diagnostic, Location
+from cascadepolicy.errors import CascadePolicyError
 
 MAX_NODES = 20_000  # values in the file once every alias and merge key is expanded (keys not counted)
 MAX_TEXT = 2 * 1024 * 1024  # characters of keys and scalars once expanded: an alias of a long text is that text again
@@ -35,7 +36,7 @@ MAX_DOCUMENTS = 16  # `---` documents in one file (a policy is one; empty ones a
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-class TooComplex(Exception):
+class TooComplex(CascadePolicyError):
     def __init__(self, message: str, mark: Any) -> None:
         super().__init__(message)
         self.mark = mark

@@ -29,9 +29,9 @@ from cascadepolicy.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from cascadepolicy.model import ModelSpec, duration_seconds
-from cascadepolicy.pricing import Price
-from cascadepolicy.response_check import Anomalies, attr, bill, content_text, first_choice
+from cascadepolicy.language.model import ModelSpec, duration_seconds
+from cascadepolicy.language.pricing import Price
+from cascadepolicy.providers.response_check import Anomalies, attr, bill, content_text, first_choice
 from cascadepolicy.scrub import guard_loggers, provider_text, scrub_keys, watch_key_variables
 
 PROVIDER_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "openai", "openai._base_client")

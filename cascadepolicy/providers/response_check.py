@@ -1,6 +1,6 @@
 """Provider responses checked before they are billed.
 
-Sits at the litellm boundary (`cascadepolicy.calls`), between a provider's
+Sits at the litellm boundary (`cascadepolicy.providers.calls`), between a provider's
 answer and the figures the engine settles against budgets. A provider, or
 anything pretending to be one at `api_base`, is not trusted: its usage may be
 missing, negative, fractional, a string or absurdly large; its completion may
@@ -36,7 +36,7 @@ from cascadepolicy.features import (
     count_prompt_tokens,
     text_tokens,
 )
-from cascadepolicy.pricing import Price
+from cascadepolicy.language.pricing import Price
 
 ANOMALY_USAGE_MISSING = "usage-missing"
 ANOMALY_USAGE_INVALID = "usage-invalid"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
-from cascadepolicy.callables import resolve
+from cascadepolicy.loading.callables import resolve
 
 from .base import CheckResult, Draft, clamp01
 

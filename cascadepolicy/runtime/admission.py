@@ -14,28 +14,20 @@ refuses, unless every limit involved opted into `fail_open`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
-from cascadepolicy.calls import duration_seconds
-from cascadepolicy.decision import AdmissionRecord, LimitStatus
+from cascadepolicy.compile.worst_case import Usage
 from cascadepolicy.errors import StoreError
-from cascadepolicy.model import Budget, RateWindow
+from cascadepolicy.language.model import Budget, RateWindow, duration_seconds
+from cascadepolicy.runtime.decision import AdmissionRecord, LimitStatus
 from cascadepolicy.state.base import Charge, Store
 
 if TYPE_CHECKING:
     from cascadepolicy.policy import Policy
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Worst-case (before) or actual (after) use of one request."""
-
-    tokens: Mapping[str, float]  # per model id
-    usd: Mapping[str, float]  # per model id
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,7 +63,7 @@ class ModelCall:
     error: str | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
     # What was wrong with the provider's response and how it was billed instead
-    # (`cascadepolicy.response_check`): each a sentence starting with its code.
+    # (`cascadepolicy.providers.response_check`): each a sentence starting with its code.
     anomalies: list[str] = field(default_factory=list)
 
 

@@ -5,7 +5,7 @@
 
 The engine is built once per policy (`policy.engine()`): conditions were
 compiled by the loader, validator sets and guardrails are built here, and the
-graph (`cascadepolicy.graph`) is the same plan the runtime walks, so every
+graph (`cascadepolicy.compile.graph`) is the same plan the runtime walks, so every
 node the decision record names comes from a policy element with a source
 location. Each request yields exactly one `Decision`; the model it names as
 final is the model whose answer is returned. Fail closed: an unknown tier, a
@@ -24,17 +24,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from cascadepolicy.admission import Admitter, Reservation, Usage
-from cascadepolicy.calls import CallResult, MockAnswer, ModelCaller
-from cascadepolicy.conditions import Condition
-from cascadepolicy.decision import Decision, ModelCall, RouteRecord, Validation
+from cascadepolicy.compile.worst_case import JUDGE_PROMPT_TOKENS, Usage, WorstCase
 from cascadepolicy.errors import ConditionError, ProviderError, RequestError
 from cascadepolicy.features import Detectors, RequestValues, last_user_text, text_tokens
 from cascadepolicy.guardrail_runner import GuardrailRunner
 from cascadepolicy.guardrails.redaction import Redactor
-from cascadepolicy.model import (
+from cascadepolicy.language.conditions import Condition
+from cascadepolicy.language.model import (
     ConditionalRoute,
     ContextField,
     DefaultRoute,
@@ -42,12 +40,16 @@ from cascadepolicy.model import (
     Step,
     Target,
 )
-from cascadepolicy.policy import Policy
+from cascadepolicy.providers.calls import CallResult, MockAnswer, ModelCaller
 from cascadepolicy.quality.base import Check, CompositeScore, Draft
 from cascadepolicy.quality.composite import score_draft
 from cascadepolicy.quality.registry import build_check
+from cascadepolicy.runtime.admission import Admitter, Reservation
+from cascadepolicy.runtime.decision import Decision, ModelCall, RouteRecord, Validation
 from cascadepolicy.state.base import Store
-from cascadepolicy.worst_case import JUDGE_PROMPT_TOKENS, WorstCase
+
+if TYPE_CHECKING:
+    from cascadepolicy.policy import Policy
 
 
 @dataclass
@@ -85,7 +87,7 @@ class CompiledStep:
     checks: tuple[tuple[Check, float, bool], ...]
     judges: tuple[tuple[str, int], ...]  # the step's judge models, with the tokens their prompt adds
     location: str | None
-    node: str  # its node id in `cascadepolicy.graph`
+    node: str  # its node id in `cascadepolicy.compile.graph`
 
 
 @dataclass
@@ -249,7 +251,7 @@ class Engine:
                   context: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None,
                   mocks: Mapping[str, MockAnswer] | None, stream_to: Callable[[str], None] | None,
                   verdicts: Mapping[str, Any] | None = None) -> Result:
-        from cascadepolicy.calls import litellm_module
+        from cascadepolicy.providers.calls import litellm_module
 
         litellm_module()  # imported once per process, outside the request's latency
         started = time.perf_counter()

@@ -16,14 +16,12 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cascadepolicy.errors import CascadePolicyError
-from cascadepolicy.policy import Policy
+from cascadepolicy.errors import ReplayError
 
-
-class ReplayError(CascadePolicyError):
-    """The recorded-responses file is malformed."""
+if TYPE_CHECKING:
+    from cascadepolicy.policy import Policy
 
 
 @dataclass
@@ -141,7 +139,7 @@ class Replayer:
         return outcomes
 
     def single_model_cost(self, record: Record, model_id: str) -> float:
-        from cascadepolicy.calls import count_tokens
+        from cascadepolicy.providers.calls import count_tokens
 
         model = self.policy.spec.models[model_id].model
         text = record.responses.get(model, {}).get("content", "")

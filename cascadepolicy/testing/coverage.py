@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from cascadepolicy.admission import Admitter, Usage
-from cascadepolicy.decision import Decision
+from cascadepolicy.compile.worst_case import Usage
 from cascadepolicy.policy import Policy
+from cascadepolicy.runtime.admission import Admitter
+from cascadepolicy.runtime.decision import Decision
 from cascadepolicy.state.memory import MemoryStore
 
 

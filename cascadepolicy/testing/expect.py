@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cascadepolicy.engine import Result
+from cascadepolicy.runtime.engine import Result
 from cascadepolicy.testing.model import Expect, Matcher, Range
 
 _MISSING = object()

@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from cascadepolicy.admission import Admitter, Usage
-from cascadepolicy.calls import MockAnswer, duration_seconds
+from cascadepolicy.compile.worst_case import Usage
 from cascadepolicy.errors import (
     ProviderAuthError,
     ProviderBadRequest,
@@ -27,7 +26,10 @@ from cascadepolicy.errors import (
     ProviderUnavailable,
     StoreError,
 )
+from cascadepolicy.language.model import duration_seconds
 from cascadepolicy.policy import Policy
+from cascadepolicy.providers.calls import MockAnswer
+from cascadepolicy.runtime.admission import Admitter
 from cascadepolicy.state.base import Admission, Charge, Store
 from cascadepolicy.state.base import Usage as CounterUsage
 from cascadepolicy.testing.model import AnswerError, UsageSeed, iso_seconds

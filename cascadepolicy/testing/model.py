@@ -1,8 +1,8 @@
 """The typed shape of a policy test suite (`*_test.yaml`).
 
 These pydantic models are the single source of truth for suites, as
-`cascadepolicy.model` is for policies: `schemas/test.schema.json` is
-generated from them (`python -m cascadepolicy.schema_export`) and the runner
+`cascadepolicy.language.model` is for policies: `schemas/test.schema.json` is
+generated from them (`python -m cascadepolicy.loading.schema_export`) and the runner
 validates every suite against them. Unknown keys are errors, types are strict.
 
 A suite names its policy (a path relative to the suite file) and lists cases;
@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from cascadepolicy.model import MAX_USD, Count, Duration, Strict, exactly_one
+from cascadepolicy.language.model import MAX_USD, Count, Duration, Strict, exactly_one
 
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # The clock of a case: epoch seconds before the year 3000, far from year 9999, past which

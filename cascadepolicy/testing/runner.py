@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cascadepolicy.callables import without_imports
-from cascadepolicy.compose import AllowOutside, load_named
-from cascadepolicy.confine import Confinement, Refused, shown
 from cascadepolicy.diagnostics import Diagnostic, Location, did_you_mean, sort_diagnostics
-from cascadepolicy.loader import check_file
+from cascadepolicy.loading.callables import without_imports
+from cascadepolicy.loading.compose import AllowOutside, load_named
+from cascadepolicy.loading.confine import Confinement, Refused, shown
+from cascadepolicy.loading.loader import check_file
+from cascadepolicy.loading.source import SourceMap
 from cascadepolicy.policy import Policy
-from cascadepolicy.source import SourceMap
 from cascadepolicy.testing.coverage import Coverage, CoverageTracker
 from cascadepolicy.testing.expect import check_expectations
 from cascadepolicy.testing.fixtures import (

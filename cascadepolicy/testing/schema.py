@@ -1,6 +1,6 @@
 """Suite files → `TestSuite`, with `file:line:col` diagnostics for bad ones.
 
-The same approach as `cascadepolicy.schema_check` for policies: the pydantic
+The same approach as `cascadepolicy.loading.schema_check` for policies: the pydantic
 models in `cascadepolicy.testing.model` validate the data, and each error
 becomes a `Diagnostic` with a stable `test-*` code, the location of the
 offending key or value from the source map, and a "did you mean" for a
@@ -14,9 +14,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from cascadepolicy.diagnostics import Diagnostic, did_you_mean
-from cascadepolicy.model_paths import describe_value, keys_at, path_name
-from cascadepolicy.schema_check import TYPE_NOUNS, as_tuples, data_path, dedupe
-from cascadepolicy.source import SourceMap
+from cascadepolicy.language.model_paths import describe_value, keys_at, path_name
+from cascadepolicy.loading.schema_check import TYPE_NOUNS, as_tuples, data_path, dedupe
+from cascadepolicy.loading.source import SourceMap
 from cascadepolicy.testing.model import TestSuite
 
 _RANGES = ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_short", "too_long",

@@ -204,7 +204,7 @@ def test_a_suite_naming_a_broken_policy_reports_both(tmp_path: Path) -> None:
 
 
 def test_the_shipped_test_schema_is_generated_from_the_models() -> None:
-    from cascadepolicy.schema_export import generate, render, schema_text
+    from cascadepolicy.loading.schema_export import generate, render, schema_text
 
     assert schema_text("test") == render(generate("test"))
     assert json.loads(schema_text("test"))["additionalProperties"] is False

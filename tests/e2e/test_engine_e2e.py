@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 import cascadepolicy
-from cascadepolicy.calls import CallResult
-from cascadepolicy.engine import Engine, Result
+from cascadepolicy.providers.calls import CallResult
+from cascadepolicy.runtime.engine import Engine, Result
 from cascadepolicy.state import MemoryStore, SQLiteStore
 
 from .local_server import ServerHandle
@@ -475,7 +475,7 @@ routes:
     # Tokens: exactly what the server generated for this request.
     assert call.completion_tokens == delta["llamacpp:tokens_predicted_total"] == 16
     # Prompt tokens are the server's count after its chat template (litellm's usage).
-    from cascadepolicy.calls import litellm_module
+    from cascadepolicy.providers.calls import litellm_module
 
     direct = litellm_module().completion(
         model=smollm2_server.litellm_model, api_base=smollm2_server.api_base, api_key="sk-local",

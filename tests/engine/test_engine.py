@@ -61,7 +61,7 @@ def engine(text: str = BASE, **options: Any) -> Any:
 
 def prespend(eng: Any, usd: float, now: float, user: str = "u1", tier: str = "free") -> None:
     """Spend `usd` against the user's limits through the engine's own admission path."""
-    spent = cascadepolicy.admission.Usage({}, {"x": usd})
+    spent = cascadepolicy.compile.worst_case.Usage({}, {"x": usd})
     planned = eng.admitter.plan(user=user, tier=tier, worst=spent, now=now)
     _, reservation = eng.admitter.reserve(planned, now)
     eng.admitter.settle(reservation, spent, now)
@@ -226,8 +226,8 @@ def test_first_step_failure_escalates_and_last_step_failure_is_an_error() -> Non
 
 
 def test_every_litellm_exception_maps_to_our_errors() -> None:
-    from cascadepolicy.calls import litellm_module, map_exception
     from cascadepolicy.errors import ProviderError
+    from cascadepolicy.providers.calls import litellm_module, map_exception
 
     litellm = litellm_module()
     classes = [getattr(litellm.exceptions, n) for n in dir(litellm.exceptions)
@@ -396,8 +396,8 @@ def test_warnings_reach_the_callback() -> None:
 
 
 def test_missing_credentials_are_not_retried() -> None:
-    from cascadepolicy.calls import map_exception
     from cascadepolicy.errors import ProviderAuthError
+    from cascadepolicy.providers.calls import map_exception
 
     class InternalServerError(Exception):
         pass

@@ -101,8 +101,8 @@ def test_a_key_echoed_by_the_provider_reaches_no_result_record_or_log(
 
 
 def test_map_exception_scrubs_key_shapes() -> None:
-    from cascadepolicy.calls import map_exception
     from cascadepolicy.errors import ProviderAuthError
+    from cascadepolicy.providers.calls import map_exception
 
     class AuthenticationError(Exception):
         pass
@@ -119,7 +119,7 @@ def test_map_exception_scrubs_key_shapes() -> None:
 
 
 def test_a_key_straddling_the_cut_is_not_left_half_shown() -> None:
-    from cascadepolicy.calls import map_exception
+    from cascadepolicy.providers.calls import map_exception
 
     key = "sk-proj-Q7abcdefghijklmnopqrstuvwxyz0123456789"
     error = map_exception(RuntimeError("x" * 480 + " " + key), "m")

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 import cascadepolicy
-from cascadepolicy.calls import count_tokens
-from cascadepolicy.replay import Replayer, ReplayError, read_records
+from cascadepolicy.errors import ReplayError
+from cascadepolicy.providers.calls import count_tokens
+from cascadepolicy.runtime.replay import Replayer, read_records
 
 POLICY = """
 version: 1

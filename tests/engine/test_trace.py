@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from cascadepolicy.compile.graph import build_graph
 from cascadepolicy.errors import ProviderTimeout
-from cascadepolicy.graph import build_graph
 
 from .test_engine import ASK, BASE, MOCKS, engine, prespend
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from cascadepolicy import callables
 from cascadepolicy.guardrails import grounding, injection, pii, registry
+from cascadepolicy.loading import callables
 
 SOURCES = [
     "The Eiffel Tower was completed in 1889 for the World's Fair in Paris.",

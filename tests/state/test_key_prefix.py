@@ -17,8 +17,8 @@ import pytest
 import redis
 
 import cascadepolicy
-from cascadepolicy import model
-from cascadepolicy.calls import duration_seconds
+from cascadepolicy.language import model
+from cascadepolicy.providers.calls import duration_seconds
 from cascadepolicy.state import MemoryStore, SQLiteStore
 from cascadepolicy.state.redis_store import RedisStore
 

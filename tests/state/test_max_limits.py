@@ -11,14 +11,14 @@ from __future__ import annotations
 import pytest
 
 import cascadepolicy
-from cascadepolicy.loader import check_text
-from cascadepolicy.model import (
+from cascadepolicy.language.model import (
     MAX_COUNT,
     MAX_DURATION_SECONDS,
     MAX_PRICE_PER_MILLION,
     MAX_USD,
     MAX_WEIGHT,
 )
+from cascadepolicy.loading.loader import check_text
 from cascadepolicy.state import Store
 
 from .specs import StoreSpec

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from cascadepolicy import callables
-from cascadepolicy.loader import check_file
+from cascadepolicy.loading import callables
+from cascadepolicy.loading.loader import check_file
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cascadepolicy.compose import compose
-from cascadepolicy.loader import check_file
+from cascadepolicy.loading.compose import compose
+from cascadepolicy.loading.loader import check_file
 
 VALID = Path(__file__).resolve().parent.parent / "cases" / "valid"
 

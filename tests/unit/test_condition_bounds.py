@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 
 import cascadepolicy
-from cascadepolicy import condition_ops as ops
-from cascadepolicy.conditions import (
+from cascadepolicy.diagnostics import Location
+from cascadepolicy.errors import ConditionError
+from cascadepolicy.language import condition_ops as ops
+from cascadepolicy.language.conditions import (
     _BINOPS,
     BUILTIN_FIELDS,
     FUNCTIONS,
     FieldType,
     compile_condition,
 )
-from cascadepolicy.diagnostics import Location
-from cascadepolicy.errors import ConditionError
 from cascadepolicy.state import MemoryStore
 
 FIELDS = {**BUILTIN_FIELDS, "metadata.s": FieldType("string"), "metadata.n": FieldType("integer"), "metadata.x": FieldType("number")}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cascadepolicy.conditions import BUILTIN_FIELDS, FieldType, compile_condition
 from cascadepolicy.diagnostics import Location
 from cascadepolicy.errors import ConditionError
+from cascadepolicy.language.conditions import BUILTIN_FIELDS, FieldType, compile_condition
 
 FIELDS = {**BUILTIN_FIELDS, "user.tier": FieldType("string", ("free", "pro")), "metadata.n": FieldType("integer")}
 AT = Location("p.yaml", 7, 12)

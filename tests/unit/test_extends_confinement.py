@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from cascadepolicy import compose
-from cascadepolicy.loader import LoadResult, check_file, check_text
+from cascadepolicy.loading import compose
+from cascadepolicy.loading.loader import LoadResult, check_file, check_text
 
 SECRET = "hunter2-SECRET-VALUE"
 SECRET_KEY = "secretkeyxyz"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cascadepolicy.features import Detectors, RequestValues, count_prompt_tokens
-from cascadepolicy.model import Features
+from cascadepolicy.language.model import Features
 
 
 @pytest.mark.parametrize(("text", "domain"), [
@@ -36,7 +36,7 @@ def test_complexity_detector(text: str, level: str) -> None:
 
 
 def test_prompt_tokens_match_litellms_default_counter() -> None:
-    from cascadepolicy.calls import litellm_module
+    from cascadepolicy.providers.calls import litellm_module
 
     messages = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Name three primes, please."}]
     assert count_prompt_tokens(messages) == litellm_module().token_counter(messages=messages)

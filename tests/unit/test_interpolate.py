@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from cascadepolicy.loader import check_file, check_text
-from cascadepolicy.source import parse_yaml
+from cascadepolicy.loading.loader import check_file, check_text
+from cascadepolicy.loading.source import parse_yaml
 
 CASES = Path(__file__).resolve().parent.parent / "cases"
 
 
 def _interpolated(value: str, environ: dict[str, str]) -> tuple[object, list[str]]:
-    from cascadepolicy.interpolate import interpolate
+    from cascadepolicy.loading.interpolate import interpolate
 
     document, _ = parse_yaml(f"key: {value}\n", "t.yaml")
     assert document is not None

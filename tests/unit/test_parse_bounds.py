@@ -1,6 +1,6 @@
 """Parsing is bounded: every input under the size cap validates in seconds.
 
-Before ruamel.yaml builds a document, `cascadepolicy.yaml_limits` reads its
+Before ruamel.yaml builds a document, `cascadepolicy.loading.yaml_limits` reads its
 events once and refuses, at the first alias, merge key or node past a limit,
 what would expand too far. 5,000 merge keys took 22 s to validate and 10,000
 took 95 s (ruamel merges in quadratic time); aliases to aliases multiply.
@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from hostile_yaml import HEAD, all_shapes
 
-from cascadepolicy import cli, yaml_limits
+from cascadepolicy import cli
 from cascadepolicy.diagnostics import CODES
-from cascadepolicy.loader import check_text
-from cascadepolicy.source import MAX_FILE_BYTES, parse_yaml
-from cascadepolicy.yaml_limits import (
+from cascadepolicy.loading import yaml_limits
+from cascadepolicy.loading.loader import check_text
+from cascadepolicy.loading.source import MAX_FILE_BYTES, parse_yaml
+from cascadepolicy.loading.yaml_limits import (
     MAX_ALIASES,
     MAX_DEPTH,
     MAX_DOCUMENTS,

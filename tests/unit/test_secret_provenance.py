@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from cascadepolicy.diagnostics import Diagnostic
-from cascadepolicy.loader import check_text
+from cascadepolicy.loading.loader import check_text
 
 SECRETS = {
     "AWS_SECRET_ACCESS_KEY": "AKIAQ7NAME/SECRET+VALUE",  # not an id: the name is rejected
@@ -210,8 +210,8 @@ def test_a_message_that_quotes_a_value_gets_no_suggestion_built_from_it() -> Non
 
 def test_an_overridden_value_is_still_masked() -> None:
     # A base's value replaced by the file extending it is gone from the data, not from what must never be printed.
+    from cascadepolicy.loading.source import SourceMap
     from cascadepolicy.scrub import Masker
-    from cascadepolicy.source import SourceMap
 
     base = SourceMap()
     base.substituted["TOKEN"] = "AKIAQ7OVERRIDDEN"
@@ -246,9 +246,9 @@ def test_a_diagnostic_about_a_value_masks_the_pieces_it_quotes() -> None:
 
 def _interpolated(text: str, environ: dict[str, str]) -> tuple[Any, Any]:
     """The source map of `text` after interpolation, and the masker built from it."""
-    from cascadepolicy.interpolate import interpolate
+    from cascadepolicy.loading.interpolate import interpolate
+    from cascadepolicy.loading.source import parse_yaml
     from cascadepolicy.scrub import Masker
-    from cascadepolicy.source import parse_yaml
 
     document, _ = parse_yaml(text, "t.yaml")
     assert document is not None
