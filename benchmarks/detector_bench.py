@@ -45,7 +45,6 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cascadepolicy import features  # noqa: E402
 from cascadepolicy.guardrails import (  # noqa: E402
     grounding,
     injection,
@@ -57,6 +56,7 @@ from cascadepolicy.guardrails import (  # noqa: E402
 )
 from cascadepolicy.guardrails.redaction import Redactor, mask  # noqa: E402
 from cascadepolicy.language.model import Features  # noqa: E402
+from cascadepolicy.runtime import features  # noqa: E402
 
 Shape = Callable[[int], str]
 KB = 1024

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import cascadepolicy  # noqa: E402
-from cascadepolicy import guardrail_runner  # noqa: E402
+from cascadepolicy.runtime import guards  # noqa: E402
 from cascadepolicy.runtime.engine import Result  # noqa: E402
 from cascadepolicy.state import MemoryStore  # noqa: E402
 
@@ -111,7 +111,7 @@ def main() -> None:
     parser.add_argument("--forget-verdicts", action="store_true", help="scan every message again on every request")
     args = parser.parse_args()
     if args.forget_verdicts:
-        guardrail_runner.REMEMBERED_TEXT_CHARS = -1
+        guards.REMEMBERED_TEXT_CHARS = -1
 
     import litellm
     import litellm.utils

@@ -288,7 +288,7 @@ def count_tokens(messages: Sequence[Mapping[str, Any]], text: str) -> tuple[int,
     default of `litellm.token_counter`, computed directly because the wrapper
     costs milliseconds per call.
     """
-    from cascadepolicy.features import count_prompt_tokens, text_tokens
+    from cascadepolicy.runtime.features import count_prompt_tokens, text_tokens
 
     return count_prompt_tokens(messages), text_tokens(text) if text else 0
 

@@ -30,13 +30,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cascadepolicy.features import (
+from cascadepolicy.language.pricing import Price
+from cascadepolicy.runtime.features import (
     TOKENS_PER_MESSAGE,
     TOKENS_PER_REPLY,
     count_prompt_tokens,
     text_tokens,
 )
-from cascadepolicy.language.pricing import Price
 
 ANOMALY_USAGE_MISSING = "usage-missing"
 ANOMALY_USAGE_INVALID = "usage-invalid"

@@ -1,4 +1,5 @@
-"""The request path: the `Engine` (route, admit, cascade, guard, settle), its
+"""The request path: the `Engine` (route, admit, cascade, guard, settle), the
+request features conditions read (`features`), the guardrail runs (`guards`),
 admission against a state store, the `Decision` record and replay of recorded
 responses through a policy.
 

@@ -28,8 +28,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from cascadepolicy.compile.worst_case import JUDGE_PROMPT_TOKENS, Usage, WorstCase
 from cascadepolicy.errors import ConditionError, ProviderError, RequestError
-from cascadepolicy.features import Detectors, RequestValues, last_user_text, text_tokens
-from cascadepolicy.guardrail_runner import GuardrailRunner
 from cascadepolicy.guardrails.redaction import Redactor
 from cascadepolicy.language.conditions import Condition
 from cascadepolicy.language.model import (
@@ -46,6 +44,8 @@ from cascadepolicy.quality.composite import score_draft
 from cascadepolicy.quality.registry import build_check
 from cascadepolicy.runtime.admission import Admitter, Reservation
 from cascadepolicy.runtime.decision import Decision, ModelCall, RouteRecord, Validation
+from cascadepolicy.runtime.features import Detectors, RequestValues, last_user_text, text_tokens
+from cascadepolicy.runtime.guards import GuardrailRunner
 from cascadepolicy.state.base import Store
 
 if TYPE_CHECKING:

@@ -462,7 +462,7 @@ def test_every_call_is_within_its_reserved_worst_case() -> None:
     result = eng.complete(ASK, user="u1", metadata={"documents": documents})
     d = result.decision
     assert {c.purpose for c in d.calls} == {"draft", "judge"}
-    from cascadepolicy.features import count_prompt_tokens, text_tokens
+    from cascadepolicy.runtime.features import count_prompt_tokens, text_tokens
 
     worst = eng.worst_case(eng._plan_id("main"), count_prompt_tokens(ASK), sum(text_tokens(x) for x in documents))
     spent: dict[str, float] = {}

@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 import cascadepolicy
-from cascadepolicy.features import count_prompt_tokens, text_tokens
 from cascadepolicy.providers.calls import litellm_module
 from cascadepolicy.providers.response_check import Anomalies, check_usage
+from cascadepolicy.runtime.features import count_prompt_tokens, text_tokens
 from cascadepolicy.state import MemoryStore
 
 from .hostile_provider import Script, chunk, hostile_provider, response, usage

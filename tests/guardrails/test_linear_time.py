@@ -127,7 +127,7 @@ def test_redaction_of_many_overlapping_findings_is_not_pairwise() -> None:
 
 def test_long_runs_are_tokenized_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
     """The tokenizer's merge is superlinear in one pre-token: a long run is cut."""
-    from cascadepolicy import features
+    from cascadepolicy.runtime import features
 
     encoding = features._encoding()
     lengths: list[int] = []
@@ -246,7 +246,6 @@ class Backtracking:
 
 
 def detector_patterns() -> dict[str, re.Pattern[str]]:
-    from cascadepolicy import features
     from cascadepolicy.guardrails import (
         grounding,
         injection,
@@ -255,6 +254,7 @@ def detector_patterns() -> dict[str, re.Pattern[str]]:
         pii,
         toxicity,
     )
+    from cascadepolicy.runtime import features
 
     found: dict[str, re.Pattern[str]] = {}
     for module in (features, grounding, injection, injection_lexicon, normalize, pii, toxicity):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cascadepolicy.features import Detectors, RequestValues, count_prompt_tokens
 from cascadepolicy.language.model import Features
+from cascadepolicy.runtime.features import Detectors, RequestValues, count_prompt_tokens
 
 
 @pytest.mark.parametrize(("text", "domain"), [
@@ -51,7 +51,7 @@ def test_request_values_are_flat_and_lazy() -> None:
 
 
 def test_keyword_index_matches_stems_whole_words_phrases_and_symbols() -> None:
-    from cascadepolicy.features import KeywordIndex
+    from cascadepolicy.runtime.features import KeywordIndex
 
     index = KeywordIndex({"a": ("diagnos", "api", "stack trace", "def "), "b": ("+", "api", "how many")})
     counts = index.counts("diagnosis via the api: a stack trace in def main, capital + 2 + 3; how many?")
@@ -62,7 +62,7 @@ def test_keyword_index_matches_stems_whole_words_phrases_and_symbols() -> None:
 
 
 def test_keyword_index_counts_a_word_once_per_list() -> None:
-    from cascadepolicy.features import KeywordIndex
+    from cascadepolicy.runtime.features import KeywordIndex
 
     index = KeywordIndex({"code": ("refactor", "refactoring")})
     assert index.counts("refactoring") == {"code": 1}

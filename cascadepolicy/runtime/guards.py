@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from cascadepolicy.features import message_text
 from cascadepolicy.guardrails.base import Finding, Verdict
 from cascadepolicy.guardrails.redaction import Redactor, mask
 from cascadepolicy.language.model import (
@@ -34,9 +33,10 @@ from cascadepolicy.language.model import (
     ModerationGuardrail,
     PiiGuardrail,
     ToxicityGuardrail,
+    duration_seconds,
 )
-from cascadepolicy.providers.calls import duration_seconds
 from cascadepolicy.runtime.decision import Decision, GuardrailVerdict
+from cascadepolicy.runtime.features import message_text
 from cascadepolicy.scrub import provider_text
 
 Scan = Callable[[str, Mapping[str, Any]], Verdict]  # (text, request extras) -> verdict
