@@ -4,9 +4,9 @@
     engine = policy.engine()
     result = engine.complete(messages, user="u-42", context={"user": {"tier": "pro"}})
 
-Importing this package is light: `Engine`, `Result` and `StreamingResult`
-are imported from `cascadepolicy.runtime.engine` on first use, and litellm
-only when a model is actually called.
+Importing this package is light: the runtime types (`Engine`, `Result`,
+`Decision`, ...) are imported from `cascadepolicy.runtime` on first use, and
+litellm only when a model is actually called.
 """
 
 from __future__ import annotations
@@ -30,17 +30,17 @@ from cascadepolicy.errors import (
 )
 from cascadepolicy.loading.loader import LoadResult, check_file, check_text, load, loads
 from cascadepolicy.policy import Policy
-from cascadepolicy.runtime.decision import (
-    AdmissionRecord,
-    Decision,
-    GuardrailVerdict,
-    LimitStatus,
-    ModelCall,
-    RouteRecord,
-    Validation,
-)
 
 if TYPE_CHECKING:
+    from cascadepolicy.runtime.decision import (
+        AdmissionRecord,
+        Decision,
+        GuardrailVerdict,
+        LimitStatus,
+        ModelCall,
+        RouteRecord,
+        Validation,
+    )
     from cascadepolicy.runtime.engine import Engine, Result, StreamingResult
 
 __version__ = "0.1.0"
@@ -80,13 +80,19 @@ __all__ = [
     "loads",
 ]
 
-_RUNTIME = ("Engine", "Result", "StreamingResult")
+_ENGINE = ("Engine", "Result", "StreamingResult")
+_DECISION = ("AdmissionRecord", "Decision", "GuardrailVerdict", "LimitStatus", "ModelCall", "RouteRecord", "Validation")
 
 
 def __getattr__(name: str) -> Any:
-    # The engine module brings the guardrails, validators and stores with it: loaded on first use only.
-    if name in _RUNTIME:
+    # Loaded on first use: the engine brings the guardrails, validators and stores with it,
+    # and `validate` needs neither module.
+    if name in _ENGINE:
         from cascadepolicy.runtime import engine
 
         return getattr(engine, name)
+    if name in _DECISION:
+        from cascadepolicy.runtime import decision
+
+        return getattr(decision, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
