@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ruamel.yaml import YAML
+from test_fuzz import dump, replaced
 
 import cascadepolicy
 from cascadepolicy import cli
@@ -71,14 +71,6 @@ hostile_values = st.one_of(big_ints, durations, references, paths_, conditions, 
                            st.text(max_size=20))
 
 
-def dump(data: Any) -> str:
-    stream = io.StringIO()
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.dump(data, stream)
-    return stream.getvalue()
-
-
 def scalar_paths(data: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     if isinstance(data, dict):
         for key, value in data.items():
@@ -90,13 +82,8 @@ def scalar_paths(data: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any,
         yield prefix
 
 
-def with_value(data: Any, path: tuple[Any, ...], value: Any) -> Any:
-    if not path:
-        return value
-    head, rest = path[0], path[1:]
-    if isinstance(data, dict):
-        return {k: (with_value(v, rest, value) if k == head else v) for k, v in data.items()}
-    return [with_value(v, rest, value) if i == head else v for i, v in enumerate(data)]
+def yaml_text(data: Any) -> str:
+    return dump(data).decode("utf-8")
 
 
 EXAMPLE_DATA = [doc.data for doc in (load_file(p)[0] for p in EXAMPLES) if doc is not None]
@@ -170,21 +157,21 @@ def test_example_policies_with_hostile_values(repo: Path, which: int, rnd: rando
     data = EXAMPLE_DATA[which]
     targets = list(scalar_paths(data))
     for value in values:
-        data = with_value(data, rnd.choice(targets), value)
-    check_policy_text(repo, dump(data))
+        data = replaced(data, rnd.choice(targets), value)
+    check_policy_text(repo, yaml_text(data))
 
 
 @HOSTILE
 @given(st.lists(st.one_of(paths_, references), min_size=1, max_size=3))
 def test_hostile_extends(repo: Path, names: list[str]) -> None:
-    check_policy_text(repo, dump({"version": 1, "name": "x", "extends": names,
+    check_policy_text(repo, yaml_text({"version": 1, "name": "x", "extends": names,
                                   "models": {"m": {"model": "gpt-4o-mini"}}, "routes": [{"default": {"model": "m"}}]}))
 
 
 @HOSTILE
 @given(conditions)
 def test_hostile_conditions_at_validate_and_per_request(repo: Path, condition: str) -> None:
-    text = dump({"version": 1, "name": "c", "models": {"m": {"model": "gpt-4o-mini", "max_tokens": 20}},
+    text = yaml_text({"version": 1, "name": "c", "models": {"m": {"model": "gpt-4o-mini", "max_tokens": 20}},
                  "routes": [{"when": condition, "model": "m"}, {"default": {"model": "m"}}]})
     check_policy_text(repo, text)
     result = cascadepolicy.check_text(text, "c.yaml")
