@@ -182,10 +182,10 @@ def main() -> None:
         t4 = clock()
         route = eng._route(run)
         assert not isinstance(route, str)
-        steps = eng._plan(route.target)
+        target = eng.plan.routes[route.index].target
         t5 = clock()
         now = eng.clock()
-        worst = eng.worst_case(steps, tokens)
+        worst = eng.worst_case(target, "pro", tokens)
         _, reservation = eng.admitter.reserve(eng.admitter.plan(user="bench", tier="pro", worst=worst, now=now), now)
         t6 = clock()
         eng.admitter.release(reservation, now)

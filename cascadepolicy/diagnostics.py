@@ -123,6 +123,10 @@ CODES: dict[str, str] = {
     "ref-undefined": "A reference names a model, cascade, validator set, tier or guardrail that does not exist.",
     "ref-duplicate-id": "Two elements share an id that must be unique.",
     "ref-custom-callable": "A `module:function` reference (or entry point) names a module that cannot be found, a function it does not define, or something not callable.",
+    # validators (each check compiled as the engine will run it)
+    "check-regex": "A validator's regular expression does not compile, lacks the capture group it needs, or its counted repeats multiply out past the size limit.",
+    "check-json-schema": "A `json` check's schema is not a valid JSON Schema, names a draft jsonschema does not know, or refers outside itself or to nothing.",
+    "check-params": "A validator's parameters contradict each other, so no answer could pass (a minimum above its maximum).",
     # conditions
     "expr-syntax": "A condition is not a valid expression.",
     "expr-unknown-name": "A condition uses a name that is neither declared in `context` nor built in.",

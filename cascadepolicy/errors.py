@@ -22,6 +22,10 @@
     │                        callable (loading.callables)
     ├── Refused              a path that may not or cannot be read (loading.confine)
     ├── TooComplex           a YAML document past a parse limit (loading.yaml_limits)
+    ├── ParamError           also a ValueError: a validator's parameters that cannot
+    │                        be compiled (quality.base)
+    ├── PatternTimeout       a policy's regular expression searched past its time
+    │                        limit (quality.user_regex)
     └── LimitExceeded        also a ValueError: a condition's result past a cap
                              (language.condition_ops)
 

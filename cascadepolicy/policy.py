@@ -5,8 +5,8 @@ builds a `runtime.engine.Engine` from it, and the runtime, `compile` and
 `providers` see a `Policy` only as a type, so no import runs the other way.
 
 A `Policy` holds the validated document, where each of its parts stands in
-the source, the route conditions compiled once, each model's price and a
-content hash that every decision record carries. `engine()` compiles it into
+the source, the route conditions and validator checks compiled once, each
+model's price and a content hash that every decision record carries. `engine()` compiles it into
 the evaluation graph and returns a runtime bound to a state store. Views
 (`graph`, `explain`, `test`) print policy values through `written` and
 `masker`, so a value interpolated from the environment shows as its reference.
@@ -26,6 +26,7 @@ from cascadepolicy.language.pricing import Price
 from cascadepolicy.scrub import Masker
 
 if TYPE_CHECKING:
+    from cascadepolicy.loading.checks import CompiledCheck
     from cascadepolicy.loading.source import PathKey, SourceMap
     from cascadepolicy.runtime.engine import Engine
 
@@ -38,6 +39,7 @@ class Policy:
     conditions: dict[int, Condition]
     prices: dict[str, Price]
     fields: dict[str, FieldType]
+    validators: dict[str, tuple[CompiledCheck, ...]]  # each validator set, compiled once by the loader
     content_hash: str
     warnings: tuple[Diagnostic, ...] = ()
 

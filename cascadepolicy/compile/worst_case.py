@@ -1,29 +1,26 @@
-"""The most a planned cascade may cost: the amount admission reserves.
+"""The most a request may cost: the amount admission reserves, summed from the plan's calls.
 
-Sits between routing and admission. For the steps a request is about to run,
-it sums, per model, the tokens and dollars of every call those steps could
-make: each step's model and the fallbacks a failed call may move to (a failed
-call may still be billed), every reask an output guardrail allows, and every
-judge call of a validator or grounding guardrail. Which calls those are
-depends only on the policy, so the terms of the sum are worked out once per
-step list; a request only supplies its prompt size.
+Sits between routing and admission. For a target and a tier, it adds up every
+call the plan says the tier-allowed steps may make (`compile.plan`): each
+draft and reask with its growing prompt, each judge and grounding judge, and
+for each call the model and every fallback the tier allows, since a failed
+call may still be billed. Which calls those are depends only on the plan, so
+the terms are worked out once per (target, tier); a request only supplies
+its prompt size and the size of its documents.
 
 Prompt sizes are an offline estimate with one tokenizer. Providers' tokenizers
 split text into up to ~20 % more tokens and chat templates add their own, so
-the bound is `ceil(estimate * TOKENIZER_MARGIN) + prompt_overhead_tokens`.
+a call's prompt is reserved as `ceil(bound * TOKENIZER_MARGIN) + prompt_overhead_tokens`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
-from cascadepolicy.language.model import ModelSpec, Step
-from cascadepolicy.language.pricing import Price
+from cascadepolicy.compile.plan import Plan, PlannedTarget
 
-JUDGE_PROMPT_TOKENS = 200  # the judge's rubric and instructions, on top of question and answer
 TOKENIZER_MARGIN = 1.2
 
 
@@ -40,77 +37,47 @@ def prompt_bound(estimate: int, overhead: int) -> int:
     return math.ceil(estimate * TOKENIZER_MARGIN) + overhead
 
 
-class PlannedStep(Protocol):
-    @property
-    def step(self) -> Step: ...
-
-    @property
-    def judges(self) -> tuple[tuple[str, int], ...]: ...  # judge model ids, with the tokens their prompt adds
-
-    @property
-    def node(self) -> str: ...  # the step's graph node id, which names it
-
-
-@dataclass(frozen=True, slots=True)
-class _Term:
-    """One call a step may make: its prompt is the request's plus `extra_tokens`."""
-
-    model: str
-    extra_tokens: int
-    reads_documents: bool  # a grounding judge also reads the request's documents
-    overhead: int
-    max_tokens: int
-    price: Price
+# The calls of one model, summed: (model id, calls counting the request's prompt, extra tokens, calls
+# counting the documents, prompt overheads + rounding, max_tokens, input and output price per token).
+# Summing first reserves at most one token per call more than rounding each call's prompt up alone:
+# the sum of n ceilings is at most the ceiling of the sum + n - 1.
+_Term = tuple[str, int, int, int, int, int, float, float]
 
 
 class WorstCase:
-    """`worst(steps, prompt_tokens, document_tokens)`: the per-model worst case of a step list."""
+    """`worst(target, tier, prompt_tokens, document_tokens)`: the per-model worst case of one request."""
 
-    def __init__(self, models: Mapping[str, ModelSpec], prices: Mapping[str, Price], *, calls_per_step: int,
-                 grounding_judges: Sequence[str]) -> None:
-        self.models = models
-        self.prices = prices
-        self.calls_per_step = calls_per_step  # the call itself and every reask
-        self.grounding_judges = tuple(grounding_judges)
-        self._terms: dict[tuple[str, ...], tuple[_Term, ...]] = {}
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self._terms: dict[tuple[str, str | None], tuple[_Term, ...]] = {}
 
-    def __call__(self, steps: Sequence[PlannedStep], prompt_tokens: int, document_tokens: int = 0) -> Usage:
+    def __call__(self, target: PlannedTarget, tier: str | None, prompt_tokens: int, document_tokens: int = 0) -> Usage:
+        terms = self._terms.get((target.admit, tier))
+        if terms is None:
+            terms = self._terms[(target.admit, tier)] = self._compile(target, tier)
         tokens: dict[str, float] = {}
         usd: dict[str, float] = {}
-        calls = self.calls_per_step
-        for term in self._terms_of(steps):
-            prompt = prompt_bound(prompt_tokens + term.extra_tokens + (document_tokens if term.reads_documents else 0),
-                                  term.overhead)
-            model, price = term.model, term.price
-            tokens[model] = tokens.get(model, 0.0) + (prompt + term.max_tokens) * calls
-            usd[model] = usd.get(model, 0.0) + price.worst_case(prompt, term.max_tokens) * calls
+        margin, ceil = TOKENIZER_MARGIN, math.ceil
+        for model, requests, extra, documents, overhead, max_tokens, per_input, per_output in terms:
+            prompt = ceil((requests * prompt_tokens + extra + documents * document_tokens) * margin) + overhead
+            tokens[model] = prompt + max_tokens
+            usd[model] = prompt * per_input + max_tokens * per_output
         return Usage(tokens, usd)
 
-    def _terms_of(self, steps: Sequence[PlannedStep]) -> tuple[_Term, ...]:
-        key = tuple(s.node for s in steps)
-        terms = self._terms.get(key)
-        if terms is None:
-            terms = self._terms[key] = self._compile(steps)
-        return terms
-
-    def _compile(self, steps: Sequence[PlannedStep]) -> tuple[_Term, ...]:
-        models = self.models
-        terms: list[_Term] = []
-        previous_draft = 0
-        for compiled in steps:
-            step = compiled.step
-            draft = previous_draft if step.pass_draft else 0
-            for candidate in (step.model, *models[step.model].fallbacks):
-                terms.append(self._term(candidate, draft, False))
-            answer = models[step.model].max_tokens  # a judge reads the question and the answer
-            grounding = [(judge, JUDGE_PROMPT_TOKENS) for judge in self.grounding_judges] if step.guardrails else []
-            for judge, added in compiled.judges:
-                terms.append(self._term(judge, added + draft + answer, False))
-            for judge, added in grounding:
-                terms.append(self._term(judge, added + draft + answer, True))
-            previous_draft = models[step.model].max_tokens
-        return tuple(terms)
-
-    def _term(self, model_id: str, extra: int, reads_documents: bool) -> _Term:
-        spec = self.models[model_id]
-        return _Term(model_id, extra, reads_documents, spec.prompt_overhead_tokens, spec.max_tokens, self.prices[model_id])
+    def _compile(self, target: PlannedTarget, tier: str | None) -> tuple[_Term, ...]:
+        steps, _ = self.plan.allowed(target, tier)
+        sums: dict[str, list[int]] = {}
+        prices = {}
+        for step in steps:
+            for call in step.calls:
+                prompt = call.prompt
+                for c in call.chain:
+                    if not self.plan.fallback_allowed(c, tier):
+                        continue
+                    calls, requests, extra, documents, overhead, max_tokens = sums.setdefault(c.model, [0] * 6)
+                    sums[c.model] = [calls + 1, requests + prompt.request, extra + prompt.extra, documents + prompt.documents,
+                                     overhead + c.overhead, max_tokens + c.max_tokens]
+                    prices[c.model] = c.price
+        return tuple((model, requests, extra, documents, overhead + calls - 1, max_tokens,
+                      prices[model].input_per_token, prices[model].output_per_token)
+                     for model, (calls, requests, extra, documents, overhead, max_tokens) in sums.items())

@@ -10,8 +10,9 @@ Cross-references (a route naming a cascade, ...) are checked later, in
 Every number has a range, so that nothing a policy says can overflow where it
 is used (a store's columns, a float, a sleep or a timeout): durations are at
 most MAX_DURATION_SECONDS, counts at most MAX_COUNT, dollars at most MAX_USD,
-prices at most MAX_PRICE_PER_MILLION, weights at most MAX_WEIGHT, and no
-number is infinite or NaN (`.inf` and `.nan` are YAML numbers).
+prices at most MAX_PRICE_PER_MILLION, weights at most MAX_WEIGHT, a validator's
+regular expression at most MAX_PATTERN_CHARS characters, and no number is
+infinite or NaN (`.inf` and `.nan` are YAML numbers).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ MAX_COUNT = 10**12  # requests, tokens, characters, words and other counts
 MAX_USD = 10**9  # a budget, in US dollars
 MAX_PRICE_PER_MILLION = 10**6  # USD per million tokens
 MAX_WEIGHT = 10**6  # a check's weight in a composite score
+MAX_PATTERN_CHARS = 1_000  # a validator's regular expression
 
 # At most 12 digits (ten years in milliseconds has 12), so that no duration is
 # a huge number before its range is checked.
@@ -74,6 +76,7 @@ Count = Annotated[int, Field(le=MAX_COUNT)]
 Id = Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
 Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
 Mode = Literal["enforce", "warn", "dry_run"]
+Keyword = Annotated[str, Field(pattern=VISIBLE_PATTERN, description="A word, stem or phrase; it must contain a visible character.")]
 # pydantic writes key patterns as `patternProperties` only; without this the
 # JSON Schema would accept keys that the models reject.
 CLOSED_KEYS: dict[str, Any] = {"additionalProperties": False}
@@ -313,16 +316,23 @@ Guardrail = Annotated[
 # ---------------------------------------------------------------- validators
 
 class CheckBase(Strict):
+    """Keys every check has. Each check's fields are its parameters: their names, types, defaults and
+    descriptions are defined here only, and the runtime check (`cascadepolicy.quality`) reads them
+    from the validated model."""
+
     weight: float = Field(1.0, gt=0, le=MAX_WEIGHT, description="Weight of this check in the step's composite score.")
     required: bool = Field(False, description="When true, failing this check sets the composite score to 0.")
 
 
 Flag = Literal["ignore_case", "multiline", "dotall", "verbose"]
+Pattern = Annotated[str, Field(min_length=1, max_length=MAX_PATTERN_CHARS)]
+Phrases = Annotated[tuple[Keyword, ...], Field(min_length=1)]
+Tolerance = Annotated[float, Field(ge=0)]
 
 
 class RegexCheck(CheckBase):
     check: Literal["regex"] = Field(description="The answer must (or must not) match a regular expression.")
-    pattern: str = Field(min_length=1, description="Python regular expression, searched anywhere in the answer.")
+    pattern: Pattern = Field(description="Python regular expression, searched anywhere in the answer.")
     must_match: bool = Field(True, description="`false` turns it into a must-not-match rule.")
     flags: tuple[Flag, ...] = Field((), description="Regular expression flags.")
 
@@ -346,93 +356,98 @@ class LengthCheck(CheckBase):
 class HedgingCheck(CheckBase):
     check: Literal["hedging"] = Field(description="Share of sentences that hedge (\"I think\", \"probably\", ...).")
     max_ratio: Ratio = Field(0.3, description="Most share of hedging sentences that still passes.")
-    phrases: tuple[str, ...] | None = Field(None, description="Phrases replacing the built-in list.")
+    phrases: Phrases | None = Field(None, description="Phrases replacing the built-in list (null: the built-in list).")
 
 
 class RefusalCheck(CheckBase):
     check: Literal["refusal"] = Field(description="The model declined to answer.")
-    phrases: tuple[str, ...] | None = Field(None, description="Phrases replacing the built-in list.")
-    scan_chars: Count | None = Field(None, ge=1, description="Only the first this many characters are searched (built-in default 600).")
+    phrases: Phrases | None = Field(None, description="Phrases replacing the built-in list (null: the built-in list).")
+    scan_chars: Count | None = Field(600, ge=1, description="Only the first this many characters are searched (null: the whole answer).")
 
 
 class CoherenceCheck(CheckBase):
     check: Literal["coherence"] = Field(description="Self-contradiction, degenerate repetition, an answer that stops mid-sentence.")
-    max_repeat_ratio: Ratio | None = Field(None, description="Most share of repeated n-grams that still passes (default 0.5).")
-    ngram: int | None = Field(None, ge=2, le=10, description="n-gram length for the repetition measure (default 4).")
-    min_words_for_repetition: Count | None = Field(None, ge=1, description="Answers shorter than this are not checked for repetition (default 40).")
-    max_repeated_lines: Count | None = Field(None, ge=0, description="Most identical non-empty lines (default 2).")
+    max_repeat_ratio: float = Field(0.5, gt=0, le=1, description="Most share of repeated n-grams that still passes.")
+    ngram: int = Field(4, ge=2, le=10, description="n-gram length for the repetition measure.")
+    min_words_for_repetition: Count = Field(40, ge=1, description="Answers shorter than this are not checked for repetition.")
+    max_repeated_lines: Count = Field(2, ge=0, description="Most identical non-empty lines.")
     check_truncation: bool = Field(True, description="Fail answers that stop mid-sentence.")
     check_contradiction: bool = Field(True, description="Fail answers that state a sentence and its negation.")
 
 
 class JsonCheck(CheckBase):
     check: Literal["json"] = Field(description="The answer is valid JSON (a fenced ```json block is extracted), optionally against a JSON Schema.")
-    json_schema: dict[str, Any] | None = Field(None, alias="schema", description="JSON Schema the answer must satisfy.")
+    json_schema: dict[str, Any] | None = Field(
+        None, alias="schema", description="JSON Schema the answer must satisfy; its `$ref`s stay inside it (`#/...`).")
 
 
 class ArithmeticCheck(CheckBase):
     check: Literal["arithmetic"] = Field(description="Every `a op b = c` the answer writes is recomputed.")
-    tolerance: float | None = Field(None, ge=0, description="Relative tolerance for a result to count as right (default 1e-6).")
+    tolerance: Tolerance = Field(1e-6, description="Relative tolerance for a result to count as right.")
     allow_rounding: bool = Field(True, description="Accept results rounded to the precision written.")
-    min_share: Ratio | None = Field(None, description="Least share of correct equations that passes (default 1.0).")
-    min_equations: Count | None = Field(None, ge=0, description="Fewest equations the answer must show (default 0).")
+    min_share: Ratio = Field(1.0, description="Least share of correct equations that passes.")
+    min_equations: Count = Field(0, ge=0, description="Fewest equations the answer must show.")
 
 
 class AnswerFormatCheck(CheckBase):
     check: Literal["answer_format"] = Field(description="A final answer exists and is a number (`#### N`, `\\boxed{N}`, `the answer is N`).")
-    answer_pattern: str | None = Field(None, description="Regular expression with one capture group for the final answer, replacing the built-in ones.")
+    answer_pattern: Pattern | None = Field(
+        None, description="Regular expression with one capture group for the final answer, replacing the built-in ones (null: the built-in ones).")
     numeric: bool = Field(True, description="The final answer must be a number.")
     integer: bool = Field(False, description="The final answer must be a whole number.")
-    max_decimals: Count | None = Field(None, ge=0, description="Most decimal places in the final answer.")
+    max_decimals: Count | None = Field(None, ge=0, description="Most decimal places in the final answer (null: any).")
 
 
 class ConsistencyCheck(CheckBase):
     check: Literal["consistency"] = Field(description="The final answer agrees with the result computed in the working.")
-    answer_pattern: str | None = Field(None, description="Regular expression with one capture group for the final answer.")
+    answer_pattern: Pattern | None = Field(
+        None, description="Regular expression with one capture group for the final answer (null: the built-in ones).")
     mode: Literal["last", "any"] = Field("last", description="`last`: the final answer equals the last result; `any`: any result.")
-    tolerance: float | None = Field(None, ge=0, description="Relative tolerance (default 1e-6).")
+    tolerance: Tolerance = Field(1e-6, description="Relative tolerance.")
 
 
 class GroundedNumbersCheck(CheckBase):
     check: Literal["grounding"] = Field(description="The working uses the numbers given in the question.")
-    min_share: Ratio | None = Field(None, description="Least share of the question's numbers used (default 0.75).")
+    min_share: Ratio = Field(0.75, description="Least share of the question's numbers used.")
     number_words: bool = Field(True, description="Count number words (\"three\", \"half\") as numbers.")
-    ignore: tuple[float, ...] | None = Field(None, description="Numbers of the question that need not be used (default [1]).")
-    tolerance: float | None = Field(None, ge=0, description="Relative tolerance (default 1e-6).")
+    ignore: tuple[float, ...] = Field((1.0,), description="Numbers of the question that need not be used.")
+    tolerance: Tolerance = Field(1e-6, description="Relative tolerance.")
 
 
 class ProvenanceCheck(CheckBase):
     check: Literal["provenance"] = Field(description="Every operand in the working comes from the question, an earlier result or a known constant.")
-    constants: tuple[float, ...] | None = Field(None, description="Constants always allowed (default: 0-10, 12, 24, 30, 31, 52, 60, 100, 365, 1000, 0.5).")
+    constants: tuple[float, ...] | None = Field(
+        None, description="Constants always allowed (null: the built-in list 0-10, 12, 24, 30, 31, 52, 60, 100, 365, 1000, 0.5).")
     number_words: bool = Field(True, description="Count number words as numbers.")
-    max_unsupported: Count | None = Field(None, ge=0, description="Most operands of unknown origin that still pass (default 0).")
-    tolerance: float | None = Field(None, ge=0, description="Relative tolerance (default 1e-6).")
+    max_unsupported: Count = Field(0, ge=0, description="Most operands of unknown origin that still pass.")
+    tolerance: Tolerance = Field(1e-6, description="Relative tolerance.")
 
 
 class ExactnessCheck(CheckBase):
     check: Literal["exactness"] = Field(description="The working stays exact: it does not round, approximate, patch a part-item or note a contradiction, and no quantity goes negative.")
-    phrases: tuple[str, ...] | None = Field(None, description="Phrases of inexact working replacing the built-in list (\"rounded\", \"approximately\", \"fraction of a\", \"however\", ...).")
+    phrases: Phrases | None = Field(
+        None, description="Phrases of inexact working replacing the built-in list (null: \"rounded\", \"approximately\", \"fraction of a\", \"however\", ...).")
     allow_negative: bool = Field(False, description="Accept negative computed results.")
 
 
 class LogprobCheck(CheckBase):
     check: Literal["logprob"] = Field(description="Mean and minimum token log-probability; skipped (and recorded) when the provider returns none.")
-    min_mean: float | None = Field(None, le=0, description="Least mean token log-probability (default -1.0).")
-    min_token: float | None = Field(None, le=0, description="Least log-probability of any single token.")
+    min_mean: float | None = Field(-1.0, le=0, description="Least mean token log-probability (null: no bound).")
+    min_token: float | None = Field(None, le=0, description="Least log-probability of any single token (null: no bound).")
 
 
 class JudgeCheck(CheckBase):
     check: Literal["judge"] = Field(description="A model grades the answer 1-10 against a rubric; its cost is counted.")
     model: Id = Field(description="Model id of the judge.")
-    rubric: str | None = Field(None, min_length=1, description="What a good answer does (a general default is used otherwise).")
-    min_score: float | None = Field(None, ge=1, le=10, description="Least grade that passes (default 7).")
+    rubric: str | None = Field(None, min_length=1, description="What a good answer does (null: a general rubric).")
+    min_score: float = Field(7.0, ge=1, le=10, description="Least grade that passes.")
 
 
 class CustomCheck(CheckBase):
     check: Literal["custom"] = Field(description="A Python callable `module:function` scoring the draft.")
     function: str = Field(pattern=CALLABLE_PATTERN, description="`module:function` taking a Draft (and `args`) and returning a score 0..1 or a CheckResult.")
     args: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments passed to the function.")
-    min_score: Ratio | None = Field(None, description="Least score that passes (default 0.5).")
+    min_score: Ratio = Field(0.5, description="Least score that passes.")
 
 
 QualityCheck = Annotated[
@@ -522,8 +537,6 @@ Route = Annotated[
 
 
 # ---------------------------------------------------------------- features
-
-Keyword = Annotated[str, Field(pattern=VISIBLE_PATTERN, description="A word, stem or phrase; it must contain a visible character.")]
 
 
 class Features(Strict):

@@ -2,11 +2,14 @@
 
 References (every model, cascade, validator set, tier, degrade target and
 guardrail id that is named exists; ids are unique), conditions (parsed,
-name-checked and compiled once), logic (unreachable routes, a missing default,
-cascade steps that cost more than their successor, thresholds out of order,
-budgets on a non-durable store) and prices (every model has one). Everything
-is returned as diagnostics plus the compiled conditions, which the engine
-reuses so that a condition is never parsed twice.
+name-checked and compiled once), validators (each check compiled once:
+its regular expressions, JSON Schema and bounds), logic (unreachable routes,
+a missing default, cascade steps that cost more than their successor,
+thresholds out of order, budgets on a non-durable store) and prices (every
+model has one). Everything is returned as diagnostics plus the compiled
+conditions and checks, which the engine reuses: what `validate` compiled is
+what runs, and the engine adds only what needs the process (imports of the
+code a policy names, the judge's model calls, the store).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from cascadepolicy.language.model_paths import path_name
 from cascadepolicy.language.pricing import Price, known_models, table_price
 from cascadepolicy.loading import callables
 from cascadepolicy.loading.source import PathKey, SourceMap
+from cascadepolicy.quality.base import ParamError
+from cascadepolicy.quality.registry import Compiled, compile_check
 
 PROMPT_TOKENS_FOR_COST_ORDER = 500
 WARNING = Severity.WARNING
@@ -50,6 +55,16 @@ class CheckResult:
     conditions: dict[int, Condition] = field(default_factory=dict)
     prices: dict[str, Price] = field(default_factory=dict)
     fields: dict[str, FieldType] = field(default_factory=dict)
+    validators: dict[str, tuple[CompiledCheck, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CompiledCheck:
+    """One check of a validator set as compiled at load time; the engine links it (`quality.registry.link_check`)."""
+
+    check: Compiled
+    weight: float
+    required: bool
 
 
 def condition_fields(doc: PolicyDocument) -> dict[str, FieldType]:
@@ -219,12 +234,21 @@ class _Checker:
 
     def check_validators(self) -> None:
         for name, checks in self.doc.validators.items():
+            compiled: list[CompiledCheck] = []
             for index, check in enumerate(checks):
                 path: PathKey = ("validators", name, index)
                 if isinstance(check, JudgeCheck):
                     self.ref("model", check.model, self.doc.models, (*path, "model"))
                 if isinstance(check, CustomCheck):
                     self.check_callable(check.function, (*path, "function"))
+                try:
+                    compiled.append(CompiledCheck(compile_check(check), check.weight, check.required))
+                except ParamError as exc:
+                    at: PathKey = (*path, exc.param, *exc.inside) if exc.param is not None else path
+                    item = self.map.interpolated.get(at)
+                    source = f", {exc.param} (from {item.written})" if item is not None else ""
+                    self.add(exc.code, f"validator set {name!r}, check {index + 1} (`{check.check}`){source}: {exc}", at, hint=exc.hint)
+            self.result.validators[name] = tuple(compiled)
 
     def check_cascades(self) -> None:
         prices = self.result.prices

@@ -74,7 +74,7 @@ def _finish(display: str, document: SourceDocument | None, diagnostics: list[Dia
         return LoadResult(display, None, sort_diagnostics(diagnostics))
     digest = hashlib.sha256(json.dumps(document.data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     policy = Policy(spec=spec, file=display, source_map=document.source_map, conditions=checked.conditions,
-                    prices=checked.prices, fields=checked.fields, content_hash=digest,
+                    prices=checked.prices, fields=checked.fields, validators=checked.validators, content_hash=digest,
                     warnings=tuple(d for d in diagnostics if not d.is_error))
     return LoadResult(display, policy, sort_diagnostics(diagnostics))
 

@@ -1,14 +1,21 @@
 """Types shared by every quality validator.
 
-Where this sits: a cascade step calls a model, wraps the answer in a `Draft`,
-runs the step's checks (each a `Check`) and folds their `CheckResult`s into a
-`CompositeScore` that the engine compares with the step's acceptance threshold.
+Where this sits: the loader compiles each check of a policy once from its
+validated model (`registry.compile_check`); a check that needs the engine (a
+judge's model call, a custom function's import) is `Linkable` and becomes a
+`Check` when the engine links it. A cascade step calls a model, wraps the
+answer in a `Draft`, runs the step's checks and folds their `CheckResult`s
+into a `CompositeScore` that the engine compares with the step's acceptance
+threshold.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from cascadepolicy.errors import CascadePolicyError
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,34 @@ class CompositeScore:
 Check = Callable[[Draft], CheckResult]
 JudgeFn = Callable[[str, str], tuple[str, float]]
 """(model id, prompt) -> (judge answer text, cost in USD); supplied by the engine."""
+
+
+@dataclass(frozen=True)
+class Links:
+    """What the engine gives the checks that need more than the policy: nothing here is read at validate time."""
+
+    judge: JudgeFn
+    resolve: Callable[[str], Callable[..., Any]]  # `module:function` -> the imported callable
+
+
+@runtime_checkable
+class Linkable(Protocol):
+    """A compiled check that needs the engine before it can run."""
+
+    def link(self, links: Links) -> Check: ...
+
+
+class ParamError(CascadePolicyError, ValueError):
+    """A check's parameters cannot be compiled: `param` names the one at fault (None: the check as a
+    whole), `inside` a path within its value, `hint` what to do, and `code` is the diagnostic code the loader reports it under."""
+
+    def __init__(self, param: str | None, message: str, code: str = "check-params", *,
+                 inside: tuple[str | int, ...] = (), hint: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+        self.code = code
+        self.inside = inside  # a path inside the parameter's value (a JSON Schema's own keys)
+        self.hint = hint
 
 
 def clamp01(value: float) -> float:

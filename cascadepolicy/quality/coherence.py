@@ -1,6 +1,6 @@
 """The `coherence` check: degenerate repetition, an answer cut off mid-sentence, self-contradiction.
 
-Where this sits: built by `registry.build_check`, called on every draft. All
+Where this sits: compiled by `registry.compile_check`, called on every draft. All
 three signals are cheap text heuristics; each can be switched off.
 """
 
@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
 from typing import ClassVar
+
+from cascadepolicy.language import model as lang
 
 from .base import CheckResult, Draft
 from .text import sentences
@@ -25,41 +26,32 @@ _WORD = re.compile(r"[a-z0-9']+")
 _MIN_CONTRADICTION_WORDS = 4
 
 
-@dataclass(frozen=True)
 class CoherenceCheck:
     """Score 1 when nothing is wrong; each problem found multiplies it down."""
 
     kind: ClassVar[str] = "coherence"
-    max_repeat_ratio: float = 0.5
-    ngram: int = 4
-    min_words_for_repetition: int = 40
-    max_repeated_lines: int = 2
-    check_truncation: bool = True
-    check_contradiction: bool = True
 
-    def __post_init__(self) -> None:
-        if not 0.0 < self.max_repeat_ratio <= 1.0:
-            raise ValueError(f"max_repeat_ratio must be in (0, 1], got {self.max_repeat_ratio}")
-        if self.ngram < 1:
-            raise ValueError(f"ngram must be at least 1, got {self.ngram}")
+    def __init__(self, spec: lang.CoherenceCheck) -> None:
+        self.spec = spec
 
     def __call__(self, draft: Draft) -> CheckResult:
+        spec = self.spec
         text = draft.text.strip()
         if not text:
             return CheckResult(self.kind, 0.0, False, detail="empty answer")
         score, problems = 1.0, []
-        ratio = repeat_ratio(text, self.ngram, self.min_words_for_repetition)
-        if ratio > self.max_repeat_ratio:
+        ratio = repeat_ratio(text, spec.ngram, spec.min_words_for_repetition)
+        if ratio > spec.max_repeat_ratio:
             score *= 1.0 - ratio
-            problems.append(f"{ratio:.0%} of {self.ngram}-word sequences repeat")
+            problems.append(f"{ratio:.0%} of {spec.ngram}-word sequences repeat")
         repeated = repeated_lines(text)
-        if repeated > self.max_repeated_lines:
+        if repeated > spec.max_repeated_lines:
             score *= 0.5
             problems.append(f"{repeated} lines repeat an earlier line")
-        if self.check_truncation and (cut := truncation(text)):
+        if spec.check_truncation and (cut := truncation(text)):
             score = 0.0
             problems.append(cut)
-        if self.check_contradiction and (pair := contradiction(text)):
+        if spec.check_contradiction and (pair := contradiction(text)):
             score = 0.0
             problems.append(f"contradicts itself: {pair[0][:50]!r} vs {pair[1][:50]!r}")
         return CheckResult(self.kind, score, not problems, detail="; ".join(problems) or "coherent")

@@ -1,6 +1,6 @@
 """Checks for worked math answers: `arithmetic`, `answer_format`, `consistency`, `grounding`, `provenance`, `exactness`.
 
-Where this sits: built by `registry.build_check` for policies that route math
+Where this sits: compiled by `registry.compile_check` for policies that route math
 questions through a cascade. None of them knows the right answer; each checks
 something a careful teacher checks without solving the problem: is every
 written calculation right, is there a clear numeric final answer, does the
@@ -12,8 +12,10 @@ come out whole; a working that rounds or goes negative took a wrong turn).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from dataclasses import dataclass
+from typing import ClassVar
+
+from cascadepolicy.language import model as lang
 
 from .base import CheckResult, Draft
 from .numbers import (
@@ -28,6 +30,7 @@ from .numbers import (
     percentages_in,
 )
 from .text import phrase_pattern
+from .user_regex import PatternTimeout, UserPattern
 
 _NUM = r"(-?\$?\s?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)\s?%?)"
 DEFAULT_ANSWER_PATTERNS: tuple[str, ...] = (
@@ -44,22 +47,13 @@ class FinalAnswer:
     start: int  # where the final-answer marker begins: the working is the text before it
 
 
-def _compile_answer_patterns(pattern: str | None) -> tuple[re.Pattern[str], ...]:
+def _compile_answer_patterns(pattern: str | None) -> tuple[UserPattern, ...]:
     sources = (pattern,) if pattern is not None else DEFAULT_ANSWER_PATTERNS
-    compiled = []
-    for source in sources:
-        try:
-            regex = re.compile(source, re.IGNORECASE)
-        except re.error as exc:
-            raise ValueError(f"answer_pattern {source!r} is not a valid regular expression: {exc}") from exc
-        if regex.groups < 1:
-            raise ValueError(f"answer_pattern {source!r} needs one capture group around the answer")
-        compiled.append(regex)
-    return tuple(compiled)
+    return tuple(UserPattern(source, ("ignore_case",), param="answer_pattern", groups=1) for source in sources)
 
 
-def find_final_answer(text: str, patterns: tuple[re.Pattern[str], ...]) -> FinalAnswer | None:
-    """The last final-answer statement of the first pattern that matches."""
+def find_final_answer(text: str, patterns: tuple[UserPattern, ...]) -> FinalAnswer | None:
+    """The last final-answer statement of the first pattern that matches; raises PatternTimeout."""
     for regex in patterns:
         matches = list(regex.finditer(text))
         if matches:
@@ -69,92 +63,77 @@ def find_final_answer(text: str, patterns: tuple[re.Pattern[str], ...]) -> Final
     return None
 
 
-@dataclass(frozen=True)
 class ArithmeticCheck:
     """Every `a op b = c` the answer writes is recomputed; score is the share that is right."""
 
     kind: ClassVar[str] = "arithmetic"
-    tolerance: float = 1e-6
-    allow_rounding: bool = True
-    min_share: float = 1.0
-    min_equations: int = 0
 
-    def __post_init__(self) -> None:
-        if self.min_equations < 0:
-            raise ValueError(f"min_equations must be >= 0, got {self.min_equations}")
-        if self.tolerance < 0:
-            raise ValueError(f"tolerance must be >= 0, got {self.tolerance}")
-        if not 0.0 <= self.min_share <= 1.0:
-            raise ValueError(f"min_share must be between 0 and 1, got {self.min_share}")
+    def __init__(self, spec: lang.ArithmeticCheck) -> None:
+        self.spec = spec
 
     def __call__(self, draft: Draft) -> CheckResult:
+        spec = self.spec
         equations = equations_in(draft.text)
-        if len(equations) < self.min_equations:
+        if len(equations) < spec.min_equations:
             # a policy that asks for shown working treats a bare answer as a failure
-            return CheckResult(self.kind, 0.0, False, detail=f"{len(equations)} equations written, at least {self.min_equations} expected")
+            return CheckResult(self.kind, 0.0, False, detail=f"{len(equations)} equations written, at least {spec.min_equations} expected")
         if not equations:
             return CheckResult(self.kind, 1.0, True, skipped=True, detail="no equations to check")
         wrong = [
             eq for eq in equations
-            if not close(eq.right, eq.left, tolerance=self.tolerance,
-                         shown_decimals=eq.right_decimals if self.allow_rounding else None)
+            if not close(eq.right, eq.left, tolerance=spec.tolerance,
+                         shown_decimals=eq.right_decimals if spec.allow_rounding else None)
         ]  # fmt: skip
         share = 1.0 - len(wrong) / len(equations)
         if not wrong:
             return CheckResult(self.kind, 1.0, True, detail=f"all {len(equations)} equations correct")
         first = wrong[0]
         detail = f"{len(wrong)} of {len(equations)} equations wrong: {first.text[:60]} (is {first.left:.10g})"
-        return CheckResult(self.kind, share, share >= self.min_share, detail=detail)
+        return CheckResult(self.kind, share, share >= spec.min_share, detail=detail)
 
 
-@dataclass(frozen=True)
 class AnswerFormatCheck:
     """A final answer statement exists and, when `numeric`, is a number (optionally whole)."""
 
     kind: ClassVar[str] = "answer_format"
-    answer_pattern: str | None = None
-    numeric: bool = True
-    integer: bool = False
-    max_decimals: int | None = None
-    _patterns: tuple[re.Pattern[str], ...] = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_patterns", _compile_answer_patterns(self.answer_pattern))
-        if self.max_decimals is not None and self.max_decimals < 0:
-            raise ValueError(f"max_decimals must be >= 0, got {self.max_decimals}")
+    def __init__(self, spec: lang.AnswerFormatCheck) -> None:
+        self.spec = spec
+        self._patterns = _compile_answer_patterns(spec.answer_pattern)
 
     def __call__(self, draft: Draft) -> CheckResult:
-        found = find_final_answer(draft.text, self._patterns)
+        spec = self.spec
+        try:
+            found = find_final_answer(draft.text, self._patterns)
+        except PatternTimeout as exc:  # fail closed
+            return CheckResult(self.kind, 0.0, False, detail=f"answer pattern not decided: {exc}")
         if found is None:
             return CheckResult(self.kind, 0.0, False, detail="no final answer statement")
-        if not self.numeric:
+        if not spec.numeric:
             return CheckResult(self.kind, 1.0, True, detail=f"final answer {found.raw!r}")
         if found.value is None:
             return CheckResult(self.kind, 0.0, False, detail=f"final answer {found.raw!r} is not a number")
-        if self.integer and not found.value.is_integer():
+        if spec.integer and not found.value.is_integer():
             return CheckResult(self.kind, 0.0, False, detail=f"final answer {found.raw} is not a whole number")
-        if self.max_decimals is not None and decimals(found.raw) > self.max_decimals:
-            return CheckResult(self.kind, 0.0, False, detail=f"final answer {found.raw} has more than {self.max_decimals} decimals")
+        if spec.max_decimals is not None and decimals(found.raw) > spec.max_decimals:
+            return CheckResult(self.kind, 0.0, False, detail=f"final answer {found.raw} has more than {spec.max_decimals} decimals")
         return CheckResult(self.kind, 1.0, True, detail=f"final answer {found.raw}")
 
 
-@dataclass(frozen=True)
 class ConsistencyCheck:
     """The final answer equals a result the working computed (the last one, or `mode: any`)."""
 
     kind: ClassVar[str] = "consistency"
-    answer_pattern: str | None = None
-    mode: Literal["last", "any"] = "last"
-    tolerance: float = 1e-6
-    _patterns: tuple[re.Pattern[str], ...] = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_patterns", _compile_answer_patterns(self.answer_pattern))
-        if self.mode not in ("last", "any"):
-            raise ValueError(f"mode must be 'last' or 'any', got {self.mode!r}")
+    def __init__(self, spec: lang.ConsistencyCheck) -> None:
+        self.spec = spec
+        self._patterns = _compile_answer_patterns(spec.answer_pattern)
 
     def __call__(self, draft: Draft) -> CheckResult:
-        found = find_final_answer(draft.text, self._patterns)
+        try:
+            found = find_final_answer(draft.text, self._patterns)
+        except PatternTimeout as exc:  # fail closed
+            return CheckResult(self.kind, 0.0, False, detail=f"answer pattern not decided: {exc}")
         if found is None or found.value is None:
             return CheckResult(self.kind, 1.0, True, skipped=True, detail="no numeric final answer")
         working = draft.text[: found.start]
@@ -162,8 +141,8 @@ class ConsistencyCheck:
         if not results:
             return CheckResult(self.kind, 1.0, True, skipped=True, detail="no computed results in the working")
         final = found.value
-        candidates = results if self.mode == "any" else [results[-1], *_last_numbers(working)]
-        if any(close(final, c, tolerance=self.tolerance, shown_decimals=None) for c in candidates):
+        candidates = results if self.spec.mode == "any" else [results[-1], *_last_numbers(working)]
+        if any(close(final, c, tolerance=self.spec.tolerance, shown_decimals=None) for c in candidates):
             return CheckResult(self.kind, 1.0, True, detail=f"final answer {found.raw} follows from the working")
         return CheckResult(self.kind, 0.0, False, detail=f"final answer {found.raw} is not the working's result {results[-1]:.10g}")
 
@@ -179,29 +158,24 @@ _REFERRING_COUNT_RE = re.compile(
 )
 
 
-@dataclass(frozen=True)
 class GroundingCheck:
     """Share of the numbers the question gives that the answer uses; passes at `min_share`."""
 
     kind: ClassVar[str] = "grounding"
-    min_share: float = 0.75
-    number_words: bool = True
-    ignore: tuple[float, ...] = (1.0,)
-    tolerance: float = 1e-6
 
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.min_share <= 1.0:
-            raise ValueError(f"min_share must be between 0 and 1, got {self.min_share}")
+    def __init__(self, spec: lang.GroundedNumbersCheck) -> None:
+        self.spec = spec
 
     def __call__(self, draft: Draft) -> CheckResult:
+        spec = self.spec
         # a quantity of one is used without being written ("one ticket costs $5"), hence `ignore`
         # "the three girls", "all 5 baskets" name things already counted, not a quantity to compute with
         prompt = _REFERRING_COUNT_RE.sub(r"\1", draft.prompt)
-        given = sorted(set(numbers_in(prompt, words=self.number_words)) - set(self.ignore))
+        given = sorted(set(numbers_in(prompt, words=spec.number_words)) - set(spec.ignore))
         if not given:
             return CheckResult(self.kind, 1.0, True, skipped=True, detail="the question gives no numbers")
         percents = percentages_in(prompt)
-        used = set(numbers_in(draft.text, words=self.number_words))
+        used = set(numbers_in(draft.text, words=spec.number_words))
         for match in ANNOTATION_RE.finditer(draft.text):
             used.update(numbers_in(match[1]))
         used |= {v * 100 for v in used} | {v / 100 for v in used}  # 30% may be written 0.3
@@ -211,7 +185,7 @@ class GroundingCheck:
             forms: tuple[float, ...] = (number,)
             if any(close(number, p, tolerance=1e-9, shown_decimals=None) for p in percents):
                 forms = percent_forms(number)  # "30% less" is worked as 0.7 or 70
-            if any(close(u, f, tolerance=self.tolerance, shown_decimals=None) for u in used for f in forms):
+            if any(close(u, f, tolerance=spec.tolerance, shown_decimals=None) for u in used for f in forms):
                 return True
             return 0 < number < 1 and (1 / number).is_integer() and 1 / number in divisors  # "half" as "/ 2"
 
@@ -220,7 +194,7 @@ class GroundingCheck:
         detail = f"uses {len(given) - len(missing)} of {len(given)} numbers from the question"
         if missing:
             detail += f"; unused: {', '.join(f'{m:g}' for m in missing[:4])}"
-        return CheckResult(self.kind, share, share >= self.min_share, detail=detail)
+        return CheckResult(self.kind, share, share >= spec.min_share, detail=detail)
 
 
 
@@ -231,22 +205,18 @@ DEFAULT_CONSTANTS: tuple[float, ...] = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
 class ProvenanceCheck:
     """Every number the working computes with comes from the question, an earlier result, or `constants`."""
 
     kind: ClassVar[str] = "provenance"
-    constants: tuple[float, ...] = DEFAULT_CONSTANTS
-    number_words: bool = True
-    max_unsupported: int = 0
-    tolerance: float = 1e-6
 
-    def __post_init__(self) -> None:
-        if self.max_unsupported < 0:
-            raise ValueError(f"max_unsupported must be >= 0, got {self.max_unsupported}")
+    def __init__(self, spec: lang.ProvenanceCheck) -> None:
+        self.spec = spec
+        self._constants = DEFAULT_CONSTANTS if spec.constants is None else spec.constants
 
     def __call__(self, draft: Draft) -> CheckResult:
-        known = set(numbers_in(draft.prompt, words=self.number_words)) | set(self.constants)
+        spec = self.spec
+        known = set(numbers_in(draft.prompt, words=spec.number_words)) | set(self._constants)
         known |= {v / 100 for v in known} | {v * 100 for v in known}  # 30% may be written 0.3
         known.update(form for percent in percentages_in(draft.prompt) for form in percent_forms(percent))  # "30% less": 0.7
         operands = 0
@@ -254,7 +224,7 @@ class ProvenanceCheck:
         for equation in equations_in(draft.text):
             for value in equation.operands:
                 operands += 1
-                if not any(close(value, k, tolerance=self.tolerance, shown_decimals=None) for k in known):
+                if not any(close(value, k, tolerance=spec.tolerance, shown_decimals=None) for k in known):
                     unsupported.append(value)
                     known.add(value)  # report a number once; later uses build on it
             known.update((equation.left, equation.right))
@@ -264,7 +234,7 @@ class ProvenanceCheck:
         if not unsupported:
             return CheckResult(self.kind, 1.0, True, detail=f"all {operands} operands traced to the question or earlier results")
         detail = f"{len(unsupported)} number(s) appear from nowhere: {', '.join(f'{v:g}' for v in unsupported[:4])}"
-        return CheckResult(self.kind, share, len(unsupported) <= self.max_unsupported, detail=detail)
+        return CheckResult(self.kind, share, len(unsupported) <= spec.max_unsupported, detail=detail)
 
 
 # Words of a working that had to bend the numbers: grade-school problems come out
@@ -276,23 +246,20 @@ DEFAULT_INEXACT: tuple[str, ...] = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
 class ExactnessCheck:
     """The working stays exact: no rounding or patching of part-items (`phrases`), no negative quantity."""
 
     kind: ClassVar[str] = "exactness"
-    phrases: tuple[str, ...] = DEFAULT_INEXACT
-    allow_negative: bool = False
-    _compiled: re.Pattern[str] = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_compiled", phrase_pattern(self.phrases))
+    def __init__(self, spec: lang.ExactnessCheck) -> None:
+        self.spec = spec
+        self._compiled = phrase_pattern(DEFAULT_INEXACT if spec.phrases is None else spec.phrases)
 
     def __call__(self, draft: Draft) -> CheckResult:
         found = self._compiled.search(draft.text)
         if found is not None:
             return CheckResult(self.kind, 0.0, False, detail=f"the working bends a result: {found.group()!r}")
-        if not self.allow_negative:
+        if not self.spec.allow_negative:
             negative = next((eq for eq in equations_in(draft.text) if eq.right < 0 or eq.left < 0), None)
             if negative is not None:
                 return CheckResult(self.kind, 0.0, False, detail=f"a quantity goes negative: {negative.text[:60]}")

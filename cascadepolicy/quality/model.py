@@ -1,19 +1,22 @@
 """Checks that look at the model rather than the text: `logprob` and `judge`.
 
-Where this sits: built by `registry.build_check`. `logprob` reads the
+Where this sits: compiled by `registry.compile_check`. `logprob` reads the
 per-token log-probabilities the provider returned (skipped when it returned
-none); `judge` asks a second model, through the engine's `JudgeFn`, to grade
-the draft, and reports that call's cost so the engine can count it.
+none); `judge` asks a second model, through the `JudgeFn` the engine links
+it with, to grade the draft, and reports that call's cost so the engine can
+count it.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import CheckResult, Draft, JudgeFn, clamp01
+from cascadepolicy.language import model as lang
+
+from .base import Check, CheckResult, Draft, JudgeFn, Links, clamp01
 
 DEFAULT_RUBRIC = "The answer is correct, complete, and directly addresses the question."
 JUDGE_TEMPLATE = """You are grading an answer written by another assistant.
@@ -46,19 +49,13 @@ def parse_judge_score(text: str) -> float | None:
     return None
 
 
-@dataclass(frozen=True)
 class LogprobCheck:
     """Mean and minimum token log-probability; score is the geometric-mean token probability."""
 
     kind: ClassVar[str] = "logprob"
-    min_mean: float | None = -1.0
-    min_token: float | None = None
 
-    def __post_init__(self) -> None:
-        for name in ("min_mean", "min_token"):
-            value = getattr(self, name)
-            if value is not None and value > 0:
-                raise ValueError(f"{name} is a log-probability and must be <= 0, got {value}")
+    def __init__(self, spec: lang.LogprobCheck) -> None:
+        self.spec = spec
 
     def __call__(self, draft: Draft) -> CheckResult:
         if draft.logprobs is None:
@@ -67,40 +64,48 @@ class LogprobCheck:
         if not values:
             return CheckResult(self.kind, 1.0, True, skipped=True, detail="provider returned an empty logprob list")
         mean, low = sum(values) / len(values), min(values)
+        min_mean, min_token = self.spec.min_mean, self.spec.min_token
         problems = []
-        if self.min_mean is not None and mean < self.min_mean:
-            problems.append(f"mean logprob {mean:.2f} below {self.min_mean}")
-        if self.min_token is not None and low < self.min_token:
-            problems.append(f"lowest token logprob {low:.2f} below {self.min_token}")
+        if min_mean is not None and mean < min_mean:
+            problems.append(f"mean logprob {mean:.2f} below {min_mean}")
+        if min_token is not None and low < min_token:
+            problems.append(f"lowest token logprob {low:.2f} below {min_token}")
         detail = "; ".join(problems) or f"mean logprob {mean:.2f}, lowest {low:.2f}"
         return CheckResult(self.kind, clamp01(math.exp(mean)), not problems, detail=detail)
 
 
-@dataclass(frozen=True)
 class JudgeCheck:
-    """A policy model grades the draft 1-10 against `rubric`; passes at `min_score` or above."""
+    """A policy model grades the draft 1-10 against `rubric`; passes at `min_score` or above.
+
+    Compiled without the judge call, which the engine supplies when it links the check."""
 
     kind: ClassVar[str] = "judge"
-    model: str
-    rubric: str = DEFAULT_RUBRIC
-    min_score: float = 7.0
-    judge: JudgeFn | None = field(default=None, repr=False, metadata={"internal": True})
 
-    def __post_init__(self) -> None:
-        if not 1.0 <= self.min_score <= 10.0:
-            raise ValueError(f"min_score is on the judge's 1-10 scale, got {self.min_score}")
-        if self.judge is None:
-            raise ValueError("the judge check needs a judge function from the engine to call the model")
+    def __init__(self, spec: lang.JudgeCheck) -> None:
+        self.spec = spec
+        self.rubric = DEFAULT_RUBRIC if spec.rubric is None else spec.rubric
+
+    def link(self, links: Links) -> Check:
+        return JudgedCheck(self, links.judge)
+
+
+@dataclass(frozen=True)
+class JudgedCheck:
+    """A judge check with the engine's judge call: what runs on drafts."""
+
+    compiled: JudgeCheck
+    judge: JudgeFn
+    kind: ClassVar[str] = "judge"
 
     def __call__(self, draft: Draft) -> CheckResult:
-        prompt = JUDGE_TEMPLATE.format(rubric=self.rubric, prompt=draft.prompt, answer=draft.text)
-        assert self.judge is not None
+        model, rubric = self.compiled.spec.model, self.compiled.rubric
+        prompt = JUDGE_TEMPLATE.format(rubric=rubric, prompt=draft.prompt, answer=draft.text)
         try:
-            reply, cost = self.judge(self.model, prompt)
+            reply, cost = self.judge(model, prompt)
         except Exception as exc:  # fail closed: a judge that cannot answer does not accept the draft
-            return CheckResult(self.kind, 0.0, False, detail=f"judge {self.model} failed: {type(exc).__name__}: {exc}"[:200])
+            return CheckResult(self.kind, 0.0, False, detail=f"judge {model} failed: {type(exc).__name__}: {exc}"[:200])
         grade = parse_judge_score(reply)
         if grade is None:
             return CheckResult(self.kind, 0.0, False, detail=f"judge reply has no 1-10 score: {reply[:80]!r}", cost=cost)
-        passed = grade >= self.min_score
-        return CheckResult(self.kind, grade / 10.0, passed, detail=f"judge {self.model} gave {grade:g}/10", cost=cost)
+        passed = grade >= self.compiled.spec.min_score
+        return CheckResult(self.kind, grade / 10.0, passed, detail=f"judge {model} gave {grade:g}/10", cost=cost)

@@ -1,19 +1,98 @@
 """The `json` check: the draft is valid JSON, optionally valid against a JSON Schema.
 
-Where this sits: built by `registry.build_check`; the schema is checked once
-at build time so a broken schema is a policy error, not a runtime surprise.
+Where this sits: compiled by `registry.compile_check` when the policy is
+loaded, so a schema that is not a JSON Schema is a located diagnostic at
+validate time, not a failure when the engine is built. The schema is
+self-contained: a `$ref` outside it (`https://...`, `file:...`, another
+file) is refused when the policy is loaded, and the validator is given an
+empty registry, so validating an answer never reads a file or the network.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from .base import CheckResult, Draft
+from cascadepolicy.language import model as lang
+
+from .base import CheckResult, Draft, ParamError
+
+_REFERENCES = ("$ref", "$dynamicRef", "$recursiveRef")
+_ROOT = "urn:cascadepolicy:policy-schema"
 
 _FENCE = re.compile(r"```(?:json|JSON)?[ \t]*\n(.*?)```", re.DOTALL)
+
+
+def schema_validator(schema: dict[str, Any]) -> Any:
+    """A jsonschema validator for a policy's schema; raises ParamError when it is not a usable schema."""
+    import jsonschema  # a dependency of the package; imported here to keep import time low
+    import referencing
+    import referencing.jsonschema
+
+    references = list(_references(schema, "$"))
+    for where, ref in references:
+        if not ref.startswith("#"):
+            raise ParamError("schema", f"the JSON Schema refers outside itself at {where} ({ref[:80]!r}); "
+                             "only references inside the schema (`#/...`) are allowed.", "check-json-schema")
+    cls = jsonschema.validators.validator_for(schema, default=None)
+    if cls is None:
+        if "$schema" in schema:
+            raise ParamError("schema", f"the JSON Schema's `$schema` ({str(schema['$schema'])[:80]!r}) is not a draft "
+                             "jsonschema knows.", "check-json-schema")
+        cls = jsonschema.validators.validator_for({})
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise ParamError("schema", f"the JSON Schema is not valid at {exc.json_path}: {exc.message[:200]}.",
+                         "check-json-schema", inside=tuple(exc.absolute_path),
+                         hint="compare the schema with its draft's meta-schema (Draft 2020-12 unless `$schema` names another).") from None
+    if not _has_nested_id(schema):  # with one, a fragment is relative to that subschema: the answer's check fails closed
+        specification = referencing.jsonschema.specification_with(cls.META_SCHEMA.get("$id", ""),
+                                                                   default=referencing.jsonschema.DRAFT202012)
+        resolver = referencing.Registry().with_resource(_ROOT, specification.create_resource(schema)).resolver(_ROOT)
+        for where, ref in references:
+            try:
+                resolver.lookup(ref)
+            except referencing.exceptions.Unresolvable:
+                raise ParamError("schema", f"the JSON Schema's reference at {where} ({ref[:80]!r}) points to nothing "
+                                 "in the schema.", "check-json-schema") from None
+    return cls(schema, registry=referencing.Registry())
+
+
+def as_json(value: Any) -> Any:
+    """The policy's value as JSON data: the document model holds YAML lists as tuples, which JSON Schema does not call arrays."""
+    if isinstance(value, dict):
+        return {k: as_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [as_json(v) for v in value]
+    return value
+
+
+def _has_nested_id(schema: dict[str, Any]) -> bool:
+    return any(key in ("$id", "id") for node in _nodes(schema) if node is not schema for key in node)
+
+
+def _nodes(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _nodes(value)
+    elif isinstance(node, list | tuple):
+        for value in node:
+            yield from _nodes(value)
+
+
+def _references(node: Any, where: str) -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _REFERENCES and isinstance(value, str):
+                yield f"{where}.{key}", value
+            yield from _references(value, f"{where}.{key}")
+    elif isinstance(node, list | tuple):
+        for index, value in enumerate(node):
+            yield from _references(value, f"{where}[{index}]")
 
 
 def extract_json_text(text: str) -> str:
@@ -23,25 +102,14 @@ def extract_json_text(text: str) -> str:
     return (found.group(1) if found else text).strip()
 
 
-@dataclass(frozen=True)
 class JsonCheck:
     """Parses the answer (or its fenced block) as JSON and validates it against `schema` when given."""
 
     kind: ClassVar[str] = "json"
-    schema: dict[str, Any] | None = None
-    _validator: Any = field(init=False, repr=False, default=None)
 
-    def __post_init__(self) -> None:
-        if self.schema is None:
-            return
-        import jsonschema  # a dependency of the package; imported here to keep import time low
-
-        cls = jsonschema.validators.validator_for(self.schema)
-        try:
-            cls.check_schema(self.schema)
-        except jsonschema.SchemaError as exc:
-            raise ValueError(f"schema is not a valid JSON Schema: {exc.message}") from exc
-        object.__setattr__(self, "_validator", cls(self.schema))
+    def __init__(self, spec: lang.JsonCheck) -> None:
+        self.spec = spec
+        self._validator: Any = None if spec.json_schema is None else schema_validator(as_json(spec.json_schema))
 
     def __call__(self, draft: Draft) -> CheckResult:
         candidate = extract_json_text(draft.text)
@@ -51,7 +119,10 @@ class JsonCheck:
             return CheckResult(self.kind, 0.0, False, detail=f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
         if self._validator is None:
             return CheckResult(self.kind, 1.0, True, detail="valid JSON")
-        errors = sorted(self._validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+        try:
+            errors = sorted(self._validator.iter_errors(value), key=lambda e: e.json_path)
+        except Exception as exc:  # fail closed: a schema that cannot decide does not pass the answer
+            return CheckResult(self.kind, 0.0, False, detail=f"the schema could not be applied: {type(exc).__name__}")
         if errors:
             where = errors[0].json_path
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""

@@ -1,23 +1,21 @@
 """Checks on the surface of a draft: `regex`, `length`, `hedging`, `refusal`.
 
-Where this sits: built by `registry.build_check` from a policy's validator
-list and called on every draft of a cascade step.
+Where this sits: compiled by `registry.compile_check` from a policy's
+validated validator list (the parameters are the fields of the
+`cascadepolicy.language.model` check; nothing here repeats them) and called
+on every draft of a cascade step.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .base import CheckResult, Draft, clamp01
+from cascadepolicy.language import model as lang
 
-_FLAGS = {
-    "ignore_case": re.IGNORECASE,
-    "multiline": re.MULTILINE,
-    "dotall": re.DOTALL,
-    "verbose": re.VERBOSE,
-}
+from .base import CheckResult, Draft, ParamError, clamp01
+from .user_regex import PatternTimeout, UserPattern
+
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 DEFAULT_HEDGES: tuple[str, ...] = (
@@ -44,66 +42,51 @@ def phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
     """Whole-word, case-insensitive, apostrophe-tolerant ("i'm" matches "I’m")."""
     parts = [re.escape(p.lower()).replace("'", "['’]") for p in phrases if p.strip()]
     if not parts:
-        raise ValueError("the phrase list is empty")
+        raise ParamError("phrases", "the phrase list has no phrase with a visible character.")
     return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
 class RegexCheck:
-    """The draft must (or must not) match `pattern`."""
+    """The draft must (or must not) match `pattern` (see `user_regex` for how it is bounded)."""
 
     kind: ClassVar[str] = "regex"
-    pattern: str
-    must_match: bool = True
-    flags: tuple[str, ...] = ()
-    _compiled: re.Pattern[str] = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        unknown = [f for f in self.flags if f not in _FLAGS]
-        if unknown:
-            raise ValueError(f"unknown regex flag '{unknown[0]}'; known: {', '.join(_FLAGS)}")
-        bits = 0
-        for name in self.flags:
-            bits |= _FLAGS[name]
-        try:
-            compiled = re.compile(self.pattern, bits)
-        except re.error as exc:
-            raise ValueError(f"pattern {self.pattern!r} is not a valid regular expression: {exc}") from exc
-        object.__setattr__(self, "_compiled", compiled)
+    def __init__(self, spec: lang.RegexCheck) -> None:
+        self.spec = spec
+        self._compiled = UserPattern(spec.pattern, spec.flags)
 
     def __call__(self, draft: Draft) -> CheckResult:
-        found = self._compiled.search(draft.text)
-        passed = (found is not None) == self.must_match
-        if self.must_match:
-            detail = "pattern found" if found else f"pattern {self.pattern!r} not found"
+        try:
+            found = self._compiled.search(draft.text)
+        except PatternTimeout as exc:  # fail closed: a pattern that cannot decide does not pass the draft
+            return CheckResult(self.kind, 0.0, False, detail=f"pattern not decided: {exc}")
+        passed = (found is not None) == self.spec.must_match
+        if self.spec.must_match:
+            detail = "pattern found" if found else f"pattern {self.spec.pattern[:60]!r} not found"
         else:
             detail = f"forbidden pattern found: {found.group()[:60]!r}" if found else "pattern absent"
         return CheckResult(self.kind, 1.0 if passed else 0.0, passed, detail=detail)
 
 
-@dataclass(frozen=True)
 class LengthCheck:
     """Bounds on characters and words (words stand in for tokens: about 0.75 words a token)."""
 
     kind: ClassVar[str] = "length"
-    min_chars: int | None = None
-    max_chars: int | None = None
-    min_words: int | None = None
-    max_words: int | None = None
 
-    def __post_init__(self) -> None:
-        if all(v is None for v in (self.min_chars, self.max_chars, self.min_words, self.max_words)):
-            raise ValueError("set at least one of min_chars, max_chars, min_words, max_words")
-        for low, high, unit in ((self.min_chars, self.max_chars, "chars"), (self.min_words, self.max_words, "words")):
+    def __init__(self, spec: lang.LengthCheck) -> None:
+        self.spec = spec
+        for low, high, unit in ((spec.min_chars, spec.max_chars, "chars"), (spec.min_words, spec.max_words, "words")):
             if low is not None and high is not None and low > high:
-                raise ValueError(f"min_{unit} ({low}) is larger than max_{unit} ({high})")
+                raise ParamError(f"min_{unit}", f"min_{unit} ({low}) is larger than max_{unit} ({high}), so no answer can pass.",
+                                 hint=f"lower min_{unit} or raise max_{unit}.")
 
     def __call__(self, draft: Draft) -> CheckResult:
+        spec = self.spec
         chars, words = len(draft.text.strip()), len(draft.text.split())
         problems: list[str] = []
         for value, low, high, unit in (
-            (chars, self.min_chars, self.max_chars, "characters"),
-            (words, self.min_words, self.max_words, "words"),
+            (chars, spec.min_chars, spec.max_chars, "characters"),
+            (words, spec.min_words, spec.max_words, "words"),
         ):
             if low is not None and value < low:
                 problems.append(f"{value} {unit}, fewer than {low}")
@@ -113,19 +96,14 @@ class LengthCheck:
         return CheckResult(self.kind, 1.0 if passed else 0.0, passed, detail="; ".join(problems) or f"{chars} characters, {words} words")
 
 
-@dataclass(frozen=True)
 class HedgingCheck:
     """Share of sentences that hedge; score is the share that does not."""
 
     kind: ClassVar[str] = "hedging"
-    phrases: tuple[str, ...] = DEFAULT_HEDGES
-    max_ratio: float = 0.3
-    _compiled: re.Pattern[str] = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.max_ratio <= 1.0:
-            raise ValueError(f"max_ratio must be between 0 and 1, got {self.max_ratio}")
-        object.__setattr__(self, "_compiled", phrase_pattern(self.phrases))
+    def __init__(self, spec: lang.HedgingCheck) -> None:
+        self.spec = spec
+        self._compiled = phrase_pattern(DEFAULT_HEDGES if spec.phrases is None else spec.phrases)
 
     def __call__(self, draft: Draft) -> CheckResult:
         parts = sentences(draft.text)
@@ -136,25 +114,21 @@ class HedgingCheck:
         detail = f"{len(hedged)} of {len(parts)} sentences hedge"
         if hedged:
             detail += f", e.g. {self._compiled.search(hedged[0]).group()!r}"  # type: ignore[union-attr]
-        return CheckResult(self.kind, clamp01(1.0 - ratio), ratio <= self.max_ratio, detail=detail)
+        return CheckResult(self.kind, clamp01(1.0 - ratio), ratio <= self.spec.max_ratio, detail=detail)
 
 
-@dataclass(frozen=True)
 class RefusalCheck:
     """The model declined to answer: one of `phrases` appears in the first `scan_chars` characters."""
 
     kind: ClassVar[str] = "refusal"
-    phrases: tuple[str, ...] = DEFAULT_REFUSALS
-    scan_chars: int | None = 600
-    _compiled: re.Pattern[str] = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        if self.scan_chars is not None and self.scan_chars <= 0:
-            raise ValueError(f"scan_chars must be positive, got {self.scan_chars}")
-        object.__setattr__(self, "_compiled", phrase_pattern(self.phrases))
+    def __init__(self, spec: lang.RefusalCheck) -> None:
+        self.spec = spec
+        self._compiled = phrase_pattern(DEFAULT_REFUSALS if spec.phrases is None else spec.phrases)
 
     def __call__(self, draft: Draft) -> CheckResult:
-        text = draft.text if self.scan_chars is None else draft.text[: self.scan_chars]
+        scan_chars = self.spec.scan_chars
+        text = draft.text if scan_chars is None else draft.text[:scan_chars]
         if not text.strip():
             return CheckResult(self.kind, 0.0, False, detail="empty answer")
         found = self._compiled.search(text)

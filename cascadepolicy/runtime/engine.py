@@ -39,9 +39,9 @@ from cascadepolicy.language.model import (
     Target,
 )
 from cascadepolicy.providers.calls import CallResult, MockAnswer, ModelCaller
-from cascadepolicy.quality.base import Check, CompositeScore, Draft
+from cascadepolicy.quality.base import Check, CompositeScore, Draft, Links
 from cascadepolicy.quality.composite import score_draft
-from cascadepolicy.quality.registry import build_check
+from cascadepolicy.quality.registry import link_check
 from cascadepolicy.runtime.admission import Admitter, Reservation
 from cascadepolicy.runtime.decision import Decision, ModelCall, RouteRecord, Validation
 from cascadepolicy.runtime.features import Detectors, RequestValues, last_user_text, text_tokens
@@ -181,22 +181,25 @@ class Engine:
         return steps
 
     def _build_validators(self, name: str) -> tuple[tuple[tuple[Check, float, bool], ...], tuple[tuple[str, int], ...]]:
+        # The loader compiled every check (what `validate` reported on); linking adds only the judge's
+        # model call and the import of the code a policy names, which validating never does.
+        from cascadepolicy.loading.callables import CallableProblem, resolve
+
+        links = Links(judge=self._judge_fn, resolve=resolve)
         built = []
         judges: list[tuple[str, int]] = []
-        for index, check in enumerate(self.policy.spec.validators[name]):
-            params = check.model_dump(by_alias=True, exclude={"check", "weight", "required"}, exclude_none=True)
-            judge = None
+        for index, compiled in enumerate(self.policy.validators[name]):
+            check = self.policy.spec.validators[name][index]
             if isinstance(check, JudgeCheck):
                 judges.append((check.model, JUDGE_PROMPT_TOKENS + text_tokens(check.rubric or "")))
-                judge = self._judge_fn
             try:
-                built.append((build_check(check.check, params, judge=judge), check.weight, check.required))
-            except ValueError as exc:
+                built.append((link_check(compiled.check, links), compiled.weight, compiled.required))
+            except CallableProblem as exc:
                 from cascadepolicy.diagnostics import Diagnostic
                 from cascadepolicy.errors import PolicyError
 
-                raise PolicyError([Diagnostic("ref-custom-callable" if check.check == "custom" else "schema-invalid",
-                                              str(exc), self.policy.location(("validators", name, index)))]) from exc
+                raise PolicyError([Diagnostic("ref-custom-callable", exc.message, self.policy.location(("validators", name, index, "function")),
+                                              hint=exc.hint)]) from exc
         return tuple(built), tuple(judges)
 
     def _judge_fn(self, model_id: str, prompt: str) -> tuple[str, float]:

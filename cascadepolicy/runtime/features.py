@@ -98,6 +98,25 @@ def text_tokens(text: str) -> int:
     return sum(len(encode(text[a:b], disallowed_special=())) for a, b in zip(bounds, bounds[1:], strict=False))
 
 
+CLIPPED = "…"
+
+
+def clip_tokens(text: str, limit: int) -> str:
+    """`text`, cut at the end (marked with CLIPPED) so that `text_tokens` counts at most `limit` tokens."""
+    if len(text) <= limit // 4 or text_tokens(text) <= limit:  # a character is at most four bytes, a token at least one
+        return text
+    encoding = _encoding()
+    # A prefix long enough for `limit` tokens of ordinary text, short enough to encode in one piece.
+    ids = encoding.encode(text[: limit * 8], disallowed_special=())
+    keep = limit - 1
+    while keep > 0:
+        clipped = encoding.decode(ids[:keep]).rstrip("\ufffd") + CLIPPED
+        if text_tokens(clipped) <= limit:
+            return clipped
+        keep -= 8
+    return CLIPPED if limit >= 1 else ""
+
+
 def message_text(message: Mapping[str, Any]) -> str:
     """The text of a chat message; multi-part content keeps its text parts."""
     content = message.get("content")

@@ -23,6 +23,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from cascadepolicy.compile.plan import (
+    DOCUMENT_SEPARATOR,
+    GROUNDING_PROMPT,
+    REASK_MESSAGE,
+    REASON_MAX_TOKENS,
+)
 from cascadepolicy.guardrails.base import Finding, Verdict
 from cascadepolicy.guardrails.redaction import Redactor, mask
 from cascadepolicy.language.model import (
@@ -36,7 +42,7 @@ from cascadepolicy.language.model import (
     duration_seconds,
 )
 from cascadepolicy.runtime.decision import Decision, GuardrailVerdict
-from cascadepolicy.runtime.features import message_text
+from cascadepolicy.runtime.features import clip_tokens, message_text
 from cascadepolicy.scrub import provider_text
 
 Scan = Callable[[str, Mapping[str, Any]], Verdict]  # (text, request extras) -> verdict
@@ -51,14 +57,12 @@ def _executor() -> concurrent.futures.ThreadPoolExecutor:
 
 
 JudgeFn = Callable[[str, str], tuple[str, float]]  # (model id, prompt) -> (reply, cost)
-GROUNDING_PROMPT = ("Sources:\n{sources}\n\nAnswer:\n{answer}\n\nIs every claim of the answer supported by the sources? "
-                    "Reply with a single line 'Score: N', N from 1 (unsupported) to 10 (fully supported).")
 
 
 def judge_grounding(judge: JudgeFn, model: str, answer: str, sources: Sequence[str], threshold: float) -> Verdict:
     from cascadepolicy.quality.model import parse_judge_score
 
-    reply, _cost = judge(model, GROUNDING_PROMPT.format(sources="\n---\n".join(sources), answer=answer))
+    reply, _cost = judge(model, GROUNDING_PROMPT.format(sources=DOCUMENT_SEPARATOR.join(sources), answer=answer))
     grade = parse_judge_score(reply)
     if grade is None:
         raise ValueError(f"the grounding judge {model!r} gave no 1-10 score")
@@ -330,8 +334,8 @@ class GuardrailRunner:
             elif action == "escalated":
                 return OutputOutcome(text, "escalate", f"guardrail {rule.id!r}: {verdict.reason}", rule.id)
             elif action == "reasked":
-                feedback = (f"Your previous answer was rejected by the {rule.check} check ({verdict.reason}). "
-                            "Answer again without that problem.")
+                # the reason is the detector's (or custom code's): clipped, so the reask's prompt stays within the plan
+                feedback = REASK_MESSAGE.format(check=rule.check, reason=clip_tokens(verdict.reason, REASON_MAX_TOKENS))
                 return OutputOutcome(text, "reask", f"guardrail {rule.id!r}: {verdict.reason}", rule.id, feedback)
         return OutputOutcome(text, "none")
 

@@ -25,7 +25,7 @@ def test_custom_errors_fail_closed() -> None:
 @pytest.mark.parametrize(
     ("function", "message"),
     [
-        ("no_colon_here", "must be written 'package.module:function'"),
+        ("no_colon_here", "is not a `module:function` reference"),
         ("not_a_real_module_xyz:f", "module 'not_a_real_module_xyz' of 'not_a_real_module_xyz:f' cannot be found"),
         (f"{MODULE}:missing", "has no attribute 'missing'"),
         (f"{MODULE}:NOT_CALLABLE", "is not callable"),
@@ -42,19 +42,19 @@ def test_unknown_kind_suggests() -> None:
 
 
 def test_unknown_param_suggests() -> None:
-    with pytest.raises(ValueError, match="check 'hedging' has no parameter 'max_ration'; did you mean 'max_ratio'"):
+    with pytest.raises(ValueError, match="check 'hedging': unknown key 'max_ration'.*did you mean 'max_ratio'"):
         build_check("hedging", {"max_ration": 0.2})
 
 
 @pytest.mark.parametrize(
     ("kind", "params", "message"),
     [
-        ("hedging", {"max_ratio": "high"}, "parameter 'max_ratio' must be number"),
-        ("regex", {"pattern": "a", "must_match": 1}, "parameter 'must_match' must be boolean"),
-        ("length", {"min_words": 2.5}, "parameter 'min_words' must be integer or null"),
-        ("hedging", {"phrases": "maybe"}, "must be a list of string"),
-        ("consistency", {"mode": "first"}, "one of 'last', 'any'"),
-        ("hedging", {"max_ratio": 2}, "between 0 and 1"),
+        ("hedging", {"max_ratio": "high"}, "max_ratio must be a number"),
+        ("regex", {"pattern": "a", "must_match": 1}, "must_match must be true or false"),
+        ("length", {"min_words": 2.5}, "min_words must be a whole number"),
+        ("hedging", {"phrases": "maybe"}, "phrases must be a list"),
+        ("consistency", {"mode": "first"}, "expected one of last, any"),
+        ("hedging", {"max_ratio": 2}, "it must be at most 1"),
     ],
 )
 def test_param_type_errors(kind: str, params: dict[str, object], message: str) -> None:

@@ -168,5 +168,5 @@ def test_exactness() -> None:
     assert not negative.passed and "negative" in negative.detail
     assert build_check("exactness", {"allow_negative": True})(draft("5 - 8 = -3 degrees\n#### -3")).passed
     assert build_check("exactness", {"phrases": ["oops"]})(draft("rounded, 3 + 4 = 7")).passed
-    with pytest.raises(ValueError, match="phrase list is empty"):
+    with pytest.raises(ValueError, match="phrases is a list; it must be at least 1 item"):
         build_check("exactness", {"phrases": []})

@@ -19,7 +19,7 @@ def test_logprob_mean_and_min() -> None:
     assert confident.passed and confident.score == pytest.approx(math.exp(-0.2))
     unsure = check(Draft("t", "q", [-0.1, -3.0]))
     assert not unsure.passed and "below -0.5" in unsure.detail and "below -2.0" in unsure.detail
-    with pytest.raises(ValueError, match="must be <= 0"):
+    with pytest.raises(ValueError, match="min_mean is the number 1.0; it must be at most 0"):
         build_check("logprob", {"min_mean": 1.0})
 
 
@@ -66,5 +66,5 @@ def test_judge_error_fails_closed() -> None:
 def test_judge_needs_a_judge_function_and_a_model() -> None:
     with pytest.raises(ValueError, match="judge function"):
         build_check("judge", {"model": "large"})
-    with pytest.raises(ValueError, match="needs the parameter 'model'"):
+    with pytest.raises(ValueError, match="missing the required key 'model'"):
         build_check("judge", {}, judge=lambda m, p: ("Score: 5", 0.0))

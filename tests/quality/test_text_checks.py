@@ -22,7 +22,7 @@ def test_regex_must_and_must_not_match() -> None:
 def test_regex_rejects_bad_pattern_and_flag() -> None:
     with pytest.raises(ValueError, match="not a valid regular expression"):
         build_check("regex", {"pattern": "("})
-    with pytest.raises(ValueError, match="unknown regex flag 'ignorecase'"):
+    with pytest.raises(ValueError, match="flags\\[0\\] is the text 'ignorecase'.*did you mean 'ignore_case'"):
         build_check("regex", {"pattern": "a", "flags": ["ignorecase"]})
 
 
@@ -51,7 +51,7 @@ def test_hedging_phrases_replace_the_default() -> None:
     check = build_check("hedging", {"phrases": ["allegedly"], "max_ratio": 0.0})
     assert check(draft("I think it is 12.")).passed
     assert not check(draft("It is allegedly 12.")).passed
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match="at least 1 item"):
         build_check("hedging", {"phrases": []})
 
 
@@ -92,5 +92,5 @@ def test_json_with_schema_and_fenced_block() -> None:
 
 
 def test_json_rejects_invalid_schema_at_build_time() -> None:
-    with pytest.raises(ValueError, match="not a valid JSON Schema"):
+    with pytest.raises(ValueError, match="the JSON Schema is not valid at \\$.type"):
         build_check("json", {"schema": {"type": "nonsense"}})
