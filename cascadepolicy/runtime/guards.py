@@ -252,10 +252,6 @@ class GuardrailRunner:
     def output_judges(self) -> list[str]:
         return [g.rule.judge for g in self.output if isinstance(g.rule, GroundingGuardrail) and g.rule.judge]
 
-    @property
-    def max_reasks(self) -> int:
-        return sum(g.rule.max_reasks for g in self.output if g.rule.action == "reask" and g.rule.mode == "enforce")
-
     # ------------------------------------------------------------ input
 
     def run_input(self, messages: list[dict[str, Any]], extra: Mapping[str, Any], redactor: Redactor,
