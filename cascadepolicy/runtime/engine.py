@@ -26,7 +26,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from cascadepolicy.compile.worst_case import JUDGE_PROMPT_TOKENS, Usage, WorstCase
+from cascadepolicy.compile.plan import (
+    ESCALATION_MESSAGE,
+    FEEDBACK_MAX_TOKENS,
+    REASK_FALLBACK_MESSAGE,
+    REASON_MAX_TOKENS,
+    PlannedTarget,
+    compile_plan,
+    documents_tokens,
+)
+from cascadepolicy.compile.worst_case import Usage, WorstCase
 from cascadepolicy.errors import ConditionError, ProviderError, RequestError
 from cascadepolicy.guardrails.redaction import Redactor
 from cascadepolicy.language.conditions import Condition
@@ -34,7 +43,6 @@ from cascadepolicy.language.model import (
     ConditionalRoute,
     ContextField,
     DefaultRoute,
-    JudgeCheck,
     Step,
     Target,
 )
@@ -44,7 +52,13 @@ from cascadepolicy.quality.composite import score_draft
 from cascadepolicy.quality.registry import link_check
 from cascadepolicy.runtime.admission import Admitter, Reservation
 from cascadepolicy.runtime.decision import Decision, ModelCall, RouteRecord, Validation
-from cascadepolicy.runtime.features import Detectors, RequestValues, last_user_text, text_tokens
+from cascadepolicy.runtime.features import (
+    Detectors,
+    RequestValues,
+    clip_tokens,
+    last_user_text,
+    text_tokens,
+)
 from cascadepolicy.runtime.guards import GuardrailRunner
 from cascadepolicy.state.base import Store
 
@@ -85,7 +99,6 @@ class CompiledStep:
     index: int
     step: Step
     checks: tuple[tuple[Check, float, bool], ...]
-    judges: tuple[tuple[str, int], ...]  # the step's judge models, with the tokens their prompt adds
     location: str | None
     node: str  # its node id in `cascadepolicy.compile.graph`
 
@@ -149,8 +162,8 @@ class Engine:
         self.cascades = {name: self._compile_cascade(name) for name in spec.cascades}
         self.store = store if store is not None else _open_policy_store(policy)
         self.admitter = Admitter(policy, self.store)
-        self.worst_case = WorstCase(spec.models, policy.prices, calls_per_step=1 + self.guardrails.max_reasks,
-                                    grounding_judges=self.guardrails.output_judges)
+        self.plan = compile_plan(policy, count_tokens=text_tokens)
+        self.worst_case = WorstCase(self.plan)
         self.policy_info = {"name": spec.name, "version": spec.version, "hash": policy.content_hash, "file": policy.file}
 
     # ------------------------------------------------------------ compile
@@ -174,24 +187,19 @@ class Engine:
         steps = []
         for index, step in enumerate(self.policy.spec.cascades[name]):
             checks: tuple[tuple[Check, float, bool], ...] = ()
-            judges: tuple[tuple[str, int], ...] = ()
             if step.accept:
-                checks, judges = self._build_validators(step.accept.validators)
-            steps.append(CompiledStep(index, step, checks, judges, self._where(("cascades", name, index)), f"cascade:{name}:{index}"))
+                checks = self._build_validators(step.accept.validators)
+            steps.append(CompiledStep(index, step, checks, self._where(("cascades", name, index)), f"cascade:{name}:{index}"))
         return steps
 
-    def _build_validators(self, name: str) -> tuple[tuple[tuple[Check, float, bool], ...], tuple[tuple[str, int], ...]]:
+    def _build_validators(self, name: str) -> tuple[tuple[Check, float, bool], ...]:
         # The loader compiled every check (what `validate` reported on); linking adds only the judge's
         # model call and the import of the code a policy names, which validating never does.
         from cascadepolicy.loading.callables import CallableProblem, resolve
 
         links = Links(judge=self._judge_fn, resolve=resolve)
         built = []
-        judges: list[tuple[str, int]] = []
         for index, compiled in enumerate(self.policy.validators[name]):
-            check = self.policy.spec.validators[name][index]
-            if isinstance(check, JudgeCheck):
-                judges.append((check.model, JUDGE_PROMPT_TOKENS + text_tokens(check.rubric or "")))
             try:
                 built.append((link_check(compiled.check, links), compiled.weight, compiled.required))
             except CallableProblem as exc:
@@ -200,7 +208,7 @@ class Engine:
 
                 raise PolicyError([Diagnostic("ref-custom-callable", exc.message, self.policy.location(("validators", name, index, "function")),
                                               hint=exc.hint)]) from exc
-        return tuple(built), tuple(judges)
+        return tuple(built)
 
     def _judge_fn(self, model_id: str, prompt: str) -> tuple[str, float]:
         run: _Run = self._local.run
@@ -332,9 +340,11 @@ class Engine:
         now = self.clock()
         limited = self.admitter.applies(decision.tier)
         prompt_tokens = run.values["request.tokens"] if limited else 0
-        documents = sum(text_tokens(str(d)) for d in run.extra["documents"]) if limited and self.guardrails.output_judges else 0
-        planned = self.admitter.plan(user=decision.user, tier=decision.tier, worst=self.worst_case(steps, prompt_tokens, documents),
-                                     now=now)
+        documents = documents_tokens(run.extra["documents"], text_tokens) if limited and self.guardrails.output_judges else 0
+        planned_target = self.plan.routes[route.index].target
+        assert planned_target is not None
+        planned = self.admitter.plan(user=decision.user, tier=decision.tier,
+                                     worst=self.worst_case(planned_target, decision.tier, prompt_tokens, documents), now=now)
         record, reservation = self.admitter.reserve(planned, now)
         degrade_to = self.admitter.degrade_target(record, planned) if planned else None
         if degrade_to is not None and self._target_id(target) != degrade_to:
@@ -343,8 +353,9 @@ class Engine:
             steps, refusal = self._allowed(self._plan_id(degrade_to), decision.tier)
             if refusal:
                 return self._blocked(run, refusal)
+            degraded_target: PlannedTarget = self.plan.degrade_to[degrade_to]
             planned = self.admitter.plan(user=decision.user, tier=decision.tier,
-                                         worst=self.worst_case(steps, prompt_tokens, documents), now=now)
+                                         worst=self.worst_case(degraded_target, decision.tier, prompt_tokens, documents), now=now)
             degraded, reservation = self.admitter.reserve(planned, now)
             degraded.degraded_to = degrade_to
             degraded.warnings = record.warnings + degraded.warnings
@@ -413,7 +424,7 @@ class Engine:
     def _plan_id(self, target_id: str) -> list[CompiledStep]:
         if target_id in self.cascades:
             return self.cascades[target_id]
-        return [CompiledStep(0, Step(model=target_id), (), (), self._where(("models", target_id)), f"model:{target_id}")]
+        return [CompiledStep(0, Step(model=target_id), (), self._where(("models", target_id)), f"model:{target_id}")]
 
     @staticmethod
     def _target_id(target: Target) -> str | None:
@@ -466,8 +477,10 @@ class Engine:
             decision.trace.append(compiled.node)
             messages = list(run.messages)
             if step.pass_draft and previous is not None:
+                # the reason quotes checks, guardrails and provider errors: clipped, as the plan reserves
+                reason = clip_tokens(previous_reason or "", REASON_MAX_TOKENS)
                 messages += [{"role": "assistant", "content": previous.text},
-                             {"role": "user", "content": f"That draft was not accepted ({previous_reason}). Give a better, complete answer."}]
+                             {"role": "user", "content": clip_tokens(ESCALATION_MESSAGE.format(reason=reason), FEEDBACK_MAX_TOKENS)}]
             live = run.stream_to if (last and run.stream_to and not step.accept and not self.guardrails.output) else None
             reasks = 0
             while True:
@@ -480,8 +493,8 @@ class Engine:
                     if step.guardrails else None
                 if outcome is not None and outcome.action == "reask":
                     reasks += 1
-                    messages = messages + [{"role": "assistant", "content": call.text},
-                                           {"role": "user", "content": outcome.feedback or "Answer again."}]
+                    feedback = clip_tokens(outcome.feedback or REASK_FALLBACK_MESSAGE, FEEDBACK_MAX_TOKENS)
+                    messages = messages + [{"role": "assistant", "content": call.text}, {"role": "user", "content": feedback}]
                     continue
                 break
             if call is None:
