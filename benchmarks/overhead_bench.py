@@ -182,7 +182,7 @@ def main() -> None:
         t4 = clock()
         route = eng._route(run)
         assert not isinstance(route, str)
-        target = eng.plan.routes[route.index].target
+        target = route.target
         t5 = clock()
         now = eng.clock()
         worst = eng.worst_case(target, "pro", tokens)

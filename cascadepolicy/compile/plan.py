@@ -258,6 +258,11 @@ class Plan:
     edges: tuple[Edge, ...]
     _allowed: Mapping[tuple[str, str | None], tuple[tuple[PlannedStep, ...], str | None]] = field(repr=False, compare=False)
 
+    @property
+    def grounding_judges(self) -> bool:
+        """Whether some call reads the request's documents."""
+        return any(isinstance(g.rule, GroundingGuardrail) and g.rule.judge for g in self.output_guards)
+
     def target(self, target_id: str) -> PlannedTarget:
         """The target with this id (a cascade before a model of the same id) that a route or degradation names."""
         found = sorted((t for t in self.targets if t.id == target_id), key=lambda t: t.kind)

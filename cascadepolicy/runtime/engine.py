@@ -3,11 +3,14 @@
     input guardrails → route → admission (reserve the worst case) → cascade steps
     (call → output guardrails → validate → accept or escalate) → settle → Result
 
-The engine is built once per policy (`policy.engine()`): conditions were
-compiled by the loader, validator sets and guardrails are built here, and the
-graph (`cascadepolicy.compile.graph`) is the same plan the runtime walks, so every
-node the decision record names comes from a policy element with a source
-location. Each request yields exactly one `Decision`; the model it names as
+The engine is built once per policy (`policy.engine()`): it compiles the
+policy's plan (`cascadepolicy.compile.plan`: routes, targets, steps and every
+call a step may make, with the validators' checks linked here) and walks it,
+so every node id in a decision's trace is a plan node, drawn by `graph` with
+the source location of its policy element. Admission reserves the plan's
+worst case for the request (`compile.worst_case`), and a call whose prompt is
+longer than the plan reserved for it is not sent (a backstop: the plan's
+bounds hold by construction). Each request yields exactly one `Decision`; the model it names as
 final is the model whose answer is returned. Fail closed: an unknown tier, a
 condition that cannot be evaluated, an unreachable store or a failing
 guardrail refuse the request with a reason unless the policy opts out.
@@ -19,6 +22,7 @@ import asyncio
 import concurrent.futures
 import copy
 import functools
+import math
 import queue
 import threading
 import time
@@ -31,21 +35,19 @@ from cascadepolicy.compile.plan import (
     FEEDBACK_MAX_TOKENS,
     REASK_FALLBACK_MESSAGE,
     REASON_MAX_TOKENS,
+    Call,
+    CheckBuilder,
+    PlannedRoute,
+    PlannedStep,
     PlannedTarget,
+    Purpose,
     compile_plan,
     documents_tokens,
 )
-from cascadepolicy.compile.worst_case import Usage, WorstCase
+from cascadepolicy.compile.worst_case import TOKENIZER_MARGIN, Usage, WorstCase
 from cascadepolicy.errors import ConditionError, ProviderError, RequestError
 from cascadepolicy.guardrails.redaction import Redactor
-from cascadepolicy.language.conditions import Condition
-from cascadepolicy.language.model import (
-    ConditionalRoute,
-    ContextField,
-    DefaultRoute,
-    Step,
-    Target,
-)
+from cascadepolicy.language.model import ContextField, QualityCheck
 from cascadepolicy.providers.calls import CallResult, MockAnswer, ModelCaller
 from cascadepolicy.quality.base import Check, CompositeScore, Draft, Links
 from cascadepolicy.quality.composite import score_draft
@@ -56,6 +58,7 @@ from cascadepolicy.runtime.features import (
     Detectors,
     RequestValues,
     clip_tokens,
+    count_prompt_tokens,
     last_user_text,
     text_tokens,
 )
@@ -84,25 +87,6 @@ class Result:
         return self.decision.outcome == "answered"
 
 
-@dataclass(frozen=True)
-class CompiledRoute:
-    index: int
-    name: str | None
-    condition: Condition | None  # None: the default route
-    target: Target
-    on_error: str
-    location: str | None
-
-
-@dataclass(frozen=True)
-class CompiledStep:
-    index: int
-    step: Step
-    checks: tuple[tuple[Check, float, bool], ...]
-    location: str | None
-    node: str  # its node id in `cascadepolicy.compile.graph`
-
-
 @dataclass
 class _Run:
     """Mutable state of one request while it moves through the graph."""
@@ -114,6 +98,8 @@ class _Run:
     redactor: Redactor
     mocks: Mapping[str, MockAnswer] | None
     stream_to: Callable[[str], None] | None
+    # with a reservation: the request's prompt and documents tokens its calls' prompts are held to
+    reserved: tuple[int, int] | None = None
     usage_tokens: dict[str, float] = field(default_factory=dict)
     usage_usd: dict[str, float] = field(default_factory=dict)
 
@@ -156,41 +142,24 @@ class Engine:
         self.offline = offline
         self.caller = ModelCaller(spec.models, policy.prices, sleep=sleep, offline=offline)
         self.detectors = Detectors(spec.features)
-        self.guardrails = GuardrailRunner(spec.guardrails, lambda i: self._where(("guardrails", i)), self._judge_fn,
-                                          offline=offline)
-        self.routes = self._compile_routes()
-        self.cascades = {name: self._compile_cascade(name) for name in spec.cascades}
+        self.plan = compile_plan(policy, count_tokens=text_tokens, build_check=self._check_builder())
+        self.guardrails = GuardrailRunner((*self.plan.input_guards, *self.plan.output_guards), self._judge_fn, offline=offline)
         self.store = store if store is not None else _open_policy_store(policy)
         self.admitter = Admitter(policy, self.store)
-        self.plan = compile_plan(policy, count_tokens=text_tokens)
         self.worst_case = WorstCase(self.plan)
         self.policy_info = {"name": spec.name, "version": spec.version, "hash": policy.content_hash, "file": policy.file}
 
     # ------------------------------------------------------------ compile
 
-    def _where(self, path: tuple[str | int, ...]) -> str | None:
-        loc = self.policy.location(path)
-        return str(loc) if loc else None
+    def _check_builder(self) -> CheckBuilder:
+        """How the plan gets the validators' checks: each set linked once, on first use."""
+        linked: dict[str, tuple[tuple[Check, float, bool], ...]] = {}
 
-    def _compile_routes(self) -> list[CompiledRoute]:
-        routes = []
-        for index, route in enumerate(self.policy.spec.routes):
-            where = self._where(("routes", index))
-            if isinstance(route, DefaultRoute):
-                routes.append(CompiledRoute(index, route.name, None, route.default, "block", where))
-            else:
-                assert isinstance(route, ConditionalRoute)
-                routes.append(CompiledRoute(index, route.name, self.policy.conditions[index], route, route.on_error, where))
-        return routes
-
-    def _compile_cascade(self, name: str) -> list[CompiledStep]:
-        steps = []
-        for index, step in enumerate(self.policy.spec.cascades[name]):
-            checks: tuple[tuple[Check, float, bool], ...] = ()
-            if step.accept:
-                checks = self._build_validators(step.accept.validators)
-            steps.append(CompiledStep(index, step, checks, self._where(("cascades", name, index)), f"cascade:{name}:{index}"))
-        return steps
+        def build(name: str, index: int, spec: QualityCheck) -> Check:
+            if name not in linked:
+                linked[name] = self._build_validators(name)
+            return linked[name][index][0]
+        return build
 
     def _build_validators(self, name: str) -> tuple[tuple[Check, float, bool], ...]:
         # The loader compiled every check (what `validate` reported on); linking adds only the judge's
@@ -212,9 +181,14 @@ class Engine:
 
     def _judge_fn(self, model_id: str, prompt: str) -> tuple[str, float]:
         run: _Run = self._local.run
-        step = self._local.step
+        position: int = self._local.step
+        planned: PlannedStep = self._local.planned
+        purpose: Purpose = self._local.purpose  # a validator's judge, or a grounding guardrail's
         messages = [{"role": "user", "content": prompt}]
-        call = self._call(run, step, model_id, messages, "judge")
+        # the plan's call for this judge: of those of one model, the largest bound (they differ only by rubric)
+        calls = [c for c in planned.judges(purpose) if c.model == model_id]
+        bound = max(calls, key=lambda c: c.prompt.extra) if calls else None
+        call = self._call(run, position, model_id, messages, "judge", bound)
         if call is None:
             raise ProviderError(f"judge model {model_id!r} failed", model=model_id)
         return call.text, call.cost
@@ -312,7 +286,7 @@ class Engine:
             decision.trace += ["settle", "answered"]
         return result
 
-    def _decide(self, run: _Run) -> Result | tuple[list[CompiledStep], Reservation | None]:
+    def _decide(self, run: _Run) -> Result | tuple[tuple[PlannedStep, ...], Reservation | None]:
         """Everything before the first model call: request checks, input guardrails, routing and admission.
 
         Returns the blocked result, or the steps to run and the admission's reservation.
@@ -329,38 +303,35 @@ class Engine:
         if isinstance(route, str):
             return self._blocked(run, route)
         target = route.target
-        if target.block is not None:
-            decision.trace.append(f"route:{route.index + 1}:block")
-            return self._blocked(run, target.block)
-        steps = self._plan(target)
-        steps, refusal = self._allowed(steps, decision.tier)
+        if target is None:
+            decision.trace.append(route.block_node)
+            return self._blocked(run, route.block or "blocked by the route")
+        steps, refusal = self.plan.allowed(target, decision.tier)
         if refusal:
             return self._blocked(run, refusal)
-        decision.trace.append(f"admit:{self._target_id(target)}")
+        decision.trace.append(target.admit)
         now = self.clock()
         limited = self.admitter.applies(decision.tier)
         prompt_tokens = run.values["request.tokens"] if limited else 0
-        documents = documents_tokens(run.extra["documents"], text_tokens) if limited and self.guardrails.output_judges else 0
-        planned_target = self.plan.routes[route.index].target
-        assert planned_target is not None
+        documents = documents_tokens(run.extra["documents"], text_tokens) if limited and self.plan.grounding_judges else 0
         planned = self.admitter.plan(user=decision.user, tier=decision.tier,
-                                     worst=self.worst_case(planned_target, decision.tier, prompt_tokens, documents), now=now)
+                                     worst=self.worst_case(target, decision.tier, prompt_tokens, documents), now=now)
         record, reservation = self.admitter.reserve(planned, now)
         degrade_to = self.admitter.degrade_target(record, planned) if planned else None
-        if degrade_to is not None and self._target_id(target) != degrade_to:
-            decision.trace.append(f"admit:{degrade_to}")
+        degraded_target: PlannedTarget | None = self.plan.degrade_to.get(degrade_to) if degrade_to is not None else None
+        if degraded_target is not None and degraded_target is not target:
+            decision.trace.append(degraded_target.admit)
             self.admitter.release(reservation, now)
-            steps, refusal = self._allowed(self._plan_id(degrade_to), decision.tier)
+            steps, refusal = self.plan.allowed(degraded_target, decision.tier)
             if refusal:
                 return self._blocked(run, refusal)
-            degraded_target: PlannedTarget = self.plan.degrade_to[degrade_to]
             planned = self.admitter.plan(user=decision.user, tier=decision.tier,
                                          worst=self.worst_case(degraded_target, decision.tier, prompt_tokens, documents), now=now)
             degraded, reservation = self.admitter.reserve(planned, now)
-            degraded.degraded_to = degrade_to
+            degraded.degraded_to = degraded_target.id
             degraded.warnings = record.warnings + degraded.warnings
             record = degraded
-            decision.route = RouteRecord(route.index, route.name, "degraded", {"cascade" if degrade_to in self.cascades else "model": degrade_to},
+            decision.route = RouteRecord(route.index, route.name, "degraded", degraded_target.record,
                                          route.location, tried=decision.route.tried if decision.route else [])
         decision.admission = record
         for warning in record.warnings:
@@ -372,6 +343,8 @@ class Engine:
             if record.retry_after is not None:
                 why += f"; retry after {record.retry_after:.0f}s"
             return self._blocked(run, why)
+        if limited and reservation is not None:
+            run.reserved = (prompt_tokens, documents)
         return steps, reservation
 
     # ------------------------------------------------------------ nodes
@@ -393,13 +366,13 @@ class Engine:
                     return f"context field {name!r} is {run.values.given[name]!r}, not one of {', '.join(field_spec.enum)}"
         return None
 
-    def _route(self, run: _Run) -> CompiledRoute | str:
+    def _route(self, run: _Run) -> PlannedRoute | str:
         decision = run.decision
         tried: list[dict[str, Any]] = []
-        for route in self.routes:
-            decision.trace.append(f"route:{route.index + 1}")
+        for route in self.plan.routes:
+            decision.trace.append(route.node)
             if route.condition is None:
-                decision.route = RouteRecord(route.index, route.name, "default", _target_dict(route.target), route.location, tried=tried)
+                decision.route = RouteRecord(route.index, route.name, "default", route.record, route.location, tried=tried)
                 return route
             try:
                 matched = route.condition.evaluate(run.values)
@@ -407,40 +380,25 @@ class Engine:
                 tried.append({"index": route.index, "condition": route.condition.source, "error": str(exc)})
                 if route.on_error == "skip":
                     continue
-                decision.route = RouteRecord(route.index, route.name, "conditional", _target_dict(route.target), route.location,
+                decision.route = RouteRecord(route.index, route.name, "conditional", route.record, route.location,
                                              route.condition.source, tried=tried)
                 return f"route {route.index + 1} ({route.location}): {exc}"
             if matched:
-                decision.route = RouteRecord(route.index, route.name, "conditional", _target_dict(route.target), route.location,
+                decision.route = RouteRecord(route.index, route.name, "conditional", route.record, route.location,
                                              route.condition.source, route.condition.trace(run.values), tried)
                 return route
             tried.append({"index": route.index, "condition": route.condition.source, "matched": False,
                           "values": route.condition.trace(run.values)})
         return "no route matched"  # unreachable: validation requires a default route
 
-    def _plan(self, target: Target) -> list[CompiledStep]:
-        return self._plan_id(target.cascade or target.model or "")
-
-    def _plan_id(self, target_id: str) -> list[CompiledStep]:
-        if target_id in self.cascades:
-            return self.cascades[target_id]
-        return [CompiledStep(0, Step(model=target_id), (), self._where(("models", target_id)), f"model:{target_id}")]
-
-    @staticmethod
-    def _target_id(target: Target) -> str | None:
-        return target.cascade or target.model
-
-    def _allowed(self, steps: list[CompiledStep], tier: str | None) -> tuple[list[CompiledStep], str | None]:
-        allowed_models = self.policy.spec.tiers[tier].models if tier in self.policy.spec.tiers else None
-        if allowed_models is None:
-            return steps, None
-        kept = [s for s in steps if s.step.model in allowed_models]
-        if not kept:
-            return [], f"tier {tier!r} may not call any model of this route ({', '.join(s.step.model for s in steps)})"
-        return kept, None
-
     def _call(self, run: _Run, step: int, model_id: str, messages: list[dict[str, Any]], purpose: str,
-              stream_to: Callable[[str], None] | None = None) -> CallResult | None:
+              planned: Call | None, stream_to: Callable[[str], None] | None = None) -> CallResult | None:
+        if run.reserved is not None:
+            refusal = self._over_reserved(run.reserved, planned, messages)
+            if refusal is not None:
+                spec = self.policy.spec.models[model_id]
+                run.decision.calls.append(ModelCall(step, model_id, spec.model, purpose, "error", error=refusal))
+                return None
         try:
             tier = self.policy.spec.tiers.get(run.decision.tier or "")
             result = self.caller.call(model_id, messages, mocks=run.mocks, stream_to=stream_to,
@@ -466,15 +424,28 @@ class Engine:
         run.decision.cost += result.cost
         return result
 
-    def _cascade(self, run: _Run, steps: list[CompiledStep]) -> Result:
+    @staticmethod
+    def _over_reserved(reserved: tuple[int, int], planned: Call | None, messages: list[dict[str, Any]]) -> str | None:
+        """Why a call may not be sent: its prompt is longer than what the plan reserved for it.
+
+        The plan's bounds hold by construction; this is the backstop that keeps a call the plan did not
+        foresee (or text longer than it allowed for) from spending past the reservation.
+        """
+        limit = 0 if planned is None else math.ceil(planned.prompt.tokens(*reserved) * TOKENIZER_MARGIN)
+        tokens = count_prompt_tokens(messages)
+        if tokens <= limit:
+            return None
+        return (f"not sent: its prompt of {tokens} tokens is longer than the {limit} reserved for this call "
+                "(the admission's worst case)")
+
+    def _cascade(self, run: _Run, steps: tuple[PlannedStep, ...]) -> Result:
         decision = run.decision
         previous: CallResult | None = None
         previous_reason: str | None = None
         complexity: str | None = None
-        for position, compiled in enumerate(steps):
+        for position, step in enumerate(steps):
             last = position == len(steps) - 1
-            step = compiled.step
-            decision.trace.append(compiled.node)
+            decision.trace.append(step.node)
             messages = list(run.messages)
             if step.pass_draft and previous is not None:
                 # the reason quotes checks, guardrails and provider errors: clipped, as the plan reserves
@@ -484,11 +455,12 @@ class Engine:
             live = run.stream_to if (last and run.stream_to and not step.accept and not self.guardrails.output) else None
             reasks = 0
             while True:
-                call = self._call(run, position, step.model, messages, "draft" if reasks == 0 else "reask", live)
+                planned = step.reask(reasks) if reasks <= step.max_reasks else None
+                call = self._call(run, position, step.model, messages, "draft" if reasks == 0 else "reask", planned, live)
                 if call is None:
                     previous_reason = f"step {position + 1} ({step.model}) failed: {decision.calls[-1].error}"
                     break
-                self._local.run, self._local.step = run, position
+                self._local.run, self._local.step, self._local.planned, self._local.purpose = run, position, step, "grounding"
                 outcome = self.guardrails.run_output(call.text, position, run.extra, run.redactor, decision, reasks) \
                     if step.guardrails else None
                 if outcome is not None and outcome.action == "reask":
@@ -515,10 +487,10 @@ class Engine:
             if step.accept:
                 if complexity is None:
                     complexity = str(run.values["request.complexity"])
-                threshold = step.accept.min_score_by_complexity.get(complexity, step.accept.min_score)  # type: ignore[call-overload]
-                self._local.run, self._local.step = run, position
-                composite = score_draft(compiled.checks, Draft(text, last_user_text(run.messages), call.logprobs, complexity))
-                decision.trace.append(f"{compiled.node}:accept")
+                threshold = step.accept.threshold(complexity)
+                self._local.run, self._local.step, self._local.planned, self._local.purpose = run, position, step, "judge"
+                composite = score_draft(step.accept.built, Draft(text, last_user_text(run.messages), call.logprobs, complexity))
+                decision.trace.append(step.accept.node)
                 accepted = composite.score >= threshold
                 # Check details may quote the answer: the record keeps them with PII masked.
                 mask = functools.partial(self.guardrails.mask_record, redactor=run.redactor)
@@ -648,10 +620,6 @@ def _nested(data: Mapping[str, Any], *keys: str) -> Any:
             return None
         data = data[key]
     return data
-
-
-def _target_dict(target: Target) -> dict[str, str]:
-    return {k: v for k, v in (("cascade", target.cascade), ("model", target.model), ("block", target.block)) if v is not None}
 
 
 def _check_record(result: Any, mask: Callable[[str], str]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from cascadepolicy.compile.plan import (
     GROUNDING_PROMPT,
     REASK_MESSAGE,
     REASON_MAX_TOKENS,
+    PlannedGuard,
 )
 from cascadepolicy.guardrails.base import Finding, Verdict
 from cascadepolicy.guardrails.redaction import Redactor, mask
@@ -144,6 +145,7 @@ class CompiledGuardrail:
     location: str | None
     roles: frozenset[str] = frozenset({"user"})
     not_run: str | None = None  # offline, a check that needs the network: why it cannot run
+    node: str = ""  # its node in the plan
 
     def run(self, text: str, extra: Mapping[str, Any]) -> tuple[Verdict | None, str | None]:
         """The verdict, or None and a sentence saying why the check failed."""
@@ -195,18 +197,18 @@ class GuardrailRunner:
     """The policy's guardrails, compiled. `offline`: a check that needs the network is never run; it
     is answered by a verdict the caller gives (`guardrail_verdicts`) or reported as not run."""
 
-    def __init__(self, rules: Sequence[Guardrail], locate: Callable[[int], str | None], judge: JudgeFn | None = None,
-                 *, offline: bool = False) -> None:
+    def __init__(self, guards: Sequence[PlannedGuard], judge: JudgeFn | None = None, *, offline: bool = False) -> None:
         self.input: list[CompiledGuardrail] = []
         self.output: list[CompiledGuardrail] = []
-        for index, rule in enumerate(rules):
+        for guard in guards:
+            rule = guard.rule
             remote = needs_network(rule) if offline else None
             scan, blocking = (_offline_scan, False) if remote else build_scan(rule, judge)
             roles = frozenset(rule.apply_to) if isinstance(rule, InjectionGuardrail) else frozenset({"user"})
             not_run = (f"not run offline: {remote} needs the network; give the guardrail a verdict "
                        "(fixtures.guardrails in a test suite, `guardrails` in an explain request)") if remote else None
-            compiled = CompiledGuardrail(rule, index, scan, blocking, duration_seconds(rule.timeout), locate(index), roles,
-                                         not_run)
+            compiled = CompiledGuardrail(rule, guard.index, scan, blocking, duration_seconds(rule.timeout), guard.location,
+                                         roles, not_run, guard.node)
             (self.input if rule.stage == "input" else self.output).append(compiled)
         # Records are masked with every PII rule's detector, of either stage and in any mode;
         # a policy without one gets the built-in detector's default entities.
@@ -248,10 +250,6 @@ class GuardrailRunner:
             return {**part, "text": self.mask_record(part["text"], redactor)}
         return part
 
-    @property
-    def output_judges(self) -> list[str]:
-        return [g.rule.judge for g in self.output if isinstance(g.rule, GroundingGuardrail) and g.rule.judge]
-
     # ------------------------------------------------------------ input
 
     def run_input(self, messages: list[dict[str, Any]], extra: Mapping[str, Any], redactor: Redactor,
@@ -259,7 +257,7 @@ class GuardrailRunner:
         """Scan and act on the request in place; return the block reason, if any."""
         for guard in self.input:
             rule = guard.rule
-            decision.trace.append(f"guard:{rule.id}")
+            decision.trace.append(guard.node)
             roles = guard.roles
             texts = [(i, message_text(m)) for i, m in enumerate(messages) if m.get("role") in roles]
             if "document" in roles:

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 import cascadepolicy
 from cascadepolicy.errors import ProviderTimeout
+from cascadepolicy.guardrails.base import Finding, Verdict
 from cascadepolicy.providers.calls import litellm_module
 from cascadepolicy.runtime.features import text_tokens
 from cascadepolicy.state import MemoryStore
@@ -67,7 +68,7 @@ routes:
 
 def test_reasks_never_spend_past_the_budget() -> None:
     # Before the plan, each reask was reserved at the first prompt's size, though it carries every
-    # earlier answer and feedback: one request reserved $6.80 and settled $21.90 of a $20 budget.
+    # earlier answer and feedback: one request reserved $6.73 and settled $21.72 of a $20 budget.
     decisions = run_requests(REASKED, {"m": answer_of(1000)}, ["What is the warranty? " * 8] * 3)
     spent = sum(d.admission.settled_usd or 0.0 for d in decisions)
     assert spent <= 20.0, spent
@@ -183,3 +184,37 @@ def test_no_request_settles_more_than_it_reserved(generated: tuple[str, dict[str
 @pytest.mark.parametrize("max_tokens", [16, 100, 400])
 def test_adversarial_answers_are_exactly_max_tokens_long(max_tokens: int) -> None:
     assert text_tokens(answer_of(max_tokens)) == max_tokens
+
+
+# ------------------------------------------------------------------ a call the plan did not foresee
+
+def inflate(text: str) -> Verdict:
+    """A custom guardrail whose redaction makes the answer far longer than any model could write it."""
+    findings = tuple(Finding("custom", i, i + 1, 1.0, "SECRET" * 40) for i in range(min(len(text), 40)))
+    return Verdict(True, 1.0, findings, "inflated")
+
+
+INFLATED = """
+version: 1
+name: inflated
+models:
+  writer: {model: openai/writer, max_tokens: 40, pricing: {input_per_million: 1, output_per_million: 1}}
+  judge: {model: openai/judge, max_tokens: 20, pricing: {input_per_million: 1, output_per_million: 1}}
+default_tier: team
+tiers:
+  team: {budget: {usd: 100, per: day}}
+guardrails:
+  - {id: inflate, stage: output, check: custom, function: "tests.engine.test_worst_case_bound:inflate", action: redact}
+  - {id: grounded, stage: output, check: grounding, judge: judge, action: warn, on_timeout: allow}
+routes:
+  - default: {model: writer}
+"""
+
+
+def test_a_prompt_longer_than_its_reservation_is_not_sent() -> None:
+    d = run_requests(INFLATED, {"writer": answer_of(40), "judge": "Score: 9"}, ["Is it grounded?"],
+                     metadata={"documents": ["The sky is blue."]})[0]
+    judge = [c for c in d.calls if c.model_id == "judge"]
+    assert len(judge) == 1 and judge[0].outcome == "error" and "reserved for this call" in (judge[0].error or "")
+    assert judge[0].cost == 0 and not d.admission.over_reserved
+    assert d.outcome == "answered"  # the grounding check failed open, as the policy says (on_timeout: allow)
