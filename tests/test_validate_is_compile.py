@@ -209,3 +209,28 @@ def test_a_json_schema_never_reads_a_file_or_the_network(tmp_path: Path) -> None
         build_check("json", {"schema": {"$ref": (tmp_path / "s.json").as_uri()}})
     check = build_check("json", {"schema": {"$defs": {"n": {"type": "integer"}}, "properties": {"a": {"$ref": "#/$defs/n"}}}})
     assert check(Draft('{"a": 1}', "q")).passed and not check(Draft('{"a": "x"}', "q")).passed
+
+
+def test_a_json_schemas_own_patterns_are_bounded_too() -> None:
+    from cascadepolicy.quality import build_check
+
+    schema = {"type": "object", "properties": {"a": {"type": "string", "pattern": "^(a|aa)+$"}},
+              "patternProperties": {"^x(a|aa)+$": {"type": "integer"}}, "additionalProperties": False}
+    check = build_check("json", {"schema": schema})
+    for answer in ('{"a": "' + "a" * 60 + 'b"}', '{"x' + "a" * 60 + 'b": 1}'):
+        started = time.perf_counter()
+        result = check(Draft(answer, "q"))
+        assert time.perf_counter() - started < 5 and not result.passed and "not decided" in result.detail
+    assert check(Draft('{"a": "aaa", "xaa": 1}', "q")).passed
+    assert not check(Draft('{"a": "aaa", "zz": 1}', "q")).passed
+    with pytest.raises(ValueError, match="counted repeats"):
+        build_check("json", {"schema": {"patternProperties": {"((a{100}){100}){100}": {}}}})
+
+
+def test_an_answer_pattern_whose_group_does_not_take_part_states_no_answer() -> None:
+    from cascadepolicy.quality import build_check
+
+    for kind in ("answer_format", "consistency"):  # found by the property test: `last.group(1).strip()` on None
+        result = build_check(kind, {"answer_pattern": "^(\\w+\\s?)*$"})(Draft("2 + 2 = 4 so the answer is 4!", "q"))
+        assert result.check == kind
+    assert not build_check("answer_format", {"answer_pattern": "answer(: \\d+)?"})(Draft("no answer", "q")).passed

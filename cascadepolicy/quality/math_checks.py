@@ -55,7 +55,8 @@ def _compile_answer_patterns(pattern: str | None) -> tuple[UserPattern, ...]:
 def find_final_answer(text: str, patterns: tuple[UserPattern, ...]) -> FinalAnswer | None:
     """The last final-answer statement of the first pattern that matches; raises PatternTimeout."""
     for regex in patterns:
-        matches = list(regex.finditer(text))
+        # a policy's pattern may match without its group (`(x)?`): such a match states no answer
+        matches = [m for m in regex.finditer(text) if m.group(1) is not None]
         if matches:
             last = matches[-1]
             raw = last.group(1).strip()

@@ -6,6 +6,8 @@ validate time, not a failure when the engine is built. The schema is
 self-contained: a `$ref` outside it (`https://...`, `file:...`, another
 file) is refused when the policy is loaded, and the validator is given an
 empty registry, so validating an answer never reads a file or the network.
+The schema's own regular expressions are compiled and searched like the
+`regex` check's (`user_regex`): bounded in size, stopped after a time limit.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, ClassVar
 from cascadepolicy.language import model as lang
 
 from .base import CheckResult, Draft, ParamError
+from .user_regex import PatternTimeout, UserPattern
 
 _REFERENCES = ("$ref", "$dynamicRef", "$recursiveRef")
 _ROOT = "urn:cascadepolicy:policy-schema"
@@ -58,7 +61,89 @@ def schema_validator(schema: dict[str, Any]) -> Any:
             except referencing.exceptions.Unresolvable:
                 raise ParamError("schema", f"the JSON Schema's reference at {where} ({ref[:80]!r}) points to nothing "
                                  "in the schema.", "check-json-schema") from None
-    return cls(schema, registry=referencing.Registry())
+    patterns = _schema_patterns(schema)
+    if "unevaluatedProperties" in _keys(schema) and "patternProperties" in _keys(schema):
+        raise ParamError("schema", "the JSON Schema uses `unevaluatedProperties` with `patternProperties`, whose regular "
+                         "expressions could not be bounded in time there.", "check-json-schema",
+                         hint="use `additionalProperties` instead of `unevaluatedProperties`.")
+    return _bounded(cls, patterns)(schema, registry=referencing.Registry())
+
+
+def _schema_patterns(schema: dict[str, Any]) -> dict[str, UserPattern]:
+    """Every regular expression of the schema (`pattern` values, `patternProperties` keys), compiled as a policy's own."""
+    found: dict[str, UserPattern] = {}
+
+    def visit(node: Any, path: tuple[str | int, ...]) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "pattern" and isinstance(value, str):
+                    found[value] = _schema_pattern(value, (*path, key))
+                if key == "patternProperties" and isinstance(value, dict):
+                    for source in value:
+                        found[source] = _schema_pattern(source, (*path, key, source))
+                visit(value, (*path, key))
+        elif isinstance(node, list | tuple):
+            for index, value in enumerate(node):
+                visit(value, (*path, index))
+
+    visit(schema, ())
+    return found
+
+
+def _schema_pattern(source: str, inside: tuple[str | int, ...]) -> UserPattern:
+    try:
+        return UserPattern(source, param="schema")
+    except ParamError as exc:
+        raise ParamError("schema", f"the JSON Schema's regular expression at {_json_path(inside)}: {exc}",
+                         "check-json-schema", inside=inside, hint=exc.hint) from None
+
+
+def _json_path(path: tuple[str | int, ...]) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+
+
+def _keys(schema: dict[str, Any]) -> set[str]:
+    return {key for node in _nodes(schema) for key in node}
+
+
+def _bounded(cls: Any, patterns: dict[str, UserPattern]) -> Any:
+    """`cls` with the keywords that run regular expressions searching under the policy-pattern time limit.
+
+    jsonschema runs `pattern`, `patternProperties` (and `additionalProperties`, which
+    matches keys against them) with Python's `re`, which cannot be interrupted; these
+    versions use the schema's compiled `UserPattern`s, which raise PatternTimeout."""
+    from jsonschema import ValidationError, validators
+
+    def search(source: str, text: str) -> bool:
+        compiled = patterns.get(source) or UserPattern(source, param="schema")
+        return compiled.search(text) is not None
+
+    def pattern(validator: Any, source: str, instance: Any, schema: Any) -> Iterator[Any]:
+        if validator.is_type(instance, "string") and not search(source, instance):
+            yield ValidationError(f"{instance[:80]!r} does not match {source[:80]!r}")
+
+    def pattern_properties(validator: Any, value: dict[str, Any], instance: Any, schema: Any) -> Iterator[Any]:
+        if not validator.is_type(instance, "object"):
+            return
+        for source, subschema in value.items():
+            for key, item in instance.items():
+                if search(source, key):
+                    yield from validator.descend(item, subschema, path=key, schema_path=source)
+
+    def additional_properties(validator: Any, value: Any, instance: Any, schema: Any) -> Iterator[Any]:
+        if not validator.is_type(instance, "object"):
+            return
+        known, sources = schema.get("properties", {}), list(schema.get("patternProperties", {}))
+        extras = [key for key in instance if key not in known and not any(search(s, key) for s in sources)]
+        if validator.is_type(value, "object"):
+            for extra in extras:
+                yield from validator.descend(instance[extra], value, path=extra)
+        elif value is False and extras:
+            listed = ", ".join(repr(extra[:40]) for extra in sorted(extras)[:5])
+            yield ValidationError(f"additional properties are not allowed ({listed} unexpected)")
+
+    return validators.extend(cls, {"pattern": pattern, "patternProperties": pattern_properties,
+                                   "additionalProperties": additional_properties})
 
 
 def as_json(value: Any) -> Any:
@@ -121,6 +206,8 @@ class JsonCheck:
             return CheckResult(self.kind, 1.0, True, detail="valid JSON")
         try:
             errors = sorted(self._validator.iter_errors(value), key=lambda e: e.json_path)
+        except PatternTimeout as exc:  # fail closed, like the regex check
+            return CheckResult(self.kind, 0.0, False, detail=f"a schema pattern not decided: {exc}")
         except Exception as exc:  # fail closed: a schema that cannot decide does not pass the answer
             return CheckResult(self.kind, 0.0, False, detail=f"the schema could not be applied: {type(exc).__name__}")
         if errors:
