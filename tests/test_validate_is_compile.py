@@ -131,7 +131,40 @@ def hostile_policies(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     if guard_kind == "grounding" and guard.get("judge") is not None:
         guard["judge"] = models[0]
     data["guardrails"] = [*(data.get("guardrails") or []), guard]
+    # and any other number or text of the policy (models, prices, budgets, windows, store) at an edge
+    leaves = [leaf for leaf in _leaves(data, ()) if leaf[0] not in ("validators", "guardrails", "version", "routes")]
+    for leaf in draw(st.lists(st.sampled_from(leaves), unique=True, max_size=3)):
+        current = _get(data, leaf)
+        edge = EDGES[type(current).__name__] if type(current).__name__ in EDGES else OTHERS
+        _set(data, leaf, draw(st.sampled_from(edge)))
     return path.name, data
+
+
+EDGES: dict[str, list[Any]] = {
+    "int": [0, 1, -1, 10**6, 10**12, 10**13, 2**63, 10**400],
+    "float": [0.0, 1e-9, 0.999999, 1.0, 1e9, 1e308, float("inf"), float("nan"), -0.0],
+    "str": ["", "x", "0s", "1ms", "3650d", "3651d", "99999999999999d", "UTC", "Europe/Atlantis", "../../etc/passwd",
+            "gpt-4o-mini", "unknown/model-xyz", "month", "a" * 200],
+    "bool": [True, False, None],
+}
+
+
+def _leaves(node: Any, path: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    if isinstance(node, dict):
+        return [leaf for key, value in node.items() for leaf in _leaves(value, (*path, key))]
+    if isinstance(node, list):
+        return [leaf for index, value in enumerate(node) for leaf in _leaves(value, (*path, index))]
+    return [path]
+
+
+def _get(node: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        node = node[step]
+    return node
+
+
+def _set(node: Any, path: tuple[Any, ...], value: Any) -> None:
+    _get(node, path[:-1])[path[-1]] = value
 
 
 def _dump(data: dict[str, Any]) -> str:
