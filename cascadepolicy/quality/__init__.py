@@ -1,7 +1,9 @@
 """Quality validators that score a cascade step's draft (issue 3 item 4).
 
-The engine builds each validator of a policy once with `build_check` and
-scores every draft with `score_draft`; `docs/validators.md` lists every check.
+The loader compiles each validator of a policy once (`registry.compile_check`,
+from its model in `cascadepolicy.language.model`), the engine links the ones
+that need it and scores every draft with `score_draft`; `build_check` does
+the same from a plain mapping. `docs/validators.md` lists every check.
 """
 
 from __future__ import annotations
