@@ -7,8 +7,8 @@ reported as added, removed or changed, each field change with the line it
 stands on. For routing, every combination of the values that the route
 conditions of either policy can distinguish (enum and boolean fields, tiers,
 the numbers and strings the conditions compare against, and absence) is run
-through both policies' compiled conditions; requests whose target differs
-are shown as concrete examples.
+through the routes of both policies' plans (`compile.plan`, what the engine
+walks); requests whose target differs are shown as concrete examples.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cascadepolicy.compile.plan import Plan, compile_plan
 from cascadepolicy.errors import ConditionError
 from cascadepolicy.language.model import DefaultRoute, Target
 
@@ -178,20 +179,21 @@ def _target(target: Target) -> str:
     return f"block {target.block!r}"
 
 
-def select_route(policy: Policy, values: Mapping[str, Any]) -> str:
-    """The route and target `values` would take, by the policy's compiled conditions."""
-    for index, route in enumerate(policy.spec.routes):
-        label = route.name or f"#{index}"
-        if isinstance(route, DefaultRoute):
-            return f"{label} → {_target(route.default)}"
+def select_route(plan: Plan, values: Mapping[str, Any]) -> str:
+    """The route and target `values` would take, walking the plan's routes as the engine does."""
+    for route in plan.routes:
+        label = route.name or f"#{route.index}"
+        target = f"{route.target.kind} {route.target.id}" if route.target is not None else f"block {route.block!r}"
+        if route.condition is None:
+            return f"{label} → {target}"
         try:
-            matched = policy.conditions[index].evaluate(values)
+            matched = route.condition.evaluate(values)
         except ConditionError:
             if route.on_error == "skip":
                 continue
             return f"{label} → refused (the condition cannot be evaluated)"
         if matched:
-            return f"{label} → {_target(route)}"
+            return f"{label} → {target}"
     return "no route"
 
 
@@ -236,6 +238,7 @@ def _constants(name: str, policy: Policy) -> list[Any]:
 def _route_examples(old: Policy, new: Policy) -> tuple[list[RouteExample], int, bool]:
     names = sorted({n for p in (old, new) for c in p.conditions.values() for n in c.names})
     pools = [_candidates(n, (old, new)) for n in names]
+    plans = compile_plan(old), compile_plan(new)
     examples: list[RouteExample] = []
     seen: set[tuple[str, str]] = set()
     count = 0
@@ -246,7 +249,7 @@ def _route_examples(old: Policy, new: Policy) -> tuple[list[RouteExample], int, 
             break
         count += 1
         values = {n: v for n, v in zip(names, combo, strict=True) if v is not _ABSENT}
-        before, after = select_route(old, values), select_route(new, values)
+        before, after = select_route(plans[0], values), select_route(plans[1], values)
         if _target_of(before) != _target_of(after) and (before, after) not in seen:
             seen.add((before, after))
             examples.append(RouteExample(values, before, after))

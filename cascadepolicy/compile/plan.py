@@ -560,6 +560,8 @@ class _Drawing:
                 self.edge(step.node, "failed", "provider error")
             if self.output_blocks and step.guardrails:
                 self.edge(step.node, "blocked", "output guardrail")
+            if step.max_reasks:
+                self.edge(step.node, step.node, f"reask (at most {step.max_reasks})")
         self.draw_tier_skips(target)
         return admit
 

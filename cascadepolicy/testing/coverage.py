@@ -1,10 +1,11 @@
 """Which parts of a policy a suite's cases exercised.
 
 The elements counted are the ones that carry behaviour: every route (taken
-by some case), every cascade step (a model call made at that step), every
-guardrail (fired in some case) and every rate window, budget and limit
-(pushed past ok: warned, degraded or refused in some case). Elements are
-read from the policy and matched against each case's decision record.
+by some case), every step of a cascade a route or degradation reaches (a
+model call made at that step), every guardrail (fired in some case) and every
+rate window, budget and limit (pushed past ok: warned, degraded or refused in
+some case). Routes, steps and guardrails are the plan's
+(`cascadepolicy.compile.plan`), matched against each case's decision record.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
+from cascadepolicy.compile.plan import compile_plan
 from cascadepolicy.compile.worst_case import Usage
 from cascadepolicy.policy import Policy
 from cascadepolicy.runtime.admission import Admitter
@@ -54,13 +56,14 @@ class Coverage:
 class CoverageTracker:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
-        spec = policy.spec
+        self.plan = plan = compile_plan(policy)
         where = lambda *path: str(loc) if (loc := policy.location(path)) else None  # noqa: E731
-        self.routes = [CoverageItem("route", f"#{i} {getattr(r, 'name', None) or ''}".strip(), where("routes", i))
-                       for i, r in enumerate(spec.routes)]
-        self.steps = {(c, i): CoverageItem("step", f"{c}[{i}] {step.model}", where("cascades", c, i))
-                      for c, steps in spec.cascades.items() for i, step in enumerate(steps)}
-        self.guardrails = {g.id: CoverageItem("guardrail", g.id, where("guardrails", i)) for i, g in enumerate(spec.guardrails)}
+        self.routes = [CoverageItem("route", f"#{r.index} {r.name or ''}".strip(), r.location) for r in plan.routes]
+        # the steps of every cascade a route or a degradation can reach, by node id
+        self.steps = {step.node: CoverageItem("step", f"{target.id}[{step.index}] {step.model}", step.location)
+                      for target, step in plan.steps() if target.kind == "cascade"}
+        self.guardrails = {g.rule.id: CoverageItem("guardrail", g.rule.id, g.location)
+                           for g in (*plan.input_guards, *plan.output_guards)}
         self.limits: dict[str, CoverageItem] = {}
         for label, name, path in _limit_labels(policy):
             self.limits.setdefault(label, CoverageItem("limit", name, where(*path)))
@@ -70,12 +73,11 @@ class CoverageTracker:
         if route is not None:
             self.routes[route.index].covered_by.append(case)
             cascade = route.target.get("cascade")
-            steps = self.policy.spec.cascades.get(cascade or "", ())
-            allowed = self.policy.spec.tiers[decision.tier].models if decision.tier in self.policy.spec.tiers else None
-            positions = [i for i, s in enumerate(steps) if allowed is None or s.model in allowed]
-            for step in sorted({c.step for c in decision.calls if c.purpose != "judge"}):
-                if cascade and step < len(positions):
-                    self.steps[(cascade, positions[step])].covered_by.append(case)
+            if cascade is not None:
+                steps, _ = self.plan.allowed(self.plan.target(cascade), decision.tier)
+                for position in sorted({c.step for c in decision.calls if c.purpose != "judge"}):
+                    if position < len(steps):
+                        self.steps[steps[position].node].covered_by.append(case)
         for verdict in decision.guardrails:
             if verdict.fired and verdict.id in self.guardrails:
                 self.guardrails[verdict.id].covered_by.append(case)
