@@ -5,8 +5,9 @@
 
 A `Plan` is immutable (frozen dataclasses and tuples): the input guardrails,
 the routes in order (compiled condition, `on_error`, target or block), the
-targets (a cascade, or one model alone) with their admission node, and their
-steps: model and fallbacks, acceptance rule with its checks and thresholds,
+admission templates of every window, budget and limit per tier
+(`compile.limits`), the targets (a cascade, or one model alone) with their
+admission node and the degradations between them, and their steps: model and fallbacks, acceptance rule with its checks and thresholds,
 whether output guardrails run, `pass_draft`, and every model CALL the step may
 make. Nothing else describes execution: the runtime walks these objects, and
 the node ids it writes into `Decision.trace` are the plan's.
@@ -42,6 +43,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
+from cascadepolicy.compile.limits import LimitTemplate, compile_limits
 from cascadepolicy.language.model import (
     Budget,
     ConditionalRoute,
@@ -254,6 +256,7 @@ class Plan:
     targets: tuple[PlannedTarget, ...]  # every target a route or a degradation names, each once
     degrade_to: Mapping[str, PlannedTarget]  # a budget's `degrade_to` id -> its target
     tier_models: Mapping[str, frozenset[str] | None]  # per tier, the models it may call (None: any)
+    limits: Mapping[str | None, tuple[LimitTemplate, ...]]  # per tier (None: untiered), what admission charges
     nodes: tuple[Node, ...]
     edges: tuple[Edge, ...]
     _allowed: Mapping[tuple[str, str | None], tuple[tuple[PlannedStep, ...], str | None]] = field(repr=False, compare=False)
@@ -321,7 +324,8 @@ class _Compiler:
         output_guards = tuple(g for g in guards if g.rule.stage == "output")
         nodes, edges = _Drawing(self.policy, input_guards, routes, targets, degrade_to, tier_models, bool(output_guards)).draw()
         return Plan(input_guards, output_guards, routes, targets, MappingProxyType(degrade_to),
-                    MappingProxyType(tier_models), nodes, edges, MappingProxyType(allowed))
+                    MappingProxyType(tier_models), MappingProxyType(compile_limits(self.policy)), nodes, edges,
+                    MappingProxyType(allowed))
 
     # ------------------------------------------------------------ routes and targets
 

@@ -1,9 +1,9 @@
 """Admission: the graph node between input guardrails and the first model call.
 
-It turns the policy's rate windows, budgets and limits that apply to one
-request into store `Charge`s, reserves the worst case of everything the
-planned cascade could spend (every step, reask and judge call) atomically
-against all of them, and afterwards settles the reservation to the actual
+It turns the rate windows, budgets and limits that apply to one request (the
+plan's templates, `compile.limits`) into store `Charge`s, reserves the worst
+case of everything the planned target could spend (every call of its plan,
+`compile.worst_case`) atomically against all of them, and afterwards settles the reservation to the actual
 figures or releases it. It also decides the declared degradation: warn
 (recorded, callback), degrade (the caller is re-routed to the cheaper target)
 and block (refused with the limit's name and a retry-after). Limits in `warn`
@@ -14,39 +14,21 @@ refuses, unless every limit involved opted into `fail_open`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
+from cascadepolicy.compile.limits import LimitTemplate, compile_limits
 from cascadepolicy.compile.worst_case import Usage
 from cascadepolicy.errors import StoreError
-from cascadepolicy.language.model import Budget, RateWindow, duration_seconds
+from cascadepolicy.language.model import duration_seconds
 from cascadepolicy.runtime.decision import AdmissionRecord, LimitStatus
 from cascadepolicy.state.base import Charge, Store
 
 if TYPE_CHECKING:
     from cascadepolicy.policy import Policy
-
-
-@dataclass(frozen=True, slots=True)
-class LimitTemplate:
-    """One rate window or budget that may apply to a request, with everything
-    about its charge that does not depend on the request, worked out once."""
-
-    key: str  # the store key; a per-user limit puts the user id between `key` and `tail`
-    tail: str | None  # None: the same key for every user
-    measure: str  # requests | tokens | usd
-    mode: str
-    real_limit: float
-    charge_limit: float  # the real limit when enforced, else unlimited (counted only)
-    model: str | None  # per-model limits count only that model
-    window: float | None  # seconds of a rolling window
-    calendar: tuple[str, str] | None  # (day | week | month, time zone) of a calendar budget
-    budget: Budget | None
-    label: str
-    fail_open: bool
 
 
 class PlannedCharge(NamedTuple):
@@ -94,67 +76,32 @@ def _calendar_period(per: str, timezone: str, now: float) -> tuple[str, float, f
 
 
 class Admitter:
-    def __init__(self, policy: Policy, store: Store) -> None:
+    """Admission against a store. `limits`: the plan's templates per tier (`Plan.limits`); compiled
+    from the policy when not given."""
+
+    def __init__(self, policy: Policy, store: Store,
+                 limits: Mapping[str | None, tuple[LimitTemplate, ...]] | None = None) -> None:
         self.policy = policy
         self.store = store
         self.ttl = duration_seconds(policy.spec.store.reservation_ttl)
-        self.prefix = f"{policy.name}|"
-        self._by_tier = {tier: tuple(self._compile(tier)) for tier in policy.spec.tiers}
-        self._untiered = tuple(self._compile(None))
+        self._by_tier = limits if limits is not None else compile_limits(policy)
+        self._untiered = self._by_tier[None]
 
     # ------------------------------------------------------------ planning
 
     def applies(self, tier: str | None) -> bool:
         """Whether any window, budget or limit can apply to a request of `tier`."""
-        return bool(self._templates(tier))
+        return bool(self.templates(tier))
 
-    def _templates(self, tier: str | None) -> tuple[LimitTemplate, ...]:
-        return self._by_tier.get(tier or "", self._untiered)
+    def templates(self, tier: str | None) -> tuple[LimitTemplate, ...]:
+        """The windows, budgets and limits a request of `tier` is charged against."""
+        return self._by_tier.get(tier, self._untiered)
 
-    def _compile(self, tier: str | None) -> list[LimitTemplate]:
-        spec = self.policy.spec
-        templates: list[LimitTemplate] = []
-        if tier is not None and tier in spec.tiers:
-            t = spec.tiers[tier]
-            for index, window in enumerate(t.rate):
-                shared = window.scope == "tier"
-                templates.append(self._window(f"tier:{tier}" if shared else None, f"|{tier}.rate{index}", window, None,
-                                              f"tier {tier!r}: {_describe_window(window)}" + (" (shared by the tier)" if shared else "")))
-            if t.budget:
-                owner = f"tier:{tier}" if t.budget.scope == "tier" else None
-                templates.append(self._budget(owner, f"|{tier}.budget", t.budget, None, f"tier {tier!r}: ${t.budget.usd:g} per {t.budget.per}"))
-        for limit in spec.limits:
-            owner = f"limit:{limit.id}"
-            if limit.rate:
-                templates.append(self._window(owner, "", limit.rate, limit.model, f"limit {limit.id!r}: {_describe_window(limit.rate)}"))
-            if limit.budget:
-                templates.append(self._budget(owner, "", limit.budget, limit.model, f"limit {limit.id!r}: ${limit.budget.usd:g} per {limit.budget.per}"))
-        return templates
-
-    def _key(self, owner: str | None, tail: str) -> tuple[str, str | None]:
-        """The store key of a limit, split around the user id when it is counted per user."""
-        if owner is None:
-            return f"{self.prefix}user:", tail
-        return f"{self.prefix}{owner}{tail}", None
-
-    def _window(self, owner: str | None, tail: str, window: RateWindow, model: str | None, label: str) -> LimitTemplate:
-        measure = "requests" if window.requests is not None else "tokens"
-        limit = float(window.requests if window.requests is not None else window.tokens)  # type: ignore[arg-type]
-        return LimitTemplate(*self._key(owner, f"{tail}|{measure}/{window.per}"), measure, window.mode, limit,
-                             limit if window.mode == "enforce" else math.inf, model, duration_seconds(window.per), None,
-                             None, label, window.fail_open)
-
-    def _budget(self, owner: str | None, tail: str, budget: Budget, model: str | None, label: str) -> LimitTemplate:
-        limit = budget.usd * budget.block_at
-        calendar = budget.per in ("day", "week", "month")
-        return LimitTemplate(*self._key(owner, f"{tail}|usd/{budget.per}" + (":" if calendar else "")), "usd", budget.mode, limit,
-                             limit if budget.mode == "enforce" else math.inf, model,
-                             None if calendar else duration_seconds(budget.per),
-                             (budget.per, budget.timezone) if calendar else None, budget, label, budget.fail_open)
-
-    def plan(self, *, user: str | None, tier: str | None, worst: Usage, now: float) -> list[PlannedCharge]:
+    def plan(self, *, user: str | None, tier: str | None, worst: Usage, now: float,
+             templates: Sequence[LimitTemplate] | None = None) -> list[PlannedCharge]:
+        """The charges of one request: of the tier's templates, or of `templates` when given."""
         planned: list[PlannedCharge] = []
-        for t in self._templates(tier):
+        for t in self.templates(tier) if templates is None else templates:
             model = t.model
             if model is not None and model not in worst.usd:
                 continue  # a per-model limit of a model this request cannot call
@@ -267,9 +214,3 @@ def _amount(t: LimitTemplate, usage: Usage) -> float:
 
 def _figure(value: float, measure: str) -> str:
     return f"${value:.6g}" if measure == "usd" else f"{value:g} {measure}"
-
-
-def _describe_window(window: RateWindow) -> str:
-    if window.requests is not None:
-        return f"{window.requests} requests per {window.per}"
-    return f"{window.tokens} tokens per {window.per}"

@@ -145,7 +145,7 @@ class Engine:
         self.plan = compile_plan(policy, count_tokens=text_tokens, build_check=self._check_builder())
         self.guardrails = GuardrailRunner((*self.plan.input_guards, *self.plan.output_guards), self._judge_fn, offline=offline)
         self.store = store if store is not None else _open_policy_store(policy)
-        self.admitter = Admitter(policy, self.store)
+        self.admitter = Admitter(policy, self.store, self.plan.limits)
         self.worst_case = WorstCase(self.plan)
         self.policy_info = {"name": spec.name, "version": spec.version, "hash": policy.content_hash, "file": policy.file}
 

@@ -4,21 +4,17 @@ The elements counted are the ones that carry behaviour: every route (taken
 by some case), every step of a cascade a route or degradation reaches (a
 model call made at that step), every guardrail (fired in some case) and every
 rate window, budget and limit (pushed past ok: warned, degraded or refused in
-some case). Routes, steps and guardrails are the plan's
+some case). Routes, steps, guardrails and limits are the plan's
 (`cascadepolicy.compile.plan`), matched against each case's decision record.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 from cascadepolicy.compile.plan import compile_plan
-from cascadepolicy.compile.worst_case import Usage
 from cascadepolicy.policy import Policy
-from cascadepolicy.runtime.admission import Admitter
 from cascadepolicy.runtime.decision import Decision
-from cascadepolicy.state.memory import MemoryStore
 
 
 @dataclass
@@ -64,9 +60,10 @@ class CoverageTracker:
                       for target, step in plan.steps() if target.kind == "cascade"}
         self.guardrails = {g.rule.id: CoverageItem("guardrail", g.rule.id, g.location)
                            for g in (*plan.input_guards, *plan.output_guards)}
-        self.limits: dict[str, CoverageItem] = {}
-        for label, name, path in _limit_labels(policy):
-            self.limits.setdefault(label, CoverageItem("limit", name, where(*path)))
+        self.limits: dict[str, CoverageItem] = {}  # by the label decision records give a limit
+        for tier in sorted(plan.limits, key=lambda tier: tier is None):  # the tiers' own first, as the policy lists them
+            for t in plan.limits[tier]:
+                self.limits.setdefault(t.label, CoverageItem("limit", t.name, where(*t.path)))
 
     def record(self, case: str, decision: Decision) -> None:
         route = decision.route
@@ -88,30 +85,3 @@ class CoverageTracker:
 
     def result(self) -> Coverage:
         return Coverage([*self.routes, *self.steps.values(), *self.guardrails.values(), *self.limits.values()])
-
-
-def _limit_labels(policy: Policy) -> list[tuple[str, str, tuple[str | int, ...]]]:
-    """(label in decision records, display name, source path) of every window, budget and limit.
-
-    Each element is planned alone on a reduced copy of the policy, so the
-    label is exactly the one the engine's admission writes.
-    """
-    spec = policy.spec
-    everything = Usage({m: 0.0 for m in spec.models}, {m: 0.0 for m in spec.models})
-    out: list[tuple[str, str, tuple[str | int, ...]]] = []
-
-    def plan(tiers: dict[str, object], limits: tuple[object, ...], tier: str | None) -> str:
-        reduced = spec.model_copy(update={"tiers": tiers, "limits": limits})
-        admitter = Admitter(SimpleNamespace(spec=reduced, name=policy.name), MemoryStore())  # type: ignore[arg-type]
-        return admitter.plan(user="u", tier=tier, worst=everything, now=0.0)[0].charge.label
-
-    for name, tier in spec.tiers.items():
-        for i, window in enumerate(tier.rate):
-            label = plan({name: tier.model_copy(update={"rate": (window,), "budget": None})}, (), name)
-            out.append((label, f"tiers.{name}.rate[{i}]", ("tiers", name, "rate", i)))
-        if tier.budget is not None:
-            label = plan({name: tier.model_copy(update={"rate": ()})}, (), name)
-            out.append((label, f"tiers.{name}.budget", ("tiers", name, "budget")))
-    for i, limit in enumerate(spec.limits):
-        out.append((plan({}, (limit,), None), f"limits.{limit.id}", ("limits", i)))
-    return out

@@ -3,9 +3,10 @@
 Sits between the suite model and the engine: the clock, the mock answers
 (one per model, or a sequence consumed call by call), forced guardrail
 verdicts, a store that is unreachable on purpose, and counters seeded
-*through the policy's own admission plan* (`Admitter.plan` on a copy of the
-policy reduced to the limits in question), so a seeded `{usd: 0.95}` lands
-on exactly the counters the engine will read, whatever their key format.
+*through the policy's own admission plan* (`Admitter.plan` with the plan's
+templates of the tier or limit in question, `compile.limits`), so a seeded
+`{usd: 0.95}` lands on exactly the counters the engine will read, whatever
+their key format.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 from cascadepolicy.compile.worst_case import Usage
@@ -115,21 +115,19 @@ def guardrail_verdicts(fixtures: Mapping[str, Any]) -> dict[str, Any]:
 def seed_usage(policy: Policy, store: Store, seeds: Sequence[UsageSeed], *, user: str | None, tier: str | None,
                now: float) -> None:
     """Charge each seed to the counters the engine's admission plan names for it."""
+    admitter = Admitter(policy, store)
     for seed in seeds:
-        spec = policy.spec
-        if seed.limit is not None:
-            limits = tuple(x for x in spec.limits if x.id == seed.limit)
-            reduced = spec.model_copy(update={"tiers": {}, "limits": limits})
+        templates = None  # those of the seed's tier
+        seed_tier = seed.tier or tier
+        if seed.limit is not None:  # the templates of that limit alone
+            index = next((i for i, x in enumerate(policy.spec.limits) if x.id == seed.limit), None)
+            templates = [t for t in admitter.templates(None) if t.path == ("limits", index)]
             seed_tier = None
-        else:
-            reduced = spec
-            seed_tier = seed.tier or tier
         # Per-model limits are planned only for the models a request may use.
-        model = seed.model or (next((x.model for x in reduced.limits if x.model), None) if seed.limit else None) or "-"
-        shim = SimpleNamespace(spec=reduced, name=policy.name)
-        admitter = Admitter(shim, store)  # type: ignore[arg-type]
+        model = seed.model or (next((t.model for t in templates if t.model), None) if templates else None) or "-"
         at = now - (duration_seconds(seed.ago) if seed.ago else 0.0)
-        planned = admitter.plan(user=seed.user or user, tier=seed_tier, worst=Usage({model: 0.0}, {model: 0.0}), now=at)
+        planned = admitter.plan(user=seed.user or user, tier=seed_tier, worst=Usage({model: 0.0}, {model: 0.0}), now=at,
+                                templates=templates)
         measure = "usd" if seed.usd is not None else "requests" if seed.requests is not None else "tokens"
         amount = float(seed.usd if seed.usd is not None else seed.requests if seed.requests is not None else seed.tokens or 0)
         charges = [p.charge._replace(limit=math.inf, amount=amount) for p in planned

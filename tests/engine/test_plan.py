@@ -143,3 +143,31 @@ def test_a_reask_appends_at_most_the_answer_and_the_feedback_the_plan_reserves()
     assert reask.purpose == "reask"
     # before: the whole reason (60,000 tokens) went into the reask's prompt
     assert reask.prompt_tokens - draft.prompt_tokens <= 2 * MESSAGE_TOKENS + 30 + FEEDBACK_MAX_TOKENS
+
+
+LIMITED = """
+version: 1
+name: limited
+models:
+  m: {model: gpt-4o-mini, max_tokens: 30}
+default_tier: free
+tiers:
+  free:
+    rate: [{requests: 10, per: 1h}, {tokens: 100000, per: 1d, scope: tier}]
+    budget: {usd: 5, per: day}
+limits:
+  - {id: m-rpm, scope: model, model: m, rate: {requests: 100, per: 1m}}
+routes:
+  - default: {model: m}
+"""
+
+
+def test_admission_charges_the_plans_templates_which_know_where_the_policy_declares_them() -> None:
+    eng = engine(LIMITED, {"m": "An answer."})
+    d = eng.complete(ASK, user="u1").decision
+    templates = eng.plan.limits["free"]
+    assert [s.label for s in d.admission.limits] == [t.label for t in templates]
+    assert [(t.name, t.path) for t in templates] == [
+        ("tiers.free.rate[0]", ("tiers", "free", "rate", 0)), ("tiers.free.rate[1]", ("tiers", "free", "rate", 1)),
+        ("tiers.free.budget", ("tiers", "free", "budget")), ("limits.m-rpm", ("limits", 0))]
+    assert eng.plan.limits[None] == templates[3:]
