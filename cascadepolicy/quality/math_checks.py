@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import ClassVar
 
 from cascadepolicy.language import model as lang
@@ -30,7 +31,7 @@ from .numbers import (
     percentages_in,
 )
 from .text import phrase_pattern
-from .user_regex import PatternTimeout, UserPattern
+from .user_regex import BuiltinPattern, PatternTimeout, UserPattern, policy_pattern
 
 _NUM = r"(-?\$?\s?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)\s?%?)"
 DEFAULT_ANSWER_PATTERNS: tuple[str, ...] = (
@@ -47,12 +48,21 @@ class FinalAnswer:
     start: int  # where the final-answer marker begins: the working is the text before it
 
 
-def _compile_answer_patterns(pattern: str | None) -> tuple[UserPattern, ...]:
-    sources = (pattern,) if pattern is not None else DEFAULT_ANSWER_PATTERNS
-    return tuple(UserPattern(source, ("ignore_case",), param="answer_pattern", groups=1) for source in sources)
+AnswerPattern = UserPattern | BuiltinPattern
 
 
-def find_final_answer(text: str, patterns: tuple[UserPattern, ...]) -> FinalAnswer | None:
+@cache
+def _builtin_answer_patterns() -> tuple[BuiltinPattern, ...]:
+    return tuple(BuiltinPattern(source, re.IGNORECASE) for source in DEFAULT_ANSWER_PATTERNS)
+
+
+def _compile_answer_patterns(pattern: str | None) -> tuple[AnswerPattern, ...]:
+    if pattern is None:
+        return _builtin_answer_patterns()
+    return (policy_pattern(pattern, ("ignore_case",), param="answer_pattern", groups=1),)
+
+
+def find_final_answer(text: str, patterns: tuple[AnswerPattern, ...]) -> FinalAnswer | None:
     """The last final-answer statement of the first pattern that matches; raises PatternTimeout."""
     for regex in patterns:
         # a policy's pattern may match without its group (`(x)?`): such a match states no answer

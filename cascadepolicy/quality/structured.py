@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from cascadepolicy.language import model as lang
 
 from .base import CheckResult, Draft, ParamError
-from .user_regex import PatternTimeout, UserPattern
+from .user_regex import PatternTimeout, UserPattern, policy_pattern
 
 _REFERENCES = ("$ref", "$dynamicRef", "$recursiveRef")
 _ROOT = "urn:cascadepolicy:policy-schema"
@@ -92,7 +92,7 @@ def _schema_patterns(schema: dict[str, Any]) -> dict[str, UserPattern]:
 
 def _schema_pattern(source: str, inside: tuple[str | int, ...]) -> UserPattern:
     try:
-        return UserPattern(source, param="schema")
+        return policy_pattern(source, param="schema")
     except ParamError as exc:
         raise ParamError("schema", f"the JSON Schema's regular expression at {_json_path(inside)}: {exc}",
                          "check-json-schema", inside=inside, hint=exc.hint) from None
@@ -115,7 +115,7 @@ def _bounded(cls: Any, patterns: dict[str, UserPattern]) -> Any:
     from jsonschema import ValidationError, validators
 
     def search(source: str, text: str) -> bool:
-        compiled = patterns.get(source) or UserPattern(source, param="schema")
+        compiled = patterns.get(source) or policy_pattern(source, param="schema")
         return compiled.search(text) is not None
 
     def pattern(validator: Any, source: str, instance: Any, schema: Any) -> Iterator[Any]:

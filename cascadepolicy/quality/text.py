@@ -14,7 +14,7 @@ from typing import ClassVar
 from cascadepolicy.language import model as lang
 
 from .base import CheckResult, Draft, ParamError, clamp01
-from .user_regex import PatternTimeout, UserPattern
+from .user_regex import PatternTimeout, policy_pattern
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
@@ -53,7 +53,7 @@ class RegexCheck:
 
     def __init__(self, spec: lang.RegexCheck) -> None:
         self.spec = spec
-        self._compiled = UserPattern(spec.pattern, spec.flags)
+        self._compiled = policy_pattern(spec.pattern, spec.flags)
 
     def __call__(self, draft: Draft) -> CheckResult:
         try:

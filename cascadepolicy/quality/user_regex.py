@@ -26,6 +26,7 @@ import re
 import re._constants as sre_constants
 import re._parser as sre_parse
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from cascadepolicy.errors import CascadePolicyError
@@ -81,6 +82,27 @@ class UserPattern:
             yield from self._compiled.finditer(text, timeout=SEARCH_TIMEOUT_SECONDS)
         except TimeoutError:
             raise PatternTimeout(f"the search took longer than {SEARCH_TIMEOUT_SECONDS:g} s") from None
+
+
+@lru_cache(maxsize=512)
+def policy_pattern(source: str, flags: tuple[str, ...] = (), *, param: str = "pattern", groups: int = 0) -> UserPattern:
+    """`UserPattern(...)`, compiled once per process: the same pattern in many policies (or one policy
+    validated again) is parsed and compiled once. A pattern that fails raises every time (errors are not kept)."""
+    return UserPattern(source, flags, param=param, groups=groups)
+
+
+class BuiltinPattern:
+    """One of cascadepolicy's own patterns: written here and tested, so it runs on `re` without a time limit."""
+
+    def __init__(self, source: str, flags: int = 0) -> None:
+        self.source = source
+        self._compiled = re.compile(source, flags)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self._compiled.search(text)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        return self._compiled.finditer(text)
 
 
 def _unusable(param: str, reason: str) -> ParamError:
