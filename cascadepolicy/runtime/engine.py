@@ -400,9 +400,8 @@ class Engine:
                 run.decision.calls.append(ModelCall(step, model_id, spec.model, purpose, "error", error=refusal))
                 return None
         try:
-            tier = self.policy.spec.tiers.get(run.decision.tier or "")
             result = self.caller.call(model_id, messages, mocks=run.mocks, stream_to=stream_to,
-                                      allowed=tier.models if tier is not None else None)
+                                      allowed=self.plan.tier_models.get(run.decision.tier or ""))
         except ProviderError as exc:
             attempts = [a.__dict__ for a in getattr(exc, "attempts", [])]
             spec = self.policy.spec.models[model_id]
