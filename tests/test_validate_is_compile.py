@@ -267,3 +267,16 @@ def test_an_answer_pattern_whose_group_does_not_take_part_states_no_answer() -> 
         result = build_check(kind, {"answer_pattern": "^(\\w+\\s?)*$"})(Draft("2 + 2 = 4 so the answer is 4!", "q"))
         assert result.check == kind
     assert not build_check("answer_format", {"answer_pattern": "answer(: \\d+)?"})(Draft("no answer", "q")).passed
+
+
+def test_a_json_schema_with_a_list_builds_an_engine() -> None:
+    """The policy model holds YAML lists as tuples; jsonschema calls only lists arrays. Before, any `required: [...]`
+    made `engine()` fail with "('answer',) is not of type 'array'" after `validate` had passed."""
+    text = ("version: 1\nname: t\nmodels: {m: {model: gpt-4o-mini}}\n"
+            "validators:\n  v: [{check: json, schema: {type: object, required: [answer], properties: {answer: {enum: [1, 2]}}}}]\n"
+            "cascades:\n  c: [{model: m, accept: {validators: v, min_score: 0.5}}, {model: m}]\nroutes: [{default: {cascade: c}}]\n")
+    result = check_text(text, "t.yaml", environ={})
+    assert result.policy is not None, [d.format() for d in result.errors]
+    engine = result.policy.engine(store=MemoryStore(), decision_log=None, offline=True)
+    [(check, _, _)] = engine._build_validators("v")
+    assert check(Draft('{"answer": 2}', "q")).passed and not check(Draft('{"answer": 3}', "q")).passed
