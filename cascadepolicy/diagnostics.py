@@ -127,6 +127,10 @@ CODES: dict[str, str] = {
     "check-regex": "A validator's regular expression does not compile, lacks the capture group it needs, or its counted repeats multiply out past the size limit.",
     "check-json-schema": "A `json` check's schema is not a valid JSON Schema, names a draft jsonschema does not know, or refers outside itself or to nothing.",
     "check-params": "A validator's parameters contradict each other, so no answer could pass (a minimum above its maximum).",
+    # the engine's compile (run by the loader: what engine() would meet)
+    "plan-compile": "An element of the policy cannot be compiled into the execution plan; the policy validated otherwise, so this is a bug in cascadepolicy.",
+    "guardrail-backend": "A guardrail names an optional backend whose packages are not installed where the policy is validated (presidio-analyzer with its spaCy model, alt-profanity-check).",
+    "store-invalid": "The state store's options cannot work: the redis package is missing, redis-py cannot parse the Redis URL, or the SQLite path cannot name a database file.",
     # conditions
     "expr-syntax": "A condition is not a valid expression.",
     "expr-unknown-name": "A condition uses a name that is neither declared in `context` nor built in.",

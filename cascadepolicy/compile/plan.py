@@ -34,16 +34,21 @@ construction rather than by estimate.
 Counting a template or rubric needs a tokenizer, which lives in the runtime:
 the engine passes its counter; views that never read the bounds (graph, diff,
 coverage) use `utf8_bytes`, an upper bound (no token is shorter than a byte).
+The loader compiles the plan too (`loading.buildable`), so whatever fails here
+is a `plan-compile` diagnostic at validate time, never first in `engine()`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
 from cascadepolicy.compile.limits import LimitTemplate, compile_limits
+from cascadepolicy.diagnostics import Diagnostic
+from cascadepolicy.errors import CascadePolicyError, PolicyError
 from cascadepolicy.language.model import (
     Budget,
     ConditionalRoute,
@@ -289,8 +294,15 @@ class Plan:
 
 
 def compile_plan(policy: Policy, *, count_tokens: TokenCounter = utf8_bytes, build_check: CheckBuilder | None = None) -> Plan:
-    """The plan of `policy`. `count_tokens` counts a template's tokens; `build_check` builds the validators' checks."""
-    return _Compiler(policy, count_tokens, build_check).plan()
+    """The plan of `policy`. `count_tokens` counts a template's tokens; `build_check` builds the validators' checks.
+
+    Raises `PolicyError` only: a `plan-compile` diagnostic at the element
+    being compiled when anything else fails (the loader runs this compile, so
+    `validate` reports it and `engine()` never meets it first).
+    """
+    compiler = _Compiler(policy, count_tokens, build_check)
+    with compiler.within():
+        return compiler.plan()
 
 
 class _Compiler:
@@ -309,6 +321,20 @@ class _Compiler:
 
     def where(self, *path: str | int) -> str | None:
         return _where(self.policy, *path)
+
+    @contextmanager
+    def within(self, *path: str | int) -> Iterator[None]:
+        """Compile the element at `path`: a failure inside it becomes a located `plan-compile` diagnostic."""
+        try:
+            yield
+        except CascadePolicyError:  # located already (an inner element's, or the engine's check builder's)
+            raise
+        except Exception as exc:
+            element = ".".join(str(p) for p in path) or "the policy"
+            raise PolicyError([Diagnostic(
+                "plan-compile", f"{element} cannot be compiled into the execution plan: {type(exc).__name__}: {exc}",
+                self.policy.location(path), hint="the policy validated, so this is a bug in cascadepolicy: please report it "
+                "with the policy.")]) from exc
 
     def plan(self) -> Plan:
         spec = self.spec
@@ -335,7 +361,8 @@ class _Compiler:
             target, condition, on_error = route.default, None, "block"
         else:
             target, condition, on_error = route, self.policy.conditions[index], route.on_error
-        planned = self.target(target)
+        with self.within("routes", index):
+            planned = self.target(target)
         return PlannedRoute(index, f"route:{index + 1}", route.name, condition, on_error,  # type: ignore[arg-type]
                             planned, target.block, where)
 
@@ -362,7 +389,8 @@ class _Compiler:
             planned = PlannedTarget(target_id, kind, admit, steps, self.where("cascades", target_id))
         else:
             where = self.where("models", target_id)
-            step = self.step(0, Step(model=target_id), (), f"model:{target_id}", where, None)
+            with self.within("models", target_id):
+                step = self.step(0, Step(model=target_id), (), f"model:{target_id}", where, None)
             planned = PlannedTarget(target_id, kind, admit, (step,), where)
         self.targets[key] = planned
         return planned
@@ -374,8 +402,9 @@ class _Compiler:
         for index, step in enumerate(steps):
             # A passed draft is the rejected answer of some earlier step (the one before may have failed),
             # from its model or a fallback.
-            earlier = max((c.max_tokens for s in steps[:index] for c in self.chain(s.model)), default=0)
-            planned.append(self.step(index, step, (*path, index), f"{prefix}:{index}", self.where(*path, index), earlier))
+            with self.within(*path, index):
+                earlier = max((c.max_tokens for s in steps[:index] for c in self.chain(s.model)), default=0)
+                planned.append(self.step(index, step, (*path, index), f"{prefix}:{index}", self.where(*path, index), earlier))
         return tuple(planned)
 
     def step(self, index: int, step: Step, path: tuple[str | int, ...], node: str, where: str | None,
@@ -417,10 +446,12 @@ class _Compiler:
         found = self.accepts.get(name)
         if found is None:
             build = self.build_check
-            found = self.accepts[name] = tuple(
-                PlannedCheck(spec, spec.weight, spec.required, self.where("validators", name, index),
-                             build(name, index, spec) if build is not None else None)
-                for index, spec in enumerate(self.spec.validators[name]))
+            checks = []
+            for index, spec in enumerate(self.spec.validators[name]):
+                with self.within("validators", name, index):
+                    checks.append(PlannedCheck(spec, spec.weight, spec.required, self.where("validators", name, index),
+                                               build(name, index, spec) if build is not None else None))
+            found = self.accepts[name] = tuple(checks)
         return found
 
 

@@ -2,10 +2,13 @@
 
     read + parse (source) → interpolate + extends (compose) → schema (schema_check)
     → references, conditions, logic, prices (checks) → Policy
+    → the engine's compile: plan, guardrail backends, store options (buildable)
 
 `check_file` and `check_text` return every diagnostic and, when there are no
 errors, the loaded `Policy`; `load` and `loads` raise `PolicyError` instead.
-What `validate` accepts is exactly what the runtime runs.
+What `validate` accepts is exactly what the runtime runs: a policy loaded
+without errors builds an engine (`engine()` adds only importing the code the
+policy names and opening its store).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 
 from cascadepolicy.diagnostics import Diagnostic, sort_diagnostics
 from cascadepolicy.errors import PolicyError
+from cascadepolicy.loading.buildable import check_buildable
 from cascadepolicy.loading.checks import check_policy
 from cascadepolicy.loading.compose import AllowOutside, compose, compose_document
 from cascadepolicy.loading.schema_check import check_schema
@@ -76,6 +80,9 @@ def _finish(display: str, document: SourceDocument | None, diagnostics: list[Dia
     policy = Policy(spec=spec, file=display, source_map=document.source_map, conditions=checked.conditions,
                     prices=checked.prices, fields=checked.fields, validators=checked.validators, content_hash=digest,
                     warnings=tuple(d for d in diagnostics if not d.is_error))
+    built = [mask.diagnostic(d) for d in check_buildable(policy)]  # errors only: what engine() would raise
+    if built:
+        return LoadResult(display, None, sort_diagnostics([*diagnostics, *built]))
     return LoadResult(display, policy, sort_diagnostics(diagnostics))
 
 
