@@ -15,14 +15,20 @@ store's options) without importing user code or opening a store, so:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.machinery
 import importlib.util
 import os
 import sys
+import tempfile
 import typing
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cascadepolicy.compile import plan as plan_module
 from cascadepolicy.guardrails import pii, toxicity
@@ -168,3 +174,71 @@ def test_ordinary_sqlite_paths_validate_and_a_directory_does_not() -> None:
     for path in (".cascadepolicy/state.db", "/var/lib/app/state.db", ":memory:", "state.db", "./x.db"):
         assert codes(path) == [], path
     assert codes(".cascadepolicy/") == ["store-invalid"]
+
+
+SQLITE_PATHS = [".cascadepolicy/state.db", "state.db", "./s.db", "deep/er/s.db", "a b/ü.db", ":memory:", "state/", "..", ".",
+                "db/..", "a\0b.db", "x" * 256 + ".db", "/".join(["d" * 250] * 17) + "/s.db"]
+REDIS_URLS = ["redis://127.0.0.1:6379/0", "rediss://:pw@cache:6380/2?socket_timeout=1.5", "unix:///tmp/redis.sock?db=1",
+              "redis://cache/0?health_check_interval=5&retry_on_timeout=yes", "http://cache:6379", "redis://cache:port",
+              "redis://cache/0?socket_timeout=soon", "redis://cache/0?bogus=1", "redis://cache/0?protocol=4",
+              "redis://cache/0?max_connections=0", "redis://cache/0?socket_keepalive=maybe", "redis:/cache", ""]
+BACKENDS = [("pii", "builtin"), ("pii", "presidio"), ("toxicity", "lexicon"), ("toxicity", "ml")]
+EXAMPLES = [p for p in CORPUS if p.parent.name == "policies"]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(EXAMPLES), st.one_of(st.sampled_from(SQLITE_PATHS).map(lambda p: {"kind": "sqlite", "path": p}),
+                                             st.sampled_from(REDIS_URLS).map(lambda u: {"kind": "redis", "url": u})),
+       st.sampled_from(BACKENDS))
+def test_what_validate_accepts_builds_an_engine_with_its_own_store(example: Path, store: dict[str, str],
+                                                                    backend: tuple[str, str]) -> None:
+    """With the policy's own store opened (in a scratch directory): a policy that validates builds an engine whose
+    guardrails have their backends, and every policy refused is refused with a located store or backend diagnostic."""
+    data = yaml.safe_load(example.read_text(encoding="utf-8"))
+    data["store"] = store
+    check, name = backend
+    data["guardrails"] = [*(data.get("guardrails") or []),
+                          {"id": "probe", "stage": "output", "check": check, "action": "warn", "backend": name}]
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=10_000)
+    result = check_text(text, example.name, environ=ENV, base_dir=example.parent)
+    if result.policy is None:
+        assert {d.code for d in result.errors} <= {"store-invalid", "guardrail-backend", "schema-range"}, [d.format() for d in result.errors]
+        assert all(d.location is not None for d in result.errors)
+        return
+    with tempfile.TemporaryDirectory() as scratch, _working_directory(Path(scratch)), \
+            _environment(XDG_STATE_HOME=scratch), without_imports():
+        engine = result.policy.engine(decision_log=None)  # opens the policy's own store
+        try:
+            if store["kind"] == "redis":  # redis-py connects lazily: make the connection the first request would
+                import redis
+
+                redis.Redis.from_url(store["url"]).connection_pool.make_connection()
+            for guard in engine.guardrails.output:
+                if guard.rule.id == "probe":
+                    guard.scan("a plain answer", {})  # the backend is there: its scan answers (no DetectorUnavailable)
+        finally:
+            engine.store.close()
+
+
+@contextlib.contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+@contextlib.contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
