@@ -44,7 +44,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import cascadepolicy  # noqa: E402
+from cascadepolicy.providers.transport import MockTransport  # noqa: E402
 from cascadepolicy.runtime import guards  # noqa: E402
+from cascadepolicy.runtime.drivers import run as run_walk  # noqa: E402
 from cascadepolicy.runtime.engine import Result  # noqa: E402
 from cascadepolicy.state import MemoryStore  # noqa: E402
 
@@ -116,9 +118,9 @@ def main() -> None:
     import litellm
     import litellm.utils
 
-    minimal = cascadepolicy.loads(MINIMAL).engine(store=MemoryStore(), mocks={"m": ANSWER})
+    minimal = cascadepolicy.loads(MINIMAL).engine(store=MemoryStore(), transport=MockTransport({"m": ANSWER}))
     saas = cascadepolicy.load(ROOT / "policies" / "saas.yaml").engine(
-        store=MemoryStore(), mocks={"small": "Paris is the capital.", "large": "Paris."})
+        store=MemoryStore(), transport=MockTransport({"small": "Paris is the capital.", "large": "Paris."}))
     users = itertools.count()
 
     sides: dict[str, Callable[[], Any]] = {
@@ -159,9 +161,9 @@ def main() -> None:
         start = time.perf_counter()
         run = eng._new_run([*history, {"role": "user", "content": next(prompts)}], user="bench", tier="pro", context=None,
                            metadata={"feature": "chat"})
-        decided = eng._decide(run)
+        decided = run_walk(eng._decide(run), eng.io)
         assert not isinstance(decided, Result), decided
-        eng.admitter.release(decided[1], eng.clock())
+        run_walk(eng.admitter.release(decided[1], eng.clock()), eng.io)
         into.append(time.perf_counter() - start)
 
     def decision_path(timed_parts: bool) -> None:
@@ -174,7 +176,7 @@ def main() -> None:
         run = eng._new_run([{"role": "user", "content": next(prompts)}], user="bench", tier="pro", context=None,
                            metadata={"feature": "chat"})
         t1 = clock()
-        assert eng.guardrails.run_input(run.messages, run.extra, run.redactor, run.decision) is None
+        assert run_walk(eng.guardrails.run_input(run.messages, run.extra, run.redactor, run.decision, eng.transport), eng.io) is None
         t2 = clock()
         tokens = run.values["request.tokens"]
         t3 = clock()
@@ -186,9 +188,10 @@ def main() -> None:
         t5 = clock()
         now = eng.clock()
         worst = eng.worst_case(target, "pro", tokens)
-        _, reservation = eng.admitter.reserve(eng.admitter.plan(user="bench", tier="pro", worst=worst, now=now), now)
+        _, reservation = run_walk(eng.admitter.reserve(eng.admitter.plan(user="bench", tier="pro", worst=worst, now=now), now),
+                                  eng.io)
         t6 = clock()
-        eng.admitter.release(reservation, now)
+        run_walk(eng.admitter.release(reservation, now), eng.io)
         t7 = clock()
         marks = (t0, t1, t2, t3, t4, t5, t6, t7)
         for name, start, end in zip(parts, marks, marks[1:], strict=False):
@@ -196,7 +199,7 @@ def main() -> None:
         for guard, times in zip(eng.guardrails.input, detectors.values(), strict=True):
             text = next(prompts)  # a new text: no remembered verdict
             start = clock()
-            guard.run(text, run.extra)
+            run_walk(guard.run(text, run.extra), eng.io)
             times.append(clock() - start)
 
     def empty() -> None:

@@ -28,6 +28,7 @@ from test_fuzz import dump, replaced
 import cascadepolicy
 from cascadepolicy import cli
 from cascadepolicy.loading.source import load_file
+from cascadepolicy.providers.transport import MockTransport
 from cascadepolicy.state import MemoryStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,7 +178,7 @@ def test_hostile_conditions_at_validate_and_per_request(repo: Path, condition: s
     result = cascadepolicy.check_text(text, "c.yaml")
     if result.policy is None:
         return
-    eng = result.policy.engine(store=MemoryStore(), mocks={"m": "ok"})
+    eng = result.policy.engine(store=MemoryStore(), transport=MockTransport({"m": "ok"}))
     started = time.perf_counter()
     answer = eng.complete([{"role": "user", "content": "hello " * 50}], user="u1")
     assert time.perf_counter() - started < TIME_BOUND
@@ -222,7 +223,7 @@ emails = st.builds(lambda user, host: f"{user}@{host}.example.com",
 @pytest.fixture(scope="module")
 def prompt_engine() -> Any:
     policy = cascadepolicy.loads(PROMPT_POLICY, "prompt-fuzz.yaml")
-    return policy.engine(store=MemoryStore(), mocks={"m": "fine"}, decision_log=None)
+    return policy.engine(store=MemoryStore(), transport=MockTransport({"m": "fine"}), decision_log=None)
 
 
 @HOSTILE

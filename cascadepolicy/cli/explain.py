@@ -94,6 +94,7 @@ def explain_text(policy: Any, result: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cascadepolicy.providers.transport import MockTransport
     from cascadepolicy.state import MemoryStore
 
     policy = load_policy(args.policy, args.allow_outside)
@@ -105,9 +106,9 @@ def run(args: argparse.Namespace) -> int:
     verdicts = _request_verdicts(args.request, request.get("guardrails"), [g.id for g in policy.spec.guardrails])
     # Offline: a check that needs the network is answered by the request's `guardrails` or reported as not run.
     with contextlib.nullcontext() if args.import_custom else without_imports():
-        engine = policy.engine(store=MemoryStore(), decision_log=None, mocks=mocks, offline=True)
+        engine = policy.engine(store=MemoryStore(), decision_log=None, transport=MockTransport(mocks, verdicts), offline=True)
     result = engine.complete(request["messages"], user=request.get("user"), tier=request.get("tier"),
-                             context=request.get("context"), metadata=request.get("metadata"), guardrail_verdicts=verdicts)
+                             context=request.get("context"), metadata=request.get("metadata"))
     if args.format == "json":
         sys.stdout.write(json.dumps(policy.masker.data(result.decision.to_dict()), default=str, indent=2) + "\n")
     else:

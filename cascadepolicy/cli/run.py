@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
             if args.format == "text":
                 sys.stdout.write(chunk)
                 sys.stdout.flush()
+        assert streaming.result is not None  # set when the iteration ends
         result = streaming.result
         if args.format == "text":
             sys.stdout.write("\n")

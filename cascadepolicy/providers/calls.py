@@ -3,13 +3,17 @@
 litellm is imported here, lazily, on the first call, with its local price map
 switched on (it would otherwise fetch prices from the network). One call
 means: retries with exponential backoff on transient errors, the model's
-timeout, then the declared fallbacks in order. litellm's exceptions are mapped
+timeout, then the declared fallbacks in order, written as steps of the
+request's walk: the caller yields the effects (`Send`, `Sleep`) and the driver
+performs them through the engine's transport (`providers.transport`), so the
+same code serves blocking and async requests. litellm's exceptions are mapped
 to our own (`map_exception`); a test checks every litellm exception class is
-covered. Answers given as `mock` (tests, replay, explain) go through
-`litellm.completion(mock_response=...)`, the production path, and are priced
-from the tokens of the text, since mocked usage figures are placeholders. A
-provider's answer (or a mocked raw response) is read and billed through
-`response_check`: its content, usage and cost are not trusted as sent.
+covered. Answers a transport gives in advance (tests, replay, explain) go
+through `litellm.completion(mock_response=...)`, the production path, and are
+priced from the tokens of the text, since mocked usage figures are
+placeholders. A provider's answer (or a mocked raw response) is read and
+billed through `response_check`: its content, usage and cost are not trusted
+as sent.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from cascadepolicy.effects import Effect, Send, Sleep
 from cascadepolicy.errors import (
     ProviderAuthError,
     ProviderBadRequest,
@@ -33,6 +38,9 @@ from cascadepolicy.language.model import ModelSpec, duration_seconds
 from cascadepolicy.language.pricing import Price
 from cascadepolicy.providers.response_check import Anomalies, attr, bill, content_text, first_choice
 from cascadepolicy.scrub import guard_loggers, provider_text, scrub_keys, watch_key_variables
+
+if TYPE_CHECKING:
+    from cascadepolicy.providers.transport import Transport
 
 PROVIDER_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "openai", "openai._base_client")
 BACKOFF_BASE = 0.5
@@ -125,38 +133,42 @@ def map_exception(exc: BaseException, model_id: str | None = None) -> ProviderEr
 
 
 class ModelCaller:
-    """Calls the policy's models through litellm with retries and fallbacks.
+    """Calls the policy's models with retries and fallbacks, as steps of the request's walk.
 
-    `offline`: a model is only ever answered by its mock; one without fails
-    with `ProviderBadRequest` instead of reaching a provider.
+    `call` is a generator: it yields a `Send` per attempt and a `Sleep` per
+    backoff (`cascadepolicy.effects`), and the driver running the walk performs
+    them, blocking or async. The transport's answers given in advance replace
+    the provider (`providers.transport`). `offline`: a model is only ever
+    answered by the transport; one without an answer fails with
+    `ProviderBadRequest` instead of reaching a provider.
     """
 
     def __init__(self, models: Mapping[str, ModelSpec], prices: Mapping[str, Price], *,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.perf_counter,
-                 offline: bool = False) -> None:
+                 clock: Callable[[], float] = time.perf_counter, offline: bool = False) -> None:
         self.models = models
         self.prices = prices
-        self.sleep = sleep
         self.clock = clock
         self.offline = offline
         watch_key_variables(spec.api_key_env for spec in models.values())
 
-    def call(self, model_id: str, messages: Sequence[Mapping[str, Any]], *,
-             mocks: Mapping[str, MockAnswer] | None = None, stream_to: Callable[[str], None] | None = None,
-             allowed: Collection[str] | None = None) -> CallResult:
-        """Call `model_id`, then its fallbacks (those in `allowed`, when given); raise the last ProviderError if all fail."""
+    def call(self, model_id: str, messages: Sequence[Mapping[str, Any]], *, transport: Transport,
+             stream: bool = False, allowed: Collection[str] | None = None) -> Generator[Effect, Any, CallResult]:
+        """Call `model_id`, then its fallbacks (those in `allowed`, when given); raise the last ProviderError if all fail.
+
+        With `stream`, the answer's text reaches the consumer as it arrives (`Send.stream`).
+        """
         attempts: list[Attempt] = []
         chain = [model_id, *(f for f in self.models[model_id].fallbacks if allowed is None or f in allowed)]
         last: ProviderError | None = None
-        sink = _StreamSink(stream_to) if stream_to is not None else None
+        sent = [False]  # whether any streamed text reached the consumer
         for candidate in chain:
             try:
-                result = self._with_retries(candidate, messages, mocks, attempts, sink)
+                result = yield from self._with_retries(candidate, messages, transport, attempts, sent if stream else None)
                 result.attempts = attempts
                 return result
             except ProviderError as exc:
                 last = exc
-                if sink is not None and sink.sent:
+                if sent[0]:
                     break  # part of an answer reached the caller: a fallback's answer would be glued to it
                 if isinstance(exc, ProviderAuthError | ProviderBadRequest) and candidate == chain[-1]:
                     break
@@ -164,23 +176,25 @@ class ModelCaller:
         last.attempts = attempts  # type: ignore[attr-defined]
         raise last
 
-    def _with_retries(self, model_id: str, messages: Sequence[Mapping[str, Any]], mocks: Mapping[str, MockAnswer] | None,
-                      attempts: list[Attempt], stream_to: Callable[[str], None] | None) -> CallResult:
+    def _with_retries(self, model_id: str, messages: Sequence[Mapping[str, Any]], transport: Transport,
+                      attempts: list[Attempt], sent: list[bool] | None) -> Generator[Effect, Any, CallResult]:
         spec = self.models[model_id]
         for attempt in range(spec.retries + 1):
             started = self.clock()
             found = Anomalies()
+            reader = ChunkReader(found) if sent is not None else None
             try:
-                result = self._once(model_id, spec, messages, mocks, stream_to, found)
+                result = yield from self._once(model_id, spec, messages, transport, reader, found)
             except Exception as exc:  # the provider boundary: every failure becomes ours
                 error = map_exception(exc, model_id)
-                cut = isinstance(stream_to, _StreamSink) and stream_to.sent
+                cut = reader is not None and reader.sent
                 if cut:  # the caller holds part of this answer; another attempt would be appended to it
+                    assert reader is not None and sent is not None
+                    sent[0] = True
                     error = type(error)(f"{error} (the stream broke after part of the answer was sent; "
                                         "not retried)", model=model_id)
-                    assert isinstance(stream_to, _StreamSink)
                     # What was generated before the break is billed by the provider: count it.
-                    text = "".join(stream_to.parts)
+                    text = "".join(reader.parts)
                     billing = bill(None, messages, text, spec.max_tokens, self.prices[model_id], found,
                                    usage_expected=False)
                     error.billed = CallResult(model_id, spec.model, text, billing.prompt_tokens,  # type: ignore[attr-defined]
@@ -189,23 +203,22 @@ class ModelCaller:
                 attempts.append(Attempt(model_id, spec.model, "error", str(error), (self.clock() - started) * 1000))
                 if cut or not error.retryable or attempt == spec.retries:
                     raise error from exc
-                self.sleep(min(BACKOFF_MAX, BACKOFF_BASE * 2 ** attempt))
+                yield Sleep(min(BACKOFF_MAX, BACKOFF_BASE * 2 ** attempt))
                 continue
             attempts.append(Attempt(model_id, spec.model, "ok", None, result.latency_ms))
             return result
         raise AssertionError("unreachable")
 
-    def _once(self, model_id: str, spec: ModelSpec, messages: Sequence[Mapping[str, Any]],
-              mocks: Mapping[str, MockAnswer] | None, stream_to: Callable[[str], None] | None,
-              found: Anomalies) -> CallResult:
-        litellm = litellm_module()
+    def _once(self, model_id: str, spec: ModelSpec, messages: Sequence[Mapping[str, Any]], transport: Transport,
+              reader: ChunkReader | None, found: Anomalies) -> Generator[Effect, Any, CallResult]:
         kwargs: dict[str, Any] = {"model": spec.model, "messages": list(messages), "max_tokens": spec.max_tokens,
                                   "timeout": duration_seconds(spec.timeout), "num_retries": 0}
         if spec.temperature is not None:
             kwargs["temperature"] = spec.temperature
         if spec.api_base:
             kwargs["api_base"] = spec.api_base
-        mocked = mocks is not None and (model_id in mocks or spec.model in mocks)
+        answer = transport.answer(model_id, spec.model)
+        mocked = answer is not None
         if self.offline and not mocked:
             raise ProviderBadRequest(f"model {model_id!r} was not called: the engine is offline and no answer was "
                                      "given for it", model=model_id)
@@ -222,8 +235,6 @@ class ModelCaller:
             kwargs["top_logprobs"] = 1
         scripted: tuple[int, int] | None = None
         if mocked:
-            assert mocks is not None
-            answer = mocks.get(model_id, mocks.get(spec.model))
             if isinstance(answer, BaseException):
                 raise answer
             kwargs["mock_response"] = answer
@@ -233,10 +244,12 @@ class ModelCaller:
                 scripted = count_tokens(messages, answer)
         started = self.clock()
         response = None
-        if stream_to is not None:
-            text, finish, usage, logprobs = self._stream(litellm, kwargs, stream_to, found)
+        if reader is not None:
+            kwargs.update(stream=True, stream_options={"include_usage": True})
+            yield Send(model_id, kwargs, reader)
+            text, finish, usage, logprobs = "".join(reader.parts), reader.finish, reader.usage, reader.logprobs or None
         else:
-            response = litellm.completion(**kwargs)
+            response = yield Send(model_id, kwargs)
             choice = first_choice(attr(response, "choices"), found, "the response's")
             message = attr(choice, "message") if choice is not None else None
             if message is None:
@@ -252,33 +265,39 @@ class ModelCaller:
         if scripted is not None:
             return CallResult(model_id, spec.model, text, *scripted, price.cost(*scripted), latency, logprobs, finish)
         # litellm knows provider details (cached tokens, tiers) our table price does not
-        provider_cost = ((lambda: litellm.completion_cost(completion_response=response))
+        provider_cost = ((lambda: litellm_module().completion_cost(completion_response=response))
                          if response is not None and price.source == "litellm" else None)
         billing = bill(usage, messages, text, spec.max_tokens, price, found, provider_cost=provider_cost)
         return CallResult(model_id, spec.model, text, billing.prompt_tokens, billing.completion_tokens, billing.cost,
                           latency, logprobs, finish, anomalies=billing.anomalies)
 
-    @staticmethod
-    def _stream(litellm: Any, kwargs: dict[str, Any], stream_to: Callable[[str], None],
-                found: Anomalies) -> tuple[str, Any, Any, list[float] | None]:
-        kwargs = {**kwargs, "stream": True, "stream_options": {"include_usage": True}}
-        parts: list[str] = []
-        finish = None
-        usage = None
-        logprobs: list[float] = []
-        for chunk in litellm.completion(**kwargs):
-            usage = attr(chunk, "usage") or usage
-            choice = first_choice(attr(chunk, "choices"), found, "a stream chunk's")
-            if choice is None:
-                continue
-            delta = attr(choice, "delta")
-            text = content_text(attr(delta, "content"), found, "a stream chunk's") if delta is not None else ""
-            if text:
-                parts.append(text)
-                stream_to(text)
-            finish = attr(choice, "finish_reason") or finish
-            logprobs.extend(_logprobs(choice) or [])
-        return "".join(parts), finish, usage, logprobs or None
+
+class ChunkReader:
+    """Reads a streamed answer chunk by chunk: the text of each for the consumer, and the whole at the end."""
+
+    def __init__(self, found: Anomalies) -> None:
+        self.found = found
+        self.parts: list[str] = []
+        self.finish: Any = None
+        self.usage: Any = None
+        self.logprobs: list[float] = []
+
+    @property
+    def sent(self) -> bool:
+        return bool(self.parts)
+
+    def feed(self, chunk: Any) -> str:
+        self.usage = attr(chunk, "usage") or self.usage
+        choice = first_choice(attr(chunk, "choices"), self.found, "a stream chunk's")
+        if choice is None:
+            return ""
+        delta = attr(choice, "delta")
+        text = content_text(attr(delta, "content"), self.found, "a stream chunk's") if delta is not None else ""
+        if text:
+            self.parts.append(text)
+        self.finish = attr(choice, "finish_reason") or self.finish
+        self.logprobs.extend(_logprobs(choice) or [])
+        return text
 
 
 def count_tokens(messages: Sequence[Mapping[str, Any]], text: str) -> tuple[int, int]:
@@ -291,20 +310,6 @@ def count_tokens(messages: Sequence[Mapping[str, Any]], text: str) -> tuple[int,
     from cascadepolicy.runtime.features import count_prompt_tokens, text_tokens
 
     return count_prompt_tokens(messages), text_tokens(text) if text else 0
-
-
-class _StreamSink:
-    """Passes streamed text on to the caller and remembers whether any went out."""
-
-    def __init__(self, target: Callable[[str], None]) -> None:
-        self.target = target
-        self.sent = False
-        self.parts: list[str] = []
-
-    def __call__(self, chunk: str) -> None:
-        self.sent = True
-        self.parts.append(chunk)
-        self.target(chunk)
 
 
 def _logprobs(choice: Any) -> list[float] | None:

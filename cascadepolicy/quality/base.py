@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from cascadepolicy.effects import JudgeRequest
 from cascadepolicy.errors import CascadePolicyError
 
 
@@ -60,6 +61,15 @@ class Links:
 
     judge: JudgeFn
     resolve: Callable[[str], Callable[..., Any]]  # `module:function` -> the imported callable
+
+
+@runtime_checkable
+class Judged(Protocol):
+    """A check that asks a judge model: the walk makes the call (`request`) and hands back the reply (`grade`)."""
+
+    def request(self, draft: Draft) -> JudgeRequest: ...
+
+    def grade(self, reply: str | BaseException, cost: float = 0.0) -> CheckResult: ...
 
 
 @runtime_checkable

@@ -1,18 +1,34 @@
 """Fold the results of a step's checks into one score the engine compares with `min_score`.
 
-Where this sits: after a cascade step's model call, the engine calls
-`score_draft` with the step's built checks; the CompositeScore goes into the
-decision record and decides accept or escalate.
+Where this sits: after a cascade step's model call, the engine's walk runs
+`scoring` with the step's built checks, answering each judge's `JudgeRequest`
+with a model call of its own; the CompositeScore goes into the decision record
+and decides accept or escalate. `score_draft` is the same with the checks'
+linked judge functions, for use outside an engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from typing import Any
 
-from .base import Check, CheckResult, CompositeScore, Draft
+from cascadepolicy.effects import JudgeRequest
+
+from .base import Check, CheckResult, CompositeScore, Draft, Judged
 
 
 def score_draft(checks: Sequence[tuple[Check, float, bool]], draft: Draft) -> CompositeScore:
+    """`scoring`, each check run as it is (a judge through its linked judge function)."""
+    steps = scoring(checks, draft, ask_judges=False)
+    try:
+        next(steps)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    raise AssertionError("unreachable: no judge request is yielded")
+
+
+def scoring(checks: Sequence[tuple[Check, float, bool]], draft: Draft, *,
+            ask_judges: bool = True) -> Generator[JudgeRequest, Any, CompositeScore]:
     """Weighted mean of the non-skipped results; a required check that fails forces 0.
 
     Every check runs even after a required one failed, so the decision record
@@ -25,7 +41,16 @@ def score_draft(checks: Sequence[tuple[Check, float, bool]], draft: Draft) -> Co
     for check, weight, required in checks:
         if weight < 0:
             raise ValueError(f"check weights must be >= 0, got {weight}")
-        result = check(draft)
+        if ask_judges and isinstance(check, Judged):
+            # its model call is the walk's to make: answered with (reply, cost), or an exception thrown in
+            try:
+                reply, cost = yield check.request(draft)
+            except Exception as exc:
+                result = check.grade(exc)
+            else:
+                result = check.grade(reply, cost)
+        else:
+            result = check(draft)
         results.append(result)
         if result.skipped:
             continue

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
+from cascadepolicy.effects import JudgeRequest
 from cascadepolicy.language import model as lang
 
 from .base import Check, CheckResult, Draft, JudgeFn, Links, clamp01
@@ -91,21 +92,36 @@ class JudgeCheck:
 
 @dataclass(frozen=True)
 class JudgedCheck:
-    """A judge check with the engine's judge call: what runs on drafts."""
+    """A judge check with the engine's judge call: what runs on drafts.
+
+    The engine's walk does not call it: it asks for `request(draft)` as a model
+    call of its own (an effect, sync or async) and hands the reply to `grade`.
+    Calling the check runs both through the linked judge function.
+    """
 
     compiled: JudgeCheck
     judge: JudgeFn
     kind: ClassVar[str] = "judge"
 
-    def __call__(self, draft: Draft) -> CheckResult:
-        model, rubric = self.compiled.spec.model, self.compiled.rubric
-        prompt = JUDGE_TEMPLATE.format(rubric=rubric, prompt=draft.prompt, answer=draft.text)
-        try:
-            reply, cost = self.judge(model, prompt)
-        except Exception as exc:  # fail closed: a judge that cannot answer does not accept the draft
-            return CheckResult(self.kind, 0.0, False, detail=f"judge {model} failed: {type(exc).__name__}: {exc}"[:200])
+    def request(self, draft: Draft) -> JudgeRequest:
+        prompt = JUDGE_TEMPLATE.format(rubric=self.compiled.rubric, prompt=draft.prompt, answer=draft.text)
+        return JudgeRequest(self.compiled.spec.model, prompt)
+
+    def grade(self, reply: str | BaseException, cost: float = 0.0) -> CheckResult:
+        """The result for the judge's reply (or the exception that stood in for one)."""
+        model = self.compiled.spec.model
+        if isinstance(reply, BaseException):  # fail closed: a judge that cannot answer does not accept the draft
+            return CheckResult(self.kind, 0.0, False, detail=f"judge {model} failed: {type(reply).__name__}: {reply}"[:200])
         grade = parse_judge_score(reply)
         if grade is None:
             return CheckResult(self.kind, 0.0, False, detail=f"judge reply has no 1-10 score: {reply[:80]!r}", cost=cost)
         passed = grade >= self.compiled.spec.min_score
         return CheckResult(self.kind, grade / 10.0, passed, detail=f"judge {model} gave {grade:g}/10", cost=cost)
+
+    def __call__(self, draft: Draft) -> CheckResult:
+        request = self.request(draft)
+        try:
+            reply, cost = self.judge(request.model, request.prompt)
+        except Exception as exc:
+            return self.grade(exc)
+        return self.grade(reply, cost)

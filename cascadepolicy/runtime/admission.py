@@ -4,7 +4,8 @@ It turns the rate windows, budgets and limits that apply to one request (the
 plan's templates, `compile.limits`) into store `Charge`s, reserves the worst
 case of everything the planned target could spend (every call of its plan,
 `compile.worst_case`) atomically against all of them, and afterwards settles the reservation to the actual
-figures or releases it. It also decides the declared degradation: warn
+figures or releases it: as steps of the request's walk, whose driver makes the
+store calls (`StoreCall`), blocking or async. It also decides the declared degradation: warn
 (recorded, callback), degrade (the caller is re-routed to the cheaper target)
 and block (refused with the limit's name and a retry-after). Limits in `warn`
 or `dry_run` mode are counted but never refuse. A store that cannot be reached
@@ -14,14 +15,15 @@ refuses, unless every limit involved opted into `fail_open`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from cascadepolicy.compile.limits import LimitTemplate, compile_limits
 from cascadepolicy.compile.worst_case import Usage
+from cascadepolicy.effects import StoreCall
 from cascadepolicy.errors import StoreError
 from cascadepolicy.language.model import duration_seconds
 from cascadepolicy.runtime.decision import AdmissionRecord, LimitStatus
@@ -115,11 +117,13 @@ class Admitter:
 
     # ------------------------------------------------------------ reserving
 
-    def reserve(self, planned: Sequence[PlannedCharge], now: float) -> tuple[AdmissionRecord, Reservation | None]:
+    def reserve(self, planned: Sequence[PlannedCharge],
+                now: float) -> Generator[StoreCall, Any, tuple[AdmissionRecord, Reservation | None]]:
+        """Reserve the request's charges (a step of the walk: the store call is an effect)."""
         if not planned:
             return AdmissionRecord(admitted=True), Reservation([], None)
         try:
-            admission = self.store.reserve([p.charge for p in planned], now=now, ttl=self.ttl)
+            admission = yield StoreCall("reserve", ([p.charge for p in planned],), {"now": now, "ttl": self.ttl})
         except StoreError as exc:
             if all(p.charge.fail_open or p.template.mode != "enforce" for p in planned):
                 record = AdmissionRecord(admitted=True, store_error=str(exc))
@@ -167,8 +171,9 @@ class Admitter:
                 return budget.degrade_to
         return None
 
-    def settle(self, reservation: Reservation | None, actual: Usage, now: float) -> tuple[list[str], list[str]]:
-        """Settle to actual figures.
+    def settle(self, reservation: Reservation | None, actual: Usage,
+               now: float) -> Generator[StoreCall, Any, tuple[list[str], list[str]]]:
+        """Settle to actual figures (a step of the walk).
 
         Returns warning sentences (a store failure; a limit settled above what
         was reserved for it) and the labels of the limits settled above their
@@ -190,16 +195,17 @@ class Admitter:
                 warnings.append(f"{charge.label}: settled {_figure(figure, t.measure)}, more than the "
                                 f"{_figure(charge.amount, t.measure)} reserved for this request")
         try:
-            self.store.settle(reservation.reservation_id, figures, now=now)
+            yield StoreCall("settle", (reservation.reservation_id, figures), {"now": now})
         except StoreError as exc:
             warnings.insert(0, f"settlement failed: {exc}")
         return warnings, over
 
-    def release(self, reservation: Reservation | None, now: float) -> None:
+    def release(self, reservation: Reservation | None, now: float) -> Generator[StoreCall, Any, None]:
+        """Give the reservation back unspent (a step of the walk)."""
         if reservation is None or reservation.reservation_id is None:
             return
         try:
-            self.store.release(reservation.reservation_id, now=now)
+            yield StoreCall("release", (reservation.reservation_id,), {"now": now})
         except StoreError:
             pass  # the reservation expires after its TTL
 

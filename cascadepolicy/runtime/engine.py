@@ -14,21 +14,29 @@ bounds hold by construction). Each request yields exactly one `Decision`; the mo
 final is the model whose answer is returned. Fail closed: an unknown tier, a
 condition that cannot be evaluated, an unreachable store or a failing
 guardrail refuse the request with a reason unless the policy opts out.
+
+One implementation of the request path serves the blocking and the async API:
+the walk (`_walk` and the nodes it calls) is a generator that yields effects
+(`cascadepolicy.effects`: send a model call, call the store, sleep before a
+retry, run blocking code) and never performs I/O itself; `complete` runs it
+with the blocking driver and `acomplete` with the async one
+(`runtime.drivers`). Judge calls, of validators and grounding guardrails, are
+model calls of the walk like any other, so they are billed, bounded by the plan
+and async under `acomplete`. Model calls go through the engine's transport
+(`providers.transport`), which is also where tests give answers in advance.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import copy
 import functools
 import math
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from cascadepolicy.compile.plan import (
     ESCALATION_MESSAGE,
@@ -45,15 +53,19 @@ from cascadepolicy.compile.plan import (
     documents_tokens,
 )
 from cascadepolicy.compile.worst_case import TOKENIZER_MARGIN, Usage, WorstCase
+from cascadepolicy.effects import JudgeRequest, Send, Steps, relay
 from cascadepolicy.errors import ConditionError, ProviderError, RequestError
 from cascadepolicy.guardrails.redaction import Redactor
 from cascadepolicy.language.model import ContextField, QualityCheck
-from cascadepolicy.providers.calls import CallResult, MockAnswer, ModelCaller
+from cascadepolicy.providers.calls import CallResult, ModelCaller
+from cascadepolicy.providers.transport import Transport
 from cascadepolicy.quality.base import Check, CompositeScore, Draft, Links
-from cascadepolicy.quality.composite import score_draft
+from cascadepolicy.quality.composite import scoring
 from cascadepolicy.quality.registry import link_check
 from cascadepolicy.runtime.admission import Admitter, Reservation
 from cascadepolicy.runtime.decision import Decision, ModelCall, RouteRecord, Validation
+from cascadepolicy.runtime.drivers import IO, Outcome, adrive, drive
+from cascadepolicy.runtime.drivers import run as run_walk
 from cascadepolicy.runtime.features import (
     Detectors,
     RequestValues,
@@ -96,8 +108,8 @@ class _Run:
     extra: dict[str, Any]
     values: RequestValues
     redactor: Redactor
-    mocks: Mapping[str, MockAnswer] | None
-    stream_to: Callable[[str], None] | None
+    transport: Transport
+    stream: bool  # the caller reads the answer as a stream
     # with a reservation: the request's prompt and documents tokens its calls' prompts are held to
     reserved: tuple[int, int] | None = None
     usage_tokens: dict[str, float] = field(default_factory=dict)
@@ -117,37 +129,44 @@ class Engine:
     Options: `store` (a `cascadepolicy.state` store; default: the policy's),
     `clock` (epoch seconds, injectable for tests), `decision_log` (a JSONL file
     path; None for no log; default: the policy's `audit.decision_log`), `on_warning` (called
-    with the decision and each warning sentence), `mocks` (model id or litellm
-    model name → answer text or exception, for offline runs), `sleep` (for
-    retry backoff), `async_workers` (threads serving `acomplete`), `offline`
-    (nothing leaves the process: models without a mock fail, and checks that
-    need the network are answered by `guardrail_verdicts` or reported as not
-    run, failing closed; `explain` and `test` build their engines so).
+    with the decision and each warning sentence), `transport` (where model
+    calls go: `LiteLLMTransport` by default; a `MockTransport` answers them,
+    and forces guardrail verdicts, for tests and offline runs), `sleep` (the
+    wait before a retry, blocking; `acomplete` awaits `asyncio.sleep` unless
+    this is given), `offline` (nothing leaves the process: models the
+    transport does not answer fail, and checks that need the network are
+    answered by the transport's verdicts or reported as not run, failing
+    closed; `explain` and `test` build their engines so).
     """
 
     def __init__(self, policy: Policy, *, store: Store | None = None, clock: Callable[[], float] = time.time,
                  decision_log: str | None | Literal["policy"] = "policy", on_warning: Callable[[Decision, str], None] | None = None,
-                 mocks: Mapping[str, MockAnswer] | None = None, sleep: Callable[[float], None] = time.sleep,
-                 async_workers: int = 64, offline: bool = False) -> None:
+                 transport: Transport | None = None, sleep: Callable[[float], None] | None = None,
+                 offline: bool = False) -> None:
         self.policy = policy
         spec = policy.spec
         self.clock = clock
         self.on_warning = on_warning
-        self.mocks = mocks
+        self.transport = transport if transport is not None else Transport()
         self.decision_log = spec.audit.decision_log if decision_log == "policy" else decision_log
         self._log_lock = threading.Lock()
-        self._local = threading.local()  # the request a judge call belongs to, per thread
-        self.async_workers = async_workers
-        self._async_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.offline = offline
-        self.caller = ModelCaller(spec.models, policy.prices, sleep=sleep, offline=offline)
+        self.caller = ModelCaller(spec.models, policy.prices, offline=offline)
         self.detectors = Detectors(spec.features)
         self.plan = compile_plan(policy, count_tokens=text_tokens, build_check=self._check_builder())
-        self.guardrails = GuardrailRunner((*self.plan.input_guards, *self.plan.output_guards), self._judge_fn, offline=offline)
+        self.guardrails = GuardrailRunner((*self.plan.input_guards, *self.plan.output_guards), offline=offline)
         self.store = store if store is not None else _open_policy_store(policy)
         self.admitter = Admitter(policy, self.store, self.plan.limits)
         self.worst_case = WorstCase(self.plan)
         self.policy_info = {"name": spec.name, "version": spec.version, "hash": policy.content_hash, "file": policy.file}
+        self.io = IO(self.transport, self.store, sleep or time.sleep, None if sleep is None else _awaitable(sleep))
+
+    def using(self, transport: Transport) -> Engine:
+        """This engine with another transport: the same plan, store and log (per-case answers in tests, replay)."""
+        other = copy.copy(self)
+        other.transport = transport
+        other.io = IO(transport, self.store, self.io.sleep, self.io.async_sleep)
+        return other
 
     # ------------------------------------------------------------ compile
 
@@ -166,7 +185,7 @@ class Engine:
         # model call and the import of the code a policy names, which validating never does.
         from cascadepolicy.loading.callables import CallableProblem, resolve
 
-        links = Links(judge=self._judge_fn, resolve=resolve)
+        links = Links(judge=_judged_by_the_walk, resolve=resolve)
         built = []
         for index, compiled in enumerate(self.policy.validators[name]):
             try:
@@ -179,114 +198,143 @@ class Engine:
                                               hint=exc.hint)]) from exc
         return tuple(built)
 
-    def _judge_fn(self, model_id: str, prompt: str) -> tuple[str, float]:
-        run: _Run = self._local.run
-        position: int = self._local.step
-        planned: PlannedStep = self._local.planned
-        purpose: Purpose = self._local.purpose  # a validator's judge, or a grounding guardrail's
-        messages = [{"role": "user", "content": prompt}]
+    def _judge(self, run: _Run, position: int, planned: PlannedStep, purpose: Purpose,
+               request: JudgeRequest) -> Generator[Any, Any, tuple[str, float]]:
+        """A judge's model call (a validator's, or a grounding guardrail's): (reply, cost)."""
+        messages = [{"role": "user", "content": request.prompt}]
         # the plan's call for this judge: of those of one model, the largest bound (they differ only by rubric)
-        calls = [c for c in planned.judges(purpose) if c.model == model_id]
+        calls = [c for c in planned.judges(purpose) if c.model == request.model]
         bound = max(calls, key=lambda c: c.prompt.extra) if calls else None
-        call = self._call(run, position, model_id, messages, "judge", bound)
+        call = yield from self._call(run, position, request.model, messages, "judge", bound)
         if call is None:
-            raise ProviderError(f"judge model {model_id!r} failed", model=model_id)
+            raise ProviderError(f"judge model {request.model!r} failed", model=request.model)
         return call.text, call.cost
+
+    def _with_judges(self, run: _Run, position: int, planned: PlannedStep, purpose: Purpose, steps: Steps) -> Steps:
+        """Run `steps`, answering each `JudgeRequest` it yields with the judge's model call."""
+        def judge(effect: Any) -> Steps | None:
+            return self._judge(run, position, planned, purpose, effect) if isinstance(effect, JudgeRequest) else None
+        return relay(steps, judge)
 
     # ------------------------------------------------------------ public API
 
+    @overload
     def complete(self, messages: Sequence[Mapping[str, Any]], *, user: str | None = None, tier: str | None = None,
                  context: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None,
-                 mocks: Mapping[str, MockAnswer] | None = None, stream: bool = False,
-                 guardrail_verdicts: Mapping[str, Any] | None = None) -> Any:
-        """Run one request. With `stream=True` returns a `StreamingResult` to iterate.
+                 stream: Literal[False] = False) -> Result: ...
 
-        `mocks` answers model calls offline (model id or litellm name → text or
-        exception); `guardrail_verdicts` forces guardrail outcomes by rule id
-        (True/False, a Verdict, or an exception) — both for tests and `explain`.
-        """
-        options: dict[str, Any] = dict(user=user, tier=tier, context=context, metadata=metadata, mocks=mocks,
-                                       verdicts=guardrail_verdicts)
+    @overload
+    def complete(self, messages: Sequence[Mapping[str, Any]], *, user: str | None = None, tier: str | None = None,
+                 context: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None,
+                 stream: Literal[True]) -> StreamingResult: ...
+
+    def complete(self, messages: Sequence[Mapping[str, Any]], *, user: str | None = None, tier: str | None = None,
+                 context: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None,
+                 stream: bool = False) -> Result | StreamingResult:
+        """Run one request in this thread; with `stream=True` see `stream`."""
         if stream:
-            return StreamingResult(self, messages, options)
-        return self._complete(messages, stream_to=None, **options)
+            return self.stream(messages, user=user, tier=tier, context=context, metadata=metadata)
+        run = self._new_run(messages, user=user, tier=tier, context=context, metadata=metadata, stream=False)
+        return run_walk(self._logged(run), self.io)  # type: ignore[no-any-return]
 
-    async def acomplete(self, messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> Result:
-        """The async twin of `complete`; the request runs in one of the engine's worker threads.
+    def stream(self, messages: Sequence[Mapping[str, Any]], *, user: str | None = None, tier: str | None = None,
+               context: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None) -> StreamingResult:
+        """Run one request, its answer read as a stream of text (see `StreamingResult`)."""
+        run = self._new_run(messages, user=user, tier=tier, context=context, metadata=metadata, stream=True)
+        return StreamingResult(drive(self._logged(run), self.io))
 
-        The engine has its own pool (`async_workers`, default 64) rather than
-        asyncio's default one, which allows only a handful of requests in
-        flight on a small machine while each waits for its provider.
-        """
-        if self._async_pool is None:
-            with self._log_lock:
-                if self._async_pool is None:
-                    self._async_pool = concurrent.futures.ThreadPoolExecutor(self.async_workers, "cascadepolicy-async")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._async_pool, functools.partial(self.complete, messages, **kwargs))
+    @overload
+    async def acomplete(self, messages: Sequence[Mapping[str, Any]], *, user: str | None = None, tier: str | None = None,
+                        context: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None,
+                        stream: Literal[False] = False) -> Result: ...
+
+    @overload
+    async def acomplete(self, messages: Sequence[Mapping[str, Any]], *, user: str | None = None, tier: str | None = None,
+                        context: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None,
+                        stream: Literal[True]) -> AsyncStreamingResult: ...
+
+    async def acomplete(self, messages: Sequence[Mapping[str, Any]], *, user: str | None = None, tier: str | None = None,
+                        context: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None,
+                        stream: bool = False) -> Result | AsyncStreamingResult:
+        """The async twin of `complete`: model calls through `litellm.acompletion`, the store's async
+        interface and `asyncio.sleep`, all on the running event loop. Cancelling the task settles
+        what the request spent, or releases its reservation, exactly once. With `stream=True`
+        returns an `AsyncStreamingResult` to read with `async for`."""
+        if stream:
+            return self.astream(messages, user=user, tier=tier, context=context, metadata=metadata)
+        run = self._new_run(messages, user=user, tier=tier, context=context, metadata=metadata, stream=False)
+        outcome = Outcome()
+        async for _ in adrive(self._logged(run), self.io, outcome):
+            pass
+        return outcome.result  # type: ignore[no-any-return]
+
+    def astream(self, messages: Sequence[Mapping[str, Any]], *, user: str | None = None, tier: str | None = None,
+                context: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None) -> AsyncStreamingResult:
+        """The async twin of `stream`: `async for text in engine.astream(...)`."""
+        run = self._new_run(messages, user=user, tier=tier, context=context, metadata=metadata, stream=True)
+        return AsyncStreamingResult(self._logged(run), self.io)
 
     def close(self) -> None:
-        if self._async_pool is not None:
-            self._async_pool.shutdown(wait=False)
         self.store.close()
 
     # ------------------------------------------------------------ the graph walk
 
-    def _complete(self, messages: Sequence[Mapping[str, Any]], *, user: str | None, tier: str | None,
-                  context: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None,
-                  mocks: Mapping[str, MockAnswer] | None, stream_to: Callable[[str], None] | None,
-                  verdicts: Mapping[str, Any] | None = None) -> Result:
+    def _logged(self, run: _Run) -> Generator[Any, Any, Result]:
+        """The walk of one request, timed and written to the decision log however it ends."""
         from cascadepolicy.providers.calls import litellm_module
 
         litellm_module()  # imported once per process, outside the request's latency
         started = time.perf_counter()
-        run = self._new_run(messages, user=user, tier=tier, context=context, metadata=metadata, mocks=mocks,
-                            stream_to=stream_to, verdicts=verdicts)
-        decision = run.decision
         try:
-            result = self._walk(run)
+            return (yield from self._walk(run))
         finally:
-            decision.latency_ms = (time.perf_counter() - started) * 1000
-        self._log(decision)
-        return result
+            run.decision.latency_ms = (time.perf_counter() - started) * 1000
+            self._log(run.decision)
 
     def _new_run(self, messages: Sequence[Mapping[str, Any]], *, user: str | None, tier: str | None,
-                 context: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None,
-                 mocks: Mapping[str, MockAnswer] | None = None, stream_to: Callable[[str], None] | None = None,
-                 verdicts: Mapping[str, Any] | None = None) -> _Run:
+                 context: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None, stream: bool) -> _Run:
         context = dict(context or {})
         metadata = dict(metadata or {})
         working = _check_messages(messages)
         tier = tier or _nested(context, "user", "tier") or self.policy.spec.default_tier
         decision = Decision(policy=self.policy_info, user=user, tier=tier)
         values = RequestValues(working, self.detectors, user=user, tier=tier, context=context, metadata=metadata)
-        extra = {"documents": metadata.get("documents", ()), "verdicts": dict(verdicts or {})}
-        return _Run(decision, working, extra, values, Redactor(), mocks if mocks is not None else self.mocks, stream_to)
+        extra = {"documents": metadata.get("documents", ())}
+        return _Run(decision, working, extra, values, Redactor(), self.transport, stream)
 
-    def _walk(self, run: _Run) -> Result:
-        decided = self._decide(run)
+    def _walk(self, run: _Run) -> Generator[Any, Any, Result]:
+        decided = yield from self._decide(run)
         if isinstance(decided, Result):
             return decided
         steps, reservation = decided
         decision = run.decision
         assert decision.admission is not None
         try:
-            result = self._cascade(run, steps)
-        except BaseException:
-            self.admitter.release(reservation, self.clock())
+            result = yield from self._cascade(run, steps)
+        except BaseException as exc:
+            # A failure, a cancelled task or a consumer that left: what was spent is settled, else
+            # the reservation released, exactly once; then the exception goes on.
+            if isinstance(exc, asyncio.CancelledError):
+                decision.outcome, decision.reason = "error", "the caller went away before the answer was complete"
+            yield from self._close_reservation(run, reservation)
             raise
-        if not run.usage_usd:
-            self.admitter.release(reservation, self.clock())
-        else:
-            warnings, over = self.admitter.settle(reservation, run.usage(), self.clock())
-            decision.admission.warnings += warnings
-            decision.admission.over_reserved = over
-        decision.admission.settled_usd = decision.cost
+        yield from self._close_reservation(run, reservation)
         if result.decision.outcome == "answered":
             decision.trace += ["settle", "answered"]
         return result
 
-    def _decide(self, run: _Run) -> Result | tuple[tuple[PlannedStep, ...], Reservation | None]:
+    def _close_reservation(self, run: _Run, reservation: Reservation | None) -> Generator[Any, Any, None]:
+        decision = run.decision
+        assert decision.admission is not None
+        if not run.usage_usd:
+            yield from self.admitter.release(reservation, self.clock())
+        else:
+            warnings, over = yield from self.admitter.settle(reservation, run.usage(), self.clock())
+            decision.admission.warnings += warnings
+            decision.admission.over_reserved = over
+        decision.admission.settled_usd = decision.cost
+
+    def _decide(self, run: _Run) -> Generator[Any, Any, Result | tuple[tuple[PlannedStep, ...], Reservation | None]]:
         """Everything before the first model call: request checks, input guardrails, routing and admission.
 
         Returns the blocked result, or the steps to run and the admission's reservation.
@@ -296,7 +344,7 @@ class Engine:
         refusal = self._check_request(run)
         if refusal:
             return self._blocked(run, refusal)
-        reason = self.guardrails.run_input(run.messages, run.extra, run.redactor, decision)
+        reason = yield from self.guardrails.run_input(run.messages, run.extra, run.redactor, decision, run.transport)
         if reason:
             return self._blocked(run, reason)
         route = self._route(run)
@@ -316,18 +364,18 @@ class Engine:
         documents = documents_tokens(run.extra["documents"], text_tokens) if limited and self.plan.grounding_judges else 0
         planned = self.admitter.plan(user=decision.user, tier=decision.tier,
                                      worst=self.worst_case(target, decision.tier, prompt_tokens, documents), now=now)
-        record, reservation = self.admitter.reserve(planned, now)
+        record, reservation = yield from self.admitter.reserve(planned, now)
         degrade_to = self.admitter.degrade_target(record, planned) if planned else None
         degraded_target: PlannedTarget | None = self.plan.degrade_to.get(degrade_to) if degrade_to is not None else None
         if degraded_target is not None and degraded_target is not target:
             decision.trace.append(degraded_target.admit)
-            self.admitter.release(reservation, now)
+            yield from self.admitter.release(reservation, now)
             steps, refusal = self.plan.allowed(degraded_target, decision.tier)
             if refusal:
                 return self._blocked(run, refusal)
             planned = self.admitter.plan(user=decision.user, tier=decision.tier,
                                          worst=self.worst_case(degraded_target, decision.tier, prompt_tokens, documents), now=now)
-            degraded, reservation = self.admitter.reserve(planned, now)
+            degraded, reservation = yield from self.admitter.reserve(planned, now)
             degraded.degraded_to = degraded_target.id
             degraded.warnings = record.warnings + degraded.warnings
             record = degraded
@@ -392,16 +440,24 @@ class Engine:
         return "no route matched"  # unreachable: validation requires a default route
 
     def _call(self, run: _Run, step: int, model_id: str, messages: list[dict[str, Any]], purpose: str,
-              planned: Call | None, stream_to: Callable[[str], None] | None = None) -> CallResult | None:
+              planned: Call | None, stream: bool = False) -> Generator[Any, Any, CallResult | None]:
         if run.reserved is not None:
             refusal = self._over_reserved(run.reserved, planned, messages)
             if refusal is not None:
                 spec = self.policy.spec.models[model_id]
                 run.decision.calls.append(ModelCall(step, model_id, spec.model, purpose, "error", error=refusal))
                 return None
+        in_flight: list[Send] = []  # the attempt on its way, if the caller goes away during it
+
+        def watch(effect: Any) -> None:
+            in_flight[:] = [effect] if isinstance(effect, Send) else []
         try:
-            result = self.caller.call(model_id, messages, mocks=run.mocks, stream_to=stream_to,
-                                      allowed=self.plan.tier_models.get(run.decision.tier or ""))
+            result = yield from relay(self.caller.call(model_id, messages, transport=run.transport, stream=stream,
+                                                       allowed=self.plan.tier_models.get(run.decision.tier or "")), watch)
+        except asyncio.CancelledError:
+            if in_flight:
+                self._charge_in_flight(run, step, in_flight[0].model_id, in_flight[0].kwargs["messages"], purpose)
+            raise
         except ProviderError as exc:
             attempts = [a.__dict__ for a in getattr(exc, "attempts", [])]
             spec = self.policy.spec.models[model_id]
@@ -423,6 +479,16 @@ class Engine:
         run.decision.cost += result.cost
         return result
 
+    def _charge_in_flight(self, run: _Run, step: int, model_id: str, messages: list[dict[str, Any]], purpose: str) -> None:
+        """A call the caller went away from: billed at its worst case (the provider may finish the answer)."""
+        spec = self.policy.spec.models[model_id]
+        prompt, completion = count_prompt_tokens(messages), spec.max_tokens
+        cost = self.policy.prices[model_id].cost(prompt, completion)
+        run.decision.calls.append(ModelCall(step, model_id, spec.model, purpose, "cancelled", prompt, completion, cost,
+                                            error="the caller went away during the call; billed at its worst case"))
+        run.charge(CallResult(model_id, spec.model, "", prompt, completion, cost, 0.0, None, None))
+        run.decision.cost += cost
+
     @staticmethod
     def _over_reserved(reserved: tuple[int, int], planned: Call | None, messages: list[dict[str, Any]]) -> str | None:
         """Why a call may not be sent: its prompt is longer than what the plan reserved for it.
@@ -437,7 +503,7 @@ class Engine:
         return (f"not sent: its prompt of {tokens} tokens is longer than the {limit} reserved for this call "
                 "(the admission's worst case)")
 
-    def _cascade(self, run: _Run, steps: tuple[PlannedStep, ...]) -> Result:
+    def _cascade(self, run: _Run, steps: tuple[PlannedStep, ...]) -> Generator[Any, Any, Result]:
         decision = run.decision
         previous: CallResult | None = None
         previous_reason: str | None = None
@@ -451,17 +517,16 @@ class Engine:
                 reason = clip_tokens(previous_reason or "", REASON_MAX_TOKENS)
                 messages += [{"role": "assistant", "content": previous.text},
                              {"role": "user", "content": clip_tokens(ESCALATION_MESSAGE.format(reason=reason), FEEDBACK_MAX_TOKENS)}]
-            live = run.stream_to if (last and run.stream_to and not step.accept and not self.guardrails.output) else None
+            live = last and run.stream and not step.accept and not self.guardrails.output
             reasks = 0
             while True:
                 planned = step.reask(reasks) if reasks <= step.max_reasks else None
-                call = self._call(run, position, step.model, messages, "draft" if reasks == 0 else "reask", planned, live)
+                call = yield from self._call(run, position, step.model, messages, "draft" if reasks == 0 else "reask", planned, live)
                 if call is None:
                     previous_reason = f"step {position + 1} ({step.model}) failed: {decision.calls[-1].error}"
                     break
-                self._local.run, self._local.step, self._local.planned, self._local.purpose = run, position, step, "grounding"
-                outcome = self.guardrails.run_output(call.text, position, run.extra, run.redactor, decision, reasks) \
-                    if step.guardrails else None
+                outcome = (yield from self._with_judges(run, position, step, "grounding", self.guardrails.run_output(
+                    call.text, position, run.extra, run.redactor, decision, reasks, run.transport))) if step.guardrails else None
                 if outcome is not None and outcome.action == "reask":
                     reasks += 1
                     feedback = clip_tokens(outcome.feedback or REASK_FALLBACK_MESSAGE, FEEDBACK_MAX_TOKENS)
@@ -487,8 +552,8 @@ class Engine:
                 if complexity is None:
                     complexity = str(run.values["request.complexity"])
                 threshold = step.accept.threshold(complexity)
-                self._local.run, self._local.step, self._local.planned, self._local.purpose = run, position, step, "judge"
-                composite = score_draft(step.accept.built, Draft(text, last_user_text(run.messages), call.logprobs, complexity))
+                draft = Draft(text, last_user_text(run.messages), call.logprobs, complexity)
+                composite = yield from self._with_judges(run, position, step, "judge", scoring(step.accept.built, draft))
                 decision.trace.append(step.accept.node)
                 accepted = composite.score >= threshold
                 # Check details may quote the answer: the record keeps them with PII masked.
@@ -539,49 +604,66 @@ class Engine:
 
 
 class StreamingResult:
-    """Iterate to receive the answer's text as it is produced.
+    """Iterate to receive the answer's text as it is produced; the request runs as you iterate.
 
     Drafts that must pass validation or output guardrails are buffered until
     they are accepted and then delivered in one piece; a final step with no
-    checks is streamed token by token as the provider sends it. After the
+    checks is streamed chunk by chunk as the provider sends it. After the
     iteration, `result` holds the full `Result` with its decision record.
+    Closing the iterator early (or leaving a `for` loop) settles what the
+    request spent, or releases its reservation.
     """
 
-    _DONE = object()
-
-    def __init__(self, engine: Engine, messages: Sequence[Mapping[str, Any]], kwargs: dict[str, Any]) -> None:
-        self._queue: queue.Queue[Any] = queue.Queue()
-        self._streamed: list[str] = []
+    def __init__(self, steps: Generator[str, None, Result]) -> None:
+        self._steps = steps
         self.result: Result | None = None
-        self._error: BaseException | None = None
-
-        def work() -> None:
-            try:
-                self.result = engine._complete(messages, stream_to=self._emit, **kwargs)
-            except BaseException as exc:  # handed to the iterating thread
-                self._error = exc
-            finally:
-                self._queue.put(self._DONE)
-
-        self._thread = threading.Thread(target=work, name="cascadepolicy-stream", daemon=True)
-        self._thread.start()
-
-    def _emit(self, chunk: str) -> None:
-        self._streamed.append(chunk)
-        self._queue.put(chunk)
 
     def __iter__(self) -> Iterator[str]:
-        while True:
-            item = self._queue.get()
-            if item is self._DONE:
-                break
-            yield item
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self.result is not None
-        if not self._streamed and self.result.content:
+        streamed = False
+        try:
+            while True:
+                try:
+                    text = next(self._steps)
+                except StopIteration as done:
+                    self.result = done.value
+                    break
+                streamed = True
+                yield text
+        finally:
+            self._steps.close()  # a consumer that left early: the walk settles (drivers.drive)
+        if not streamed and self.result is not None and self.result.content:
             yield self.result.content  # a buffered (validated) answer is delivered whole
+
+
+class AsyncStreamingResult:
+    """`async for text in engine.astream(...)`: `StreamingResult` on the event loop."""
+
+    def __init__(self, walk: Steps, io: IO) -> None:
+        self._outcome = Outcome()
+        self._steps = adrive(walk, io, self._outcome)
+        self.result: Result | None = None
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        streamed = False
+        try:
+            async for text in self._steps:
+                streamed = True
+                yield text
+        finally:
+            await self._steps.aclose()
+        self.result = self._outcome.result
+        if not streamed and self.result is not None and self.result.content:
+            yield self.result.content
+
+
+def _awaitable(sleep: Callable[[float], Any]) -> Callable[[float], Any]:
+    async def wait(seconds: float) -> None:
+        sleep(seconds)
+    return wait
+
+
+def _judged_by_the_walk(model: str, prompt: str) -> tuple[str, float]:
+    raise AssertionError("an engine's judge calls are model calls of the walk (Engine._judge), never direct")
 
 
 def _open_policy_store(policy: Policy) -> Store:
@@ -635,4 +717,4 @@ def _escalation_reason(composite: CompositeScore, threshold: float) -> str:
     return f"score {composite.score:.2f} below {threshold:.2f}" + (f" ({detail})" if detail else "")
 
 
-__all__ = ["Engine", "Result", "StreamingResult"]
+__all__ = ["AsyncStreamingResult", "Engine", "Result", "StreamingResult"]

@@ -16,12 +16,12 @@ rules' modes.
 
 from __future__ import annotations
 
-import concurrent.futures
+import functools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cascadepolicy.compile.plan import (
     DOCUMENT_SEPARATOR,
@@ -30,6 +30,7 @@ from cascadepolicy.compile.plan import (
     REASON_MAX_TOKENS,
     PlannedGuard,
 )
+from cascadepolicy.effects import Blocking, JudgeRequest
 from cascadepolicy.guardrails.base import Finding, Verdict
 from cascadepolicy.guardrails.redaction import Redactor, mask
 from cascadepolicy.language.model import (
@@ -46,24 +47,17 @@ from cascadepolicy.runtime.decision import Decision, GuardrailVerdict
 from cascadepolicy.runtime.features import clip_tokens, message_text
 from cascadepolicy.scrub import provider_text
 
+if TYPE_CHECKING:
+    from cascadepolicy.providers.transport import Transport
+
 Scan = Callable[[str, Mapping[str, Any]], Verdict]  # (text, request extras) -> verdict
-_EXECUTOR: concurrent.futures.ThreadPoolExecutor | None = None
+def grounding_request(model: str, answer: str, sources: Sequence[str]) -> JudgeRequest:
+    return JudgeRequest(model, GROUNDING_PROMPT.format(sources=DOCUMENT_SEPARATOR.join(sources), answer=answer))
 
 
-def _executor() -> concurrent.futures.ThreadPoolExecutor:
-    global _EXECUTOR
-    if _EXECUTOR is None:
-        _EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="cascadepolicy-guardrail")
-    return _EXECUTOR
-
-
-JudgeFn = Callable[[str, str], tuple[str, float]]  # (model id, prompt) -> (reply, cost)
-
-
-def judge_grounding(judge: JudgeFn, model: str, answer: str, sources: Sequence[str], threshold: float) -> Verdict:
+def grounding_verdict(model: str, reply: str, threshold: float) -> Verdict:
     from cascadepolicy.quality.model import parse_judge_score
 
-    reply, _cost = judge(model, GROUNDING_PROMPT.format(sources=DOCUMENT_SEPARATOR.join(sources), answer=answer))
     grade = parse_judge_score(reply)
     if grade is None:
         raise ValueError(f"the grounding judge {model!r} gave no 1-10 score")
@@ -71,8 +65,14 @@ def judge_grounding(judge: JudgeFn, model: str, answer: str, sources: Sequence[s
     return Verdict(supported < threshold, 1 - supported, (), f"the judge graded support {grade:g}/10")
 
 
-def build_scan(rule: Guardrail, judge: JudgeFn | None = None) -> tuple[Scan, bool]:
-    """The detector for a rule, and whether it may block on I/O (so runs under a real timeout)."""
+def _judged_by_the_walk(text: str, extra: Mapping[str, Any]) -> Verdict:
+    raise AssertionError("a grounding judge is asked through the walk (CompiledGuardrail.run), never as a scan")
+
+
+def build_scan(rule: Guardrail) -> tuple[Scan, bool]:
+    """The detector for a rule, and whether it may block on I/O (so runs under a real timeout).
+
+    A grounding rule with a `judge` has no scan: its check is a model call the walk makes."""
     from cascadepolicy.guardrails import grounding, injection, moderation, pii, toxicity
 
     if isinstance(rule, PiiGuardrail):
@@ -92,10 +92,7 @@ def build_scan(rule: Guardrail, judge: JudgeFn | None = None) -> tuple[Scan, boo
     if isinstance(rule, GroundingGuardrail):
         threshold, judge_model = rule.threshold, rule.judge
         if judge_model is not None:
-            if judge is None:
-                raise ValueError(f"guardrail {rule.id!r} needs a judge, but none is available")
-            # Runs inline: the judge call has its own timeout and retries, and must see the request's context.
-            return (lambda text, extra: judge_grounding(judge, judge_model, text, extra.get("documents", ()), threshold)), False
+            return _judged_by_the_walk, False
         return (lambda text, extra: grounding.scan(text, extra.get("documents", ()), threshold)), False
     if isinstance(rule, CustomGuardrail):
         from cascadepolicy.loading.callables import resolve
@@ -147,10 +144,12 @@ class CompiledGuardrail:
     not_run: str | None = None  # offline, a check that needs the network: why it cannot run
     node: str = ""  # its node in the plan
 
-    def run(self, text: str, extra: Mapping[str, Any]) -> tuple[Verdict | None, str | None]:
-        """The verdict, or None and a sentence saying why the check failed."""
-        forced = extra.get("verdicts", {}).get(self.rule.id)
-        if forced is not None:  # test fixtures: a verdict given for this rule
+    def run(self, text: str, extra: Mapping[str, Any],
+            forced: Any = None) -> Generator[Blocking | JudgeRequest, Any, tuple[Verdict | None, str | None]]:
+        """The verdict, or None and a sentence saying why the check failed; `forced`: a verdict the
+        engine's transport gives for the rule (tests, explain). Steps of the walk: code that may
+        block runs as a `Blocking` effect, a grounding judge as a `JudgeRequest`."""
+        if forced is not None:
             if isinstance(forced, BaseException):
                 return None, f"the check failed: {type(forced).__name__}: {forced}"
             if isinstance(forced, bool):
@@ -158,12 +157,16 @@ class CompiledGuardrail:
             return forced, None
         if self.not_run is not None:  # never a silent pass: the caller fails closed as on an error
             return None, self.not_run
+        rule = self.rule
         try:
+            if isinstance(rule, GroundingGuardrail) and rule.judge is not None:
+                # the judge call has its own timeout and retries, and is billed to the request
+                reply, _cost = yield grounding_request(rule.judge, text, extra.get("documents", ()))
+                return grounding_verdict(rule.judge, reply, rule.threshold), None
             if self.blocking_io:
-                future = _executor().submit(self.scan, text, extra)
-                return future.result(timeout=self.timeout), None
+                return (yield Blocking(functools.partial(self.scan, text, extra), self.timeout)), None
             return self.scan(text, extra), None
-        except concurrent.futures.TimeoutError:
+        except TimeoutError:
             return None, f"the check took longer than its timeout of {self.rule.timeout}"
         except Exception as exc:  # a failing check follows on_timeout, never passes silently
             # a moderation provider's error may echo its key; the sentence lands in the record
@@ -195,15 +198,15 @@ def _offline_scan(text: str, extra: Mapping[str, Any]) -> Verdict:
 
 class GuardrailRunner:
     """The policy's guardrails, compiled. `offline`: a check that needs the network is never run; it
-    is answered by a verdict the caller gives (`guardrail_verdicts`) or reported as not run."""
+    is answered by a verdict the engine's transport gives (`MockTransport(verdicts=...)`) or reported as not run."""
 
-    def __init__(self, guards: Sequence[PlannedGuard], judge: JudgeFn | None = None, *, offline: bool = False) -> None:
+    def __init__(self, guards: Sequence[PlannedGuard], *, offline: bool = False) -> None:
         self.input: list[CompiledGuardrail] = []
         self.output: list[CompiledGuardrail] = []
         for guard in guards:
             rule = guard.rule
             remote = needs_network(rule) if offline else None
-            scan, blocking = (_offline_scan, False) if remote else build_scan(rule, judge)
+            scan, blocking = (_offline_scan, False) if remote else build_scan(rule)
             roles = frozenset(rule.apply_to) if isinstance(rule, InjectionGuardrail) else frozenset({"user"})
             not_run = (f"not run offline: {remote} needs the network; give the guardrail a verdict "
                        "(fixtures.guardrails in a test suite, `guardrails` in an explain request)") if remote else None
@@ -253,8 +256,8 @@ class GuardrailRunner:
     # ------------------------------------------------------------ input
 
     def run_input(self, messages: list[dict[str, Any]], extra: Mapping[str, Any], redactor: Redactor,
-                  decision: Decision) -> str | None:
-        """Scan and act on the request in place; return the block reason, if any."""
+                  decision: Decision, transport: Transport) -> Generator[Blocking | JudgeRequest, Any, str | None]:
+        """Scan and act on the request in place; return the block reason, if any (steps of the walk)."""
         for guard in self.input:
             rule = guard.rule
             decision.trace.append(guard.node)
@@ -265,8 +268,9 @@ class GuardrailRunner:
             started = time.perf_counter()
             fired_any, findings_all, reasons, score, failure = False, [], [], 0.0, None
             redactions: dict[int, tuple[str, list[Finding]]] = {}
+            forced = transport.verdict(rule.id)
             for index, text in texts:
-                verdict, failure = guard.run(text, extra)
+                verdict, failure = yield from guard.run(text, extra, forced)
                 if verdict is None:
                     break
                 score = max(score, verdict.score)
@@ -299,12 +303,13 @@ class GuardrailRunner:
 
     # ------------------------------------------------------------ output
 
-    def run_output(self, text: str, step: int, extra: Mapping[str, Any], redactor: Redactor,
-                   decision: Decision, reasks_used: int) -> OutputOutcome:
+    def run_output(self, text: str, step: int, extra: Mapping[str, Any], redactor: Redactor, decision: Decision,
+                   reasks_used: int, transport: Transport) -> Generator[Blocking | JudgeRequest, Any, OutputOutcome]:
+        """Check one answer and decide what becomes of it (steps of the walk)."""
         for guard in self.output:
             rule = guard.rule
             started = time.perf_counter()
-            verdict, failure = guard.run(text, extra)
+            verdict, failure = yield from guard.run(text, extra, transport.verdict(rule.id))
             latency = (time.perf_counter() - started) * 1000
             if verdict is None:
                 reason = f"guardrail {rule.id!r}: {failure}"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cascadepolicy.errors import ReplayError
+from cascadepolicy.providers.transport import MockTransport
 
 if TYPE_CHECKING:
     from cascadepolicy.policy import Policy
@@ -99,7 +100,7 @@ class Replayer:
         # `interval` seconds, so rate windows see the traffic's pace, not the replay's.
         self.now = 1_700_000_000.0
         self.interval = interval
-        self.engine = policy.engine(store=MemoryStore(), decision_log=None, clock=lambda: self.now)
+        self.engine = policy.engine(store=MemoryStore(), decision_log=None, clock=lambda: self.now, offline=True)
         self.tier = tier
         self.context = dict(context or {})
         self.cascade = cascade or self._main_cascade()
@@ -131,8 +132,8 @@ class Replayer:
         for record in iterator:
             self.now += self.interval
             mocks = {model: answer.get("content", "") for model, answer in record.responses.items()}
-            result = self.engine.complete(record.messages, user=f"replay-{record.id}", tier=self.tier, context=self.context,
-                                          mocks=mocks)
+            answered = self.engine.using(MockTransport(mocks))
+            result = answered.complete(record.messages, user=f"replay-{record.id}", tier=self.tier, context=self.context)
             decision = result.decision
             first_score = decision.validations[0].score if decision.validations else None
             outcomes.append(Outcome(record, result.model, result.cost, first_score, len(decision.models_called), result.blocked))

@@ -12,7 +12,7 @@ their key format.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ from cascadepolicy.errors import (
 from cascadepolicy.language.model import duration_seconds
 from cascadepolicy.policy import Policy
 from cascadepolicy.providers.calls import MockAnswer
+from cascadepolicy.providers.transport import MockTransport
 from cascadepolicy.runtime.admission import Admitter
 from cascadepolicy.state.base import Admission, Charge, Store
 from cascadepolicy.state.base import Usage as CounterUsage
@@ -51,41 +52,26 @@ def parse_now(value: str | float | None) -> float:
     return iso_seconds(value)
 
 
-class ScriptedAnswers(Mapping[str, MockAnswer]):
-    """The engine's `mocks`: answers by policy model id, consumed one call at a time.
+class ScriptedAnswers(MockTransport):
+    """The transport of a test case: answers by policy model id, consumed one call at a time,
+    and the case's guardrail verdicts.
 
-    Every model id is "present", so no call can ever reach a provider; a model
+    Every model is answered, so no call can ever reach a provider; a model
     the case gives no answer for fails with a non-retryable error, and the
     miss is recorded so the runner can fail the case with a clear message.
     """
 
-    def __init__(self, policy: Policy, answers: Mapping[str, Any]) -> None:
+    def __init__(self, policy: Policy, answers: Mapping[str, Any], verdicts: Mapping[str, Any] | None = None) -> None:
+        super().__init__({}, verdicts)
         by_litellm = {spec.model: model_id for model_id, spec in policy.spec.models.items()}
-        self.models = set(policy.spec.models)
+        models = set(policy.spec.models)
         self.queues: dict[str, list[Any]] = {}
         for key, spec in answers.items():
-            model_id = key if key in self.models else by_litellm[key]
+            model_id = key if key in models else by_litellm[key]
             self.queues[model_id] = list(spec) if isinstance(spec, tuple) else [spec]
-        # The engine looks an answer up as `get(model_id, get(litellm_name))`; when a model's id
-        # equals its litellm name both lookups hit the same key for one call, so serve it twice.
-        self.twice = {m for m, spec in policy.spec.models.items() if spec.model == m}
-        self.pending: dict[str, Any] = {}
         self.missing: list[str] = []
 
-    def __contains__(self, key: object) -> bool:
-        return key in self.models
-
-    def __getitem__(self, key: str) -> MockAnswer:
-        if key not in self.models:
-            raise KeyError(key)
-        if key in self.pending:
-            return self.pending.pop(key)
-        answer = self._next(key)
-        if key in self.twice:
-            self.pending[key] = answer
-        return answer
-
-    def _next(self, model_id: str) -> MockAnswer:
+    def answer(self, model_id: str, litellm_model: str) -> MockAnswer:
         queue = self.queues.get(model_id)
         if not queue:
             self.missing.append(model_id)
@@ -94,12 +80,6 @@ class ScriptedAnswers(Mapping[str, MockAnswer]):
         if isinstance(spec, AnswerError):
             return _ERRORS[spec.error](spec.message or f"{spec.error} (test fixture)", model=model_id)
         return str(spec)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self.models))
-
-    def __len__(self) -> int:
-        return len(self.models)
 
 
 def guardrail_verdicts(fixtures: Mapping[str, Any]) -> dict[str, Any]:

@@ -206,8 +206,8 @@ def _run_case(suite: TestSuite, policy: Policy, case: Case, where: Location | No
     context = _merged(defaults.request.context, request.context)
     metadata = _merged(defaults.request.metadata, request.metadata)
     now = parse_now(own.now if own.now is not None else defaults.fixtures.now)
-    answers = ScriptedAnswers(policy, {**defaults.fixtures.answers, **own.answers})
     verdicts = guardrail_verdicts({**defaults.fixtures.guardrails, **own.guardrails})
+    answers = ScriptedAnswers(policy, {**defaults.fixtures.answers, **own.answers}, verdicts)
     store_kind = own.store if "store" in own.model_fields_set else defaults.fixtures.store
     unreachable = store_kind == "unreachable"
     from cascadepolicy.state import MemoryStore
@@ -222,9 +222,9 @@ def _run_case(suite: TestSuite, policy: Policy, case: Case, where: Location | No
             seed_usage(policy, store, [*defaults.fixtures.usage, *own.usage], user=user, tier=effective_tier, now=now)
         # suites never append to the policy's audit log, and run the code a policy names only when trusted to
         with contextlib.nullcontext() if import_custom else without_imports():
-            engine = policy.engine(store=store, clock=lambda: now, sleep=lambda _: None, decision_log=None, offline=True)
-        result = engine.complete(messages, user=user, tier=tier, context=context, metadata=metadata, mocks=answers,
-                                 guardrail_verdicts=verdicts)
+            engine = policy.engine(store=store, clock=lambda: now, sleep=lambda _: None, decision_log=None, offline=True,
+                                   transport=answers)
+        result = engine.complete(messages, user=user, tier=tier, context=context, metadata=metadata)
     except Exception as exc:  # a case that crashes the engine fails; the suite goes on
         return CaseResult(case.name, location, False, [f"the request raised {type(exc).__name__}: {exc}"],
                           time.perf_counter() - started), None

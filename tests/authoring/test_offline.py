@@ -21,6 +21,7 @@ import pytest
 
 import cascadepolicy
 from cascadepolicy.errors import ProviderBadRequest
+from cascadepolicy.providers.transport import MockTransport
 from cascadepolicy.state import MemoryStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,8 +158,9 @@ def test_test_makes_no_connection(workdir: Path) -> None:
 
 def test_an_offline_engine_never_calls_a_model_without_an_answer() -> None:
     policy = cascadepolicy.loads(POLICY, "offline.yaml")
-    engine = policy.engine(store=MemoryStore(), decision_log=None, offline=True, mocks={"small": "Hi."})
-    result = engine.complete([{"role": "user", "content": "Hello"}], guardrail_verdicts={"mod": False})
+    engine = policy.engine(store=MemoryStore(), decision_log=None, offline=True,
+                           transport=MockTransport({"small": "Hi."}, verdicts={"mod": False}))
+    result = engine.complete([{"role": "user", "content": "Hello"}])
     # The judge has no answer: it is not called, and its check fails closed instead of reaching a provider.
     judge_calls = [c for c in result.decision.calls if c.model_id == "judge"]
     assert judge_calls and all(c.outcome == "error" and "the engine is offline" in (c.error or "") for c in judge_calls)
@@ -167,10 +169,11 @@ def test_an_offline_engine_never_calls_a_model_without_an_answer() -> None:
 
 def test_an_offline_engine_reports_a_network_check_as_not_run_and_fails_closed() -> None:
     policy = cascadepolicy.loads(POLICY, "offline.yaml")
-    engine = policy.engine(store=MemoryStore(), decision_log=None, offline=True, mocks={"small": "Hi.", "judge": "Score: 9"})
+    engine = policy.engine(store=MemoryStore(), decision_log=None, offline=True,
+                           transport=MockTransport({"small": "Hi.", "judge": "Score: 9"}))
     result = engine.complete([{"role": "user", "content": "Hello"}])
     verdict = result.decision.guardrails[0]
     assert (verdict.id, verdict.action, result.decision.outcome) == ("mod", "blocked", "blocked")
     assert "not run offline: moderation by the provider 'omni-moderation-latest' needs the network" in verdict.reason
     with pytest.raises(ProviderBadRequest):  # the offline model caller, directly
-        engine.caller.call("small", [{"role": "user", "content": "Hello"}], mocks={})
+        next(engine.caller.call("small", [{"role": "user", "content": "Hello"}], transport=MockTransport({})))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +64,8 @@ def _spy_calls(engine: Engine) -> list[CallResult]:
     seen: list[CallResult] = []
     original = engine.caller.call
 
-    def call(model_id: str, messages: Any, **kwargs: Any) -> CallResult:
-        result = original(model_id, messages, **kwargs)
+    def call(model_id: str, messages: Any, **kwargs: Any) -> Generator[Any, Any, CallResult]:
+        result = yield from original(model_id, messages, **kwargs)
         seen.append(result)
         return result
 

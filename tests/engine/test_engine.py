@@ -11,6 +11,8 @@ import pytest
 
 import cascadepolicy
 from cascadepolicy.errors import ProviderRateLimited, ProviderTimeout, StoreError
+from cascadepolicy.providers.transport import MockTransport
+from cascadepolicy.runtime.drivers import run
 from cascadepolicy.state import MemoryStore
 
 BASE = """
@@ -54,7 +56,7 @@ ASK = [{"role": "user", "content": "What is the capital of France?"}]
 def engine(text: str = BASE, **options: Any) -> Any:
     policy = cascadepolicy.loads(text, "engine-test.yaml")
     options.setdefault("store", MemoryStore())
-    options.setdefault("mocks", MOCKS)
+    options.setdefault("transport", MockTransport(MOCKS))
     options.setdefault("sleep", lambda seconds: None)
     return policy.engine(**options)
 
@@ -63,8 +65,8 @@ def prespend(eng: Any, usd: float, now: float, user: str = "u1", tier: str = "fr
     """Spend `usd` against the user's limits through the engine's own admission path."""
     spent = cascadepolicy.compile.worst_case.Usage({}, {"x": usd})
     planned = eng.admitter.plan(user=user, tier=tier, worst=spent, now=now)
-    _, reservation = eng.admitter.reserve(planned, now)
-    eng.admitter.settle(reservation, spent, now)
+    _, reservation = run(eng.admitter.reserve(planned, now), eng.io)
+    run(eng.admitter.settle(reservation, spent, now), eng.io)
 
 
 def answered_by(result: Any) -> str:
@@ -84,7 +86,7 @@ def answered_by(result: Any) -> str:
 )
 def test_the_model_the_decision_names_is_the_model_that_answered(metadata: dict[str, str], mocks: dict[str, str],
                                                                    route: str, final: str) -> None:
-    result = engine(mocks=mocks).complete(ASK, user="u1", metadata=metadata)
+    result = engine(transport=MockTransport(mocks)).complete(ASK, user="u1", metadata=metadata)
     d = result.decision
     assert d.outcome == "answered"
     assert d.route.name == route
@@ -107,7 +109,7 @@ def test_degraded_route_calls_the_degrade_target() -> None:
     eng = engine(clock=lambda: clock[0])
     # Pre-spend 85 % of the $0.05 day budget through the same admission path.
     prespend(eng, 0.0425, clock[0])
-    result = eng.complete(ASK, user="u1", metadata={"plan": "basic"}, mocks={**MOCKS, "small": "small says nothing."})
+    result = eng.using(MockTransport({**MOCKS, "small": "small says nothing."})).complete(ASK, user="u1", metadata={"plan": "basic"})
     d = result.decision
     assert d.route.kind == "degraded" and d.admission.degraded_to == "cheap"
     assert d.models_called == ["small"] and d.final_model_id == "small"  # no escalation in the cheap cascade
@@ -178,7 +180,7 @@ def test_guardrail_warn_mode_records_but_does_not_block() -> None:
 
 def test_toxic_output_escalates_to_the_next_step() -> None:
     mocks = {**MOCKS, "small": "ANSWER: you are an idiot and I hate you, stupid moron."}
-    result = engine(mocks=mocks).complete(ASK, user="u1", metadata={"plan": "basic"})
+    result = engine(transport=MockTransport(mocks)).complete(ASK, user="u1", metadata={"plan": "basic"})
     d = result.decision
     assert d.models_called == ["small", "large"] and d.final_model_id == "large"
     assert "toxic" in d.escalation_reason
@@ -186,17 +188,17 @@ def test_toxic_output_escalates_to_the_next_step() -> None:
 
 def test_guardrail_failure_fails_closed_unless_allowed() -> None:
     verdicts = {"inject": RuntimeError("detector crashed")}
-    result = engine().complete(ASK, user="u1", metadata={"plan": "basic"}, guardrail_verdicts=verdicts)
+    result = engine(transport=MockTransport(MOCKS, verdicts)).complete(ASK, user="u1", metadata={"plan": "basic"})
     assert result.blocked and "detector crashed" in result.reason
     allowed = BASE.replace("action: block, message", "action: block, on_timeout: allow, message")
-    result = engine(allowed).complete(ASK, user="u1", metadata={"plan": "basic"}, guardrail_verdicts=verdicts)
+    result = engine(allowed, transport=MockTransport(MOCKS, verdicts)).complete(ASK, user="u1", metadata={"plan": "basic"})
     assert result.decision.outcome == "answered"
 
 
 def test_reask_is_bounded_and_each_call_is_counted() -> None:
     text = BASE.replace("action: escalate}", "action: reask, max_reasks: 2}")
     mocks = {**MOCKS, "small": "ANSWER: you are an idiot and I hate you, stupid moron."}
-    result = engine(text, mocks=mocks).complete(ASK, user="u1", metadata={"plan": "basic"})
+    result = engine(text, transport=MockTransport(mocks)).complete(ASK, user="u1", metadata={"plan": "basic"})
     purposes = [(c.model_id, c.purpose) for c in result.decision.calls]
     assert purposes[:3] == [("small", "draft"), ("small", "reask"), ("small", "reask")]
     assert purposes[-1][0] == "large"  # after the reasks the answer is rejected and escalated
@@ -208,7 +210,7 @@ def test_reask_is_bounded_and_each_call_is_counted() -> None:
 def test_provider_error_retries_then_falls_back() -> None:
     sleeps: list[float] = []
     mocks = {**MOCKS, "large": ProviderTimeout("slow")}
-    result = engine(mocks=mocks, sleep=sleeps.append).complete(ASK, user="u1", metadata={"plan": "premium"})
+    result = engine(transport=MockTransport(mocks), sleep=sleeps.append).complete(ASK, user="u1", metadata={"plan": "premium"})
     d = result.decision
     assert d.final_model_id == "backup" and result.content == MOCKS["backup"]
     attempts = [(a["model_id"], a["outcome"]) for a in d.calls[-1].attempts]
@@ -217,11 +219,11 @@ def test_provider_error_retries_then_falls_back() -> None:
 
 
 def test_first_step_failure_escalates_and_last_step_failure_is_an_error() -> None:
-    result = engine(mocks={**MOCKS, "small": ProviderRateLimited("429")}).complete(ASK, user="u1", metadata={"plan": "basic"})
+    result = engine(transport=MockTransport({**MOCKS, "small": ProviderRateLimited("429")})).complete(ASK, user="u1", metadata={"plan": "basic"})
     assert result.decision.final_model_id == "large"
     assert "failed" in result.decision.validations[0].escalation_reason
     everything_down = {m: ProviderTimeout("down") for m in MOCKS}
-    result = engine(mocks=everything_down).complete(ASK, user="u1", metadata={"plan": "basic"})
+    result = engine(transport=MockTransport(everything_down)).complete(ASK, user="u1", metadata={"plan": "basic"})
     assert result.decision.outcome == "error" and result.content is None and result.cost == 0
 
 
@@ -351,7 +353,7 @@ def test_include_text_keeps_redacted_text_only() -> None:
 def test_fallbacks_outside_the_tier_are_not_called() -> None:
     text = BASE.replace("  pro: {}", "  pro: {models: [small, large]}")
     mocks = {**MOCKS, "large": ProviderTimeout("slow")}
-    result = engine(text, mocks=mocks).complete(ASK, user="u1", tier="pro", metadata={"plan": "premium"})
+    result = engine(text, transport=MockTransport(mocks)).complete(ASK, user="u1", tier="pro", metadata={"plan": "premium"})
     assert result.decision.outcome == "error"
     assert {a["model_id"] for c in result.decision.calls for a in c.attempts} == {"large"}
 
@@ -374,7 +376,7 @@ routes:
 
 def test_grounding_judge_escalates_and_its_cost_is_counted_and_reserved() -> None:
     mocks = {"writer": "The warranty lasts ten years.", "strong": "The warranty lasts two years.", "judge": "Score: 3"}
-    eng = engine(GROUNDED, mocks=mocks)
+    eng = engine(GROUNDED, transport=MockTransport(mocks))
     result = eng.complete(ASK, metadata={"documents": ["Our warranty lasts two years."]})
     d = result.decision
     assert [c.purpose for c in d.calls] == ["draft", "judge", "draft", "judge"]
@@ -382,7 +384,7 @@ def test_grounding_judge_escalates_and_its_cost_is_counted_and_reserved() -> Non
     assert d.cost == pytest.approx(sum(c.cost for c in d.calls))
     worst = eng.worst_case(eng.plan.target("main"), None, 20)
     assert worst.usd["judge"] > 0  # judge calls are part of the reservation
-    eng = engine(GROUNDED, mocks={**mocks, "judge": "Score: 9"})
+    eng = engine(GROUNDED, transport=MockTransport({**mocks, "judge": "Score: 9"}))
     assert eng.complete(ASK, metadata={"documents": ["x"]}).decision.final_model_id == "writer"
 
 
@@ -406,25 +408,36 @@ def test_missing_credentials_are_not_retried() -> None:
     assert isinstance(error, ProviderAuthError) and not error.retryable
 
 
-def test_many_acomplete_calls_run_concurrently() -> None:
+def test_many_acomplete_calls_run_concurrently_on_the_event_loop_without_threads() -> None:
     import threading
 
-    eng = engine(async_workers=16)
-    together = threading.Barrier(12, timeout=30)  # passes only when all twelve calls are in flight at once
-    original = eng.caller.call
+    class Gathered(MockTransport):
+        """Answers only when all twelve calls are in flight at once."""
 
-    def provider(*args: Any, **kwargs: Any) -> Any:
-        together.wait()
-        return original(*args, **kwargs)
+        def __init__(self) -> None:
+            super().__init__(MOCKS)
+            self.together = asyncio.Barrier(12)
 
-    eng.caller.call = provider  # type: ignore[method-assign]
+        async def asend(self, kwargs: dict[str, Any]) -> Any:
+            await asyncio.wait_for(self.together.wait(), 30)
+            return await super().asend(kwargs)
+
+    eng = engine(transport=Gathered())
+    before = {t.ident for t in threading.enumerate()}
+    names: set[str] = set()
 
     async def burst() -> list[Any]:
-        return await asyncio.gather(*(eng.acomplete(ASK, user=f"u{i}", tier="pro", metadata={"plan": "premium"})
-                                      for i in range(12)))
+        calls = [asyncio.create_task(eng.acomplete(ASK, user=f"u{i}", tier="pro", metadata={"plan": "premium"}))
+                 for i in range(12)]
+        while not all(c.done() for c in calls):
+            names.update(t.name for t in threading.enumerate() if t.ident not in before)
+            await asyncio.sleep(0.001)
+        return [c.result() for c in calls]
 
     results = asyncio.run(burst())
-    assert [r.decision.outcome for r in results] == ["answered"] * 12  # with asyncio's default pool (6 threads here) the barrier would time out
+    assert [r.decision.outcome for r in results] == ["answered"] * 12
+    # the requests waited on the loop: no thread of ours held one (the old acomplete ran each on a pool thread)
+    assert not [n for n in names if n.startswith("cascadepolicy")]
     eng.close()
 
 
@@ -458,7 +471,7 @@ def test_every_call_is_within_its_reserved_worst_case() -> None:
     text = JUDGED.replace("RUBRIC", repr(rubric))
     documents = ["Clause 7: the warranty lasts two years from delivery. " * 120]
     mocks = {"writer": "The warranty lasts two years. " * 8, "strong": "Two years, by clause 7. " * 8, "judge": "Score: 3"}
-    eng = engine(text, mocks=mocks)
+    eng = engine(text, transport=MockTransport(mocks))
     result = eng.complete(ASK, user="u1", metadata={"documents": documents})
     d = result.decision
     assert {c.purpose for c in d.calls} == {"draft", "judge"}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import cascadepolicy
+from cascadepolicy.providers.transport import MockTransport
 from cascadepolicy.state import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,11 +37,11 @@ def test_counts_survive_a_restart_on_sqlite(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
     text = POLICY.replace("STATE", str(db))
     clock = lambda: 1_800_000_000.0  # noqa: E731
-    first = cascadepolicy.loads(text).engine(clock=clock, mocks={"m": "ok"})
+    first = cascadepolicy.loads(text).engine(clock=clock, transport=MockTransport({"m": "ok"}))
     one = first.complete(ASK, user="u1")
     assert one.decision.outcome == "answered"
     first.close()
-    second = cascadepolicy.loads(text).engine(clock=clock, mocks={"m": "ok"})  # a new process would see the same file
+    second = cascadepolicy.loads(text).engine(clock=clock, transport=MockTransport({"m": "ok"}))  # a new process would see the same file
     two = second.complete(ASK, user="u1")
     assert two.decision.outcome == "answered"
     third = second.complete(ASK, user="u1")
@@ -53,7 +54,7 @@ def test_usage_command_reports_and_resets(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
     policy_file = tmp_path / "durable.yaml"
     policy_file.write_text(POLICY.replace("STATE", str(db)))
-    engine = cascadepolicy.load(policy_file).engine(mocks={"m": "ok"})
+    engine = cascadepolicy.load(policy_file).engine(transport=MockTransport({"m": "ok"}))
     engine.complete(ASK, user="u7")
     engine.close()
     run = [sys.executable, "-m", "cascadepolicy", "usage", str(policy_file), "--user", "u7"]
@@ -73,7 +74,7 @@ def test_multi_host_policy_runs_on_a_real_redis(redis_url: str, monkeypatch: pyt
     policy = cascadepolicy.load(ROOT / "policies" / "multi-host.yaml")
     assert policy.spec.store.kind == "redis"
     mocks = {model_id: f"answer from {model_id}" for model_id in policy.spec.models}
-    engines = [policy.engine(mocks=mocks) for _ in range(2)]  # two "hosts" sharing one Redis
+    engines = [policy.engine(transport=MockTransport(mocks)) for _ in range(2)]  # two "hosts" sharing one Redis
     results = [engines[i % 2].complete(ASK, user="shared-user", tier=next(iter(policy.spec.tiers)),
                                        metadata={}) for i in range(4)]
     answered = [r for r in results if r.decision.outcome == "answered"]

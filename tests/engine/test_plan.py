@@ -16,6 +16,7 @@ from cascadepolicy.compile.plan import (
     compile_plan,
 )
 from cascadepolicy.guardrails.base import Verdict
+from cascadepolicy.providers.transport import MockTransport
 from cascadepolicy.runtime.features import clip_tokens, count_prompt_tokens, text_tokens
 from cascadepolicy.state import MemoryStore
 
@@ -24,7 +25,7 @@ ASK = [{"role": "user", "content": "What does the warranty cover?"}]
 
 def engine(text: str, mocks: dict[str, Any]) -> Any:
     policy = cascadepolicy.loads(text, "plan.yaml")
-    return policy.engine(store=MemoryStore(), mocks=mocks, sleep=lambda s: None, decision_log=None)
+    return policy.engine(store=MemoryStore(), transport=MockTransport(mocks), sleep=lambda s: None, decision_log=None)
 
 
 def path_of_graph(eng: Any, decision: Any) -> list[tuple[str, str]]:

@@ -24,6 +24,7 @@ import pytest
 import cascadepolicy
 from cascadepolicy.providers.calls import litellm_module
 from cascadepolicy.providers.response_check import Anomalies, check_usage
+from cascadepolicy.providers.transport import MockTransport
 from cascadepolicy.runtime.features import count_prompt_tokens, text_tokens
 from cascadepolicy.state import MemoryStore
 
@@ -151,7 +152,7 @@ def test_an_empty_choices_list_is_a_provider_error_not_an_index_error() -> None:
 def test_a_raw_response_given_as_mock_is_billed_like_a_providers() -> None:
     # A mock that is a response dict goes through litellm's mock_response and the same checks.
     engine = _policy("http://127.0.0.1:9").engine(store=MemoryStore(), decision_log=None,
-                                                 mocks={"m": response("Hello there.", usage(-7, -7))})
+                                                 transport=MockTransport({"m": response("Hello there.", usage(-7, -7))}))
     call = engine.complete(ASK, user="u").decision.calls[0]
     assert (call.prompt_tokens, call.completion_tokens) == (count_prompt_tokens(ASK), text_tokens("Hello there."))
     assert _codes(call) == ["usage-invalid", "usage-invalid"]

@@ -8,6 +8,7 @@ import pytest
 
 from cascadepolicy.compile.graph import build_graph
 from cascadepolicy.errors import ProviderTimeout
+from cascadepolicy.providers.transport import MockTransport
 
 from .test_engine import ASK, BASE, MOCKS, engine, prespend
 
@@ -29,7 +30,7 @@ TOXIC = "ANSWER: you are an idiot and I hate you, stupid moron."
     (ASK, {"metadata": {"plan": "basic"}}, {m: ProviderTimeout("x") for m in MOCKS}, "error"),  # every step fails
 ])
 def test_trace_is_a_path_of_the_graph(messages: Any, kwargs: dict[str, Any], mocks: dict[str, Any], outcome: str) -> None:
-    eng = engine(mocks=mocks)
+    eng = engine(transport=MockTransport(mocks))
     decision = eng.complete(messages, user="u1", **kwargs).decision
     graph = build_graph(eng.policy)
     nodes = {n.id for n in graph.nodes}

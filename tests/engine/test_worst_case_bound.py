@@ -25,6 +25,7 @@ import cascadepolicy
 from cascadepolicy.errors import ProviderTimeout
 from cascadepolicy.guardrails.base import Finding, Verdict
 from cascadepolicy.providers.calls import litellm_module
+from cascadepolicy.providers.transport import MockTransport
 from cascadepolicy.runtime.features import text_tokens
 from cascadepolicy.state import MemoryStore
 
@@ -43,7 +44,7 @@ def answer_of(max_tokens: int) -> str:
 
 def run_requests(policy_text: str, mocks: dict[str, Any], prompts: list[str], **request: Any) -> list[Any]:
     policy = cascadepolicy.loads(policy_text, "bound.yaml")
-    engine = policy.engine(store=MemoryStore(), mocks=mocks, sleep=lambda s: None, clock=lambda: NOW, decision_log=None)
+    engine = policy.engine(store=MemoryStore(), transport=MockTransport(mocks), sleep=lambda s: None, clock=lambda: NOW, decision_log=None)
     return [engine.complete([{"role": "user", "content": p}], user="u1", **request).decision for p in prompts]
 
 
@@ -163,7 +164,7 @@ def test_no_request_settles_more_than_it_reserved(generated: tuple[str, dict[str
     mocks: dict[str, Any] = {m: answer_of(spec.max_tokens) for m, spec in policy.spec.models.items()}
     mocks.update(failing)
     docs = [" ".join(f"fact{i}" for i in range(n)) for n in documents]
-    engine = policy.engine(store=MemoryStore(), mocks=mocks, sleep=lambda s: None, clock=lambda: NOW, decision_log=None)
+    engine = policy.engine(store=MemoryStore(), transport=MockTransport(mocks), sleep=lambda s: None, clock=lambda: NOW, decision_log=None)
     messages = [{"role": "user", "content": " ".join(f"q{i}" for i in range(words))}]
     if stream:
         litellm = litellm_module()

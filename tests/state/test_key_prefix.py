@@ -19,6 +19,7 @@ import redis
 import cascadepolicy
 from cascadepolicy.language import model
 from cascadepolicy.providers.calls import duration_seconds
+from cascadepolicy.providers.transport import MockTransport
 from cascadepolicy.state import MemoryStore, SQLiteStore
 from cascadepolicy.state.redis_store import RedisStore
 
@@ -38,7 +39,7 @@ ASK = [{"role": "user", "content": "hi"}]
 
 def _engine(store: str, environ: dict[str, str] | None = None) -> Any:
     policy = cascadepolicy.loads(POLICY.format(store=store), "p.yaml", environ={**os.environ, **(environ or {})})
-    return policy.engine(mocks={"m": "hello"}, decision_log=None)
+    return policy.engine(transport=MockTransport({"m": "hello"}), decision_log=None)
 
 
 @pytest.mark.redis

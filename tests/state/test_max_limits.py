@@ -19,6 +19,7 @@ from cascadepolicy.language.model import (
     MAX_WEIGHT,
 )
 from cascadepolicy.loading.loader import check_text
+from cascadepolicy.providers.transport import MockTransport
 from cascadepolicy.state import Store
 
 from .specs import StoreSpec
@@ -85,7 +86,7 @@ def test_a_value_over_its_maximum_is_an_error_where_it_is_written(name: str, val
 
 
 def test_a_policy_at_the_maxima_runs_on_every_store(store_spec: StoreSpec, store: Store) -> None:
-    engine = cascadepolicy.loads(policy_text(), "maxima.yaml").engine(store=store, mocks={"small": "a short answer"})
+    engine = cascadepolicy.loads(policy_text(), "maxima.yaml").engine(store=store, transport=MockTransport({"small": "a short answer"}))
     for _ in range(3):
         result = engine.complete([{"role": "user", "content": "hello there"}], user="u1")
         assert not result.blocked and result.decision.admission is not None and result.decision.admission.admitted

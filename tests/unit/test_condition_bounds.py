@@ -24,6 +24,7 @@ from cascadepolicy.language.conditions import (
     FieldType,
     compile_condition,
 )
+from cascadepolicy.providers.transport import MockTransport
 from cascadepolicy.state import MemoryStore
 
 FIELDS = {**BUILTIN_FIELDS, "metadata.s": FieldType("string"), "metadata.n": FieldType("integer"), "metadata.x": FieldType("number")}
@@ -155,7 +156,7 @@ routes:
 @pytest.mark.parametrize(("on_error", "blocked"), [("", True), ("on_error: block", True), ("on_error: skip", False)])
 def test_a_cap_hit_at_run_time_goes_through_on_error(on_error: str, blocked: bool) -> None:
     text = POLICY.replace(", ON_ERROR", f", {on_error}" if on_error else "")
-    engine = cascadepolicy.loads(text, "bounds.yaml").engine(store=MemoryStore(), mocks={"small": "ok", "large": "ok"})
+    engine = cascadepolicy.loads(text, "bounds.yaml").engine(store=MemoryStore(), transport=MockTransport({"small": "ok", "large": "ok"}))
     result = engine.complete([{"role": "user", "content": "hello"}], user="u1")
     assert result.blocked is blocked
     if blocked:
