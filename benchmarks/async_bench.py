@@ -11,7 +11,9 @@ same stub; the two sides alternate per round so machine load hits both
 alike. Printed per N: the wall time of each side, their ratio (target <= 1.15)
 and the peak number of threads of this process while the requests were in
 flight (target <= 16), sampled on the event loop every 5 ms; the bare side's
-peak is taken before the engine is built.
+peak is taken before the engine is built. Above N = 500 both sides wait on
+litellm's own connection pool (500 per host), so the larger N measures that
+queue as much as the engine.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import statistics
 import sys
@@ -79,9 +82,13 @@ async def _timed(n: int, one: Callable[[int], Awaitable[Any]]) -> tuple[float, i
 
 
 async def run(ns: list[int], rounds: int, api_base: str) -> dict[str, Any]:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # as the engine sets it: no price-map download
     import litellm
 
     litellm.suppress_debug_info = True
+    # Both sides queue on litellm's aiohttp pool (500 connections per host) above N=500; its
+    # warning per waiting request would bury the figures.
+    logging.getLogger("LiteLLM").setLevel(logging.ERROR)
     os.environ["STUB_API_BASE"] = api_base
     engine = cascadepolicy.loads(POLICY, "async-bench.yaml").engine(store=MemoryStore(), decision_log=None)
 

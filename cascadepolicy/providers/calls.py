@@ -88,6 +88,17 @@ class CallResult:
     finish_reason: str | None
     attempts: list[Attempt] = field(default_factory=list)
     anomalies: tuple[str, ...] = ()  # what was wrong with the provider's response (`response_check`)
+    tool_calls: tuple[ToolCallRecord, ...] = ()  # the answer's tool calls, when it makes any
+    response: Any = None  # the provider's response (litellm ModelResponse; a stream's, assembled)
+
+
+@dataclass(frozen=True)
+class ToolCallRecord:
+    """One tool call of an answer, as the provider sent it (arguments: the raw JSON text)."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 def map_exception(exc: BaseException, model_id: str | None = None) -> ProviderError:
@@ -152,10 +163,14 @@ class ModelCaller:
         watch_key_variables(spec.api_key_env for spec in models.values())
 
     def call(self, model_id: str, messages: Sequence[Mapping[str, Any]], *, transport: Transport,
-             stream: bool = False, allowed: Collection[str] | None = None) -> Generator[Effect, Any, CallResult]:
+             stream: bool = False, allowed: Collection[str] | None = None,
+             params: Mapping[str, Any] | None = None) -> Generator[Effect, Any, CallResult]:
         """Call `model_id`, then its fallbacks (those in `allowed`, when given); raise the last ProviderError if all fail.
 
         With `stream`, the answer's text reaches the consumer as it arrives (`Send.stream`).
+        `params` are the request's chat-completion parameters (`tools`, `temperature`,
+        ...), already checked against the policy; they go to every model of the chain,
+        with `max_tokens` capped at each model's own.
         """
         attempts: list[Attempt] = []
         chain = [model_id, *(f for f in self.models[model_id].fallbacks if allowed is None or f in allowed)]
@@ -163,7 +178,8 @@ class ModelCaller:
         sent = [False]  # whether any streamed text reached the consumer
         for candidate in chain:
             try:
-                result = yield from self._with_retries(candidate, messages, transport, attempts, sent if stream else None)
+                result = yield from self._with_retries(candidate, messages, transport, attempts, sent if stream else None,
+                                                       params or {})
                 result.attempts = attempts
                 return result
             except ProviderError as exc:
@@ -177,14 +193,15 @@ class ModelCaller:
         raise last
 
     def _with_retries(self, model_id: str, messages: Sequence[Mapping[str, Any]], transport: Transport,
-                      attempts: list[Attempt], sent: list[bool] | None) -> Generator[Effect, Any, CallResult]:
+                      attempts: list[Attempt], sent: list[bool] | None,
+                      params: Mapping[str, Any]) -> Generator[Effect, Any, CallResult]:
         spec = self.models[model_id]
         for attempt in range(spec.retries + 1):
             started = self.clock()
             found = Anomalies()
             reader = ChunkReader(found) if sent is not None else None
             try:
-                result = yield from self._once(model_id, spec, messages, transport, reader, found)
+                result = yield from self._once(model_id, spec, messages, transport, reader, found, params)
             except Exception as exc:  # the provider boundary: every failure becomes ours
                 error = map_exception(exc, model_id)
                 cut = reader is not None and reader.sent
@@ -210,11 +227,14 @@ class ModelCaller:
         raise AssertionError("unreachable")
 
     def _once(self, model_id: str, spec: ModelSpec, messages: Sequence[Mapping[str, Any]], transport: Transport,
-              reader: ChunkReader | None, found: Anomalies) -> Generator[Effect, Any, CallResult]:
-        kwargs: dict[str, Any] = {"model": spec.model, "messages": list(messages), "max_tokens": spec.max_tokens,
+              reader: ChunkReader | None, found: Anomalies, params: Mapping[str, Any]) -> Generator[Effect, Any, CallResult]:
+        max_tokens = min(spec.max_tokens, params.get("max_tokens") or spec.max_tokens)
+        kwargs: dict[str, Any] = {"model": spec.model, "messages": list(messages), "max_tokens": max_tokens,
                                   "timeout": duration_seconds(spec.timeout), "num_retries": 0}
         if spec.temperature is not None:
             kwargs["temperature"] = spec.temperature
+        # the request's parameters over the policy's defaults; what bounds spending stays the policy's
+        kwargs.update({k: v for k, v in params.items() if k not in POLICY_OWNED})
         if spec.api_base:
             kwargs["api_base"] = spec.api_base
         answer = transport.answer(model_id, spec.model)
@@ -248,6 +268,9 @@ class ModelCaller:
             kwargs.update(stream=True, stream_options={"include_usage": True})
             yield Send(model_id, kwargs, reader)
             text, finish, usage, logprobs = "".join(reader.parts), reader.finish, reader.usage, reader.logprobs or None
+            response = reader.assembled(messages)
+            # read for its tool calls only: the chunks' faults are recorded already
+            tool_calls = _tool_calls(first_choice(attr(response, "choices"), Anomalies(), "the stream's"))
         else:
             response = yield Send(model_id, kwargs)
             choice = first_choice(attr(response, "choices"), found, "the response's")
@@ -259,17 +282,20 @@ class ModelCaller:
             finish = attr(choice, "finish_reason")
             usage = attr(response, "usage")
             logprobs = _logprobs(choice)
+            tool_calls = _tool_calls(choice)
         latency = (self.clock() - started) * 1000
         price = self.prices[model_id]
         finish = finish if isinstance(finish, str) else None
         if scripted is not None:
-            return CallResult(model_id, spec.model, text, *scripted, price.cost(*scripted), latency, logprobs, finish)
+            return CallResult(model_id, spec.model, text, *scripted, price.cost(*scripted), latency, logprobs, finish,
+                              tool_calls=tool_calls, response=response)
         # litellm knows provider details (cached tokens, tiers) our table price does not
         provider_cost = ((lambda: litellm_module().completion_cost(completion_response=response))
-                         if response is not None and price.source == "litellm" else None)
-        billing = bill(usage, messages, text, spec.max_tokens, price, found, provider_cost=provider_cost)
+                         if response is not None and reader is None and price.source == "litellm" else None)
+        billed = text + "".join(c.name + c.arguments for c in tool_calls)  # tool calls are completion tokens too
+        billing = bill(usage, messages, billed, max_tokens, price, found, provider_cost=provider_cost)
         return CallResult(model_id, spec.model, text, billing.prompt_tokens, billing.completion_tokens, billing.cost,
-                          latency, logprobs, finish, anomalies=billing.anomalies)
+                          latency, logprobs, finish, anomalies=billing.anomalies, tool_calls=tool_calls, response=response)
 
 
 class ChunkReader:
@@ -277,6 +303,7 @@ class ChunkReader:
 
     def __init__(self, found: Anomalies) -> None:
         self.found = found
+        self.chunks: list[Any] = []
         self.parts: list[str] = []
         self.finish: Any = None
         self.usage: Any = None
@@ -286,7 +313,17 @@ class ChunkReader:
     def sent(self) -> bool:
         return bool(self.parts)
 
+    def assembled(self, messages: Sequence[Mapping[str, Any]]) -> Any:
+        """The whole answer as one response (litellm's `stream_chunk_builder`), or None when it cannot be built."""
+        if not self.chunks:
+            return None
+        try:
+            return litellm_module().stream_chunk_builder(self.chunks, messages=list(messages))
+        except Exception:  # a malformed stream, its faults recorded chunk by chunk; its text was read all the same
+            return None
+
     def feed(self, chunk: Any) -> str:
+        self.chunks.append(chunk)
         self.usage = attr(chunk, "usage") or self.usage
         choice = first_choice(attr(chunk, "choices"), self.found, "a stream chunk's")
         if choice is None:
@@ -310,6 +347,27 @@ def count_tokens(messages: Sequence[Mapping[str, Any]], text: str) -> tuple[int,
     from cascadepolicy.runtime.features import count_prompt_tokens, text_tokens
 
     return count_prompt_tokens(messages), text_tokens(text) if text else 0
+
+
+# Parameters a request may not set: the policy decides the model, how long a call may wait,
+# and how many answers it pays for (`max_tokens` is capped, not replaced).
+POLICY_OWNED = frozenset({"model", "messages", "max_tokens", "timeout", "num_retries", "api_key", "api_base",
+                          "base_url", "mock_response", "stream", "stream_options", "fallbacks", "n"})
+
+
+def _tool_calls(choice: Any) -> tuple[ToolCallRecord, ...]:
+    """The tool calls of a response's choice (message) or nothing."""
+    message = attr(choice, "message") if choice is not None else None
+    calls = attr(message, "tool_calls") if message is not None else None
+    if not isinstance(calls, list | tuple):
+        return ()
+    records = []
+    for call in calls:
+        function = attr(call, "function")
+        name, arguments = attr(function, "name"), attr(function, "arguments")
+        records.append(ToolCallRecord(str(attr(call, "id") or ""), name if isinstance(name, str) else "",
+                                      arguments if isinstance(arguments, str) else ""))
+    return tuple(records)
 
 
 def _logprobs(choice: Any) -> list[float] | None:
