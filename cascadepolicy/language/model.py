@@ -381,6 +381,12 @@ class JsonCheck(CheckBase):
         None, alias="schema", description="JSON Schema the answer must satisfy; its `$ref`s stay inside it (`#/...`).")
 
 
+class ToolCallCheck(CheckBase):
+    check: Literal["tool_call"] = Field(description="Each tool call names a tool the request offers, and its arguments are JSON valid against that tool's parameter schema.")
+    require_call: bool = Field(False, description="A text answer fails; when false, a text answer skips this check.")
+    allow_unknown_tools: bool = Field(False, description="A call to a tool the request does not offer passes when its arguments are a JSON object; when false, it fails.")
+
+
 class ArithmeticCheck(CheckBase):
     check: Literal["arithmetic"] = Field(description="Every `a op b = c` the answer writes is recomputed.")
     tolerance: Tolerance = Field(1e-6, description="Relative tolerance for a result to count as right.")
@@ -451,7 +457,7 @@ class CustomCheck(CheckBase):
 
 
 QualityCheck = Annotated[
-    RegexCheck | LengthCheck | HedgingCheck | RefusalCheck | CoherenceCheck | JsonCheck | ArithmeticCheck
+    RegexCheck | LengthCheck | HedgingCheck | RefusalCheck | CoherenceCheck | JsonCheck | ToolCallCheck | ArithmeticCheck
     | AnswerFormatCheck | ConsistencyCheck | GroundedNumbersCheck | ProvenanceCheck | ExactnessCheck | LogprobCheck | JudgeCheck
     | CustomCheck,
     Field(discriminator="check"),

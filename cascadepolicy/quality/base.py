@@ -11,7 +11,8 @@ threshold.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -20,13 +21,46 @@ from cascadepolicy.errors import CascadePolicyError
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """One tool call of an answer, as the provider sent it: `arguments` is the raw JSON string."""
+
+    id: str
+    name: str
+    arguments: str
+
+    @classmethod
+    def of(cls, raw: Any) -> ToolCall:
+        """From an OpenAI/litellm tool call: a mapping or an object with `id` and `function.name`/`.arguments`."""
+        def field(owner: Any, key: str) -> Any:
+            return owner.get(key) if isinstance(owner, Mapping) else getattr(owner, key, None)
+
+        function = field(raw, "function")
+        arguments = field(function, "arguments")
+        if not isinstance(arguments, str):  # already decoded by a provider adapter: what the caller gets is its JSON
+            arguments = "" if arguments is None else json.dumps(arguments, default=str)
+        return cls(str(field(raw, "id") or ""), str(field(function, "name") or ""), arguments)
+
+
+@dataclass(frozen=True)
 class Draft:
-    """One model answer under review."""
+    """One model answer under review, with what the request asked of it.
+
+    `tool_calls` are the answer's tool calls; `tools`, `tool_choice` and
+    `response_format` are the request's, as the caller gave them."""
 
     text: str
     prompt: str
     logprobs: Sequence[float] | None = None
     complexity: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    tools: Sequence[Any] = ()
+    tool_choice: Any = None
+    response_format: Any = None
+
+    @property
+    def is_tool_call(self) -> bool:
+        """The answer is tool calls and no text: a check that reads the text has nothing to look at."""
+        return bool(self.tool_calls) and not self.text.strip()
 
 
 @dataclass(frozen=True)
@@ -98,3 +132,9 @@ def clamp01(value: float) -> float:
 
 def skipped(check: str, detail: str) -> CheckResult:
     return CheckResult(check=check, score=1.0, passed=True, skipped=True, detail=detail)
+
+
+def reads_text(check: Check) -> bool:
+    """Whether `check` judges the answer's text: a check class says otherwise with `reads_text = False`
+    (`logprob`, `custom`, `tool_call`); any other check, a plain function included, reads it."""
+    return bool(getattr(check, "reads_text", True))

@@ -14,7 +14,9 @@ from typing import Any
 
 from cascadepolicy.effects import JudgeRequest
 
-from .base import Check, CheckResult, CompositeScore, Draft, Judged
+from .base import Check, CheckResult, CompositeScore, Draft, Judged, reads_text, skipped
+
+TOOL_CALL_SKIP = "the answer is a tool call; text checks do not apply"
 
 
 def score_draft(checks: Sequence[tuple[Check, float, bool]], draft: Draft) -> CompositeScore:
@@ -33,7 +35,8 @@ def scoring(checks: Sequence[tuple[Check, float, bool]], draft: Draft, *,
 
     Every check runs even after a required one failed, so the decision record
     shows all of them. With every check skipped the score is 1.0: nothing
-    found fault with the draft.
+    found fault with the draft. A check that reads the text is skipped, not
+    run, on an answer that is tool calls and no text (`Draft.is_tool_call`).
     """
     results: list[CheckResult] = []
     total = weights = 0.0
@@ -41,7 +44,9 @@ def scoring(checks: Sequence[tuple[Check, float, bool]], draft: Draft, *,
     for check, weight, required in checks:
         if weight < 0:
             raise ValueError(f"check weights must be >= 0, got {weight}")
-        if ask_judges and isinstance(check, Judged):
+        if draft.is_tool_call and reads_text(check):
+            result = skipped(str(getattr(check, "kind", getattr(check, "__name__", "check"))), TOOL_CALL_SKIP)
+        elif ask_judges and isinstance(check, Judged):
             # its model call is the walk's to make: answered with (reply, cost), or an exception thrown in
             try:
                 reply, cost = yield check.request(draft)

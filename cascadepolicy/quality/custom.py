@@ -38,6 +38,7 @@ class CalledCheck:
     spec: lang.CustomCheck
     fn: Callable[..., Any]
     kind: ClassVar[str] = "custom"
+    reads_text: ClassVar[bool] = False  # the function gets the whole Draft, tool calls included, and decides
 
     def __call__(self, draft: Draft) -> CheckResult:
         function = self.spec.function

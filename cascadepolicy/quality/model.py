@@ -54,6 +54,7 @@ class LogprobCheck:
     """Mean and minimum token log-probability; score is the geometric-mean token probability."""
 
     kind: ClassVar[str] = "logprob"
+    reads_text: ClassVar[bool] = False  # log-probabilities judge a tool call's tokens as well as text's
 
     def __init__(self, spec: lang.LogprobCheck) -> None:
         self.spec = spec

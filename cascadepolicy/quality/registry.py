@@ -34,6 +34,7 @@ CHECKS: dict[str, type[lang.CheckBase]] = {
 _RUNTIME: dict[str, tuple[str, str]] = {
     "regex": ("text", "RegexCheck"), "length": ("text", "LengthCheck"), "hedging": ("text", "HedgingCheck"),
     "refusal": ("text", "RefusalCheck"), "coherence": ("coherence", "CoherenceCheck"), "json": ("structured", "JsonCheck"),
+    "tool_call": ("tools", "ToolCallCheck"),
     "arithmetic": ("math_checks", "ArithmeticCheck"), "answer_format": ("math_checks", "AnswerFormatCheck"),
     "consistency": ("math_checks", "ConsistencyCheck"), "grounding": ("math_checks", "GroundingCheck"),
     "provenance": ("math_checks", "ProvenanceCheck"), "exactness": ("math_checks", "ExactnessCheck"),
@@ -59,6 +60,9 @@ def _module(name: str) -> ModuleType:
     if name == "structured":
         import cascadepolicy.quality.structured as structured
         return structured
+    if name == "tools":
+        import cascadepolicy.quality.tools as tools
+        return tools
     if name == "math_checks":
         import cascadepolicy.quality.math_checks as math_checks
         return math_checks
