@@ -18,7 +18,7 @@ infinite or NaN (`.inf` and `.nan` are YAML numbers).
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -30,6 +30,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from cascadepolicy.language.params import REQUEST_PARAMS
 
 SUPPORTED_VERSIONS = (1,)
 
@@ -217,6 +219,20 @@ class Budget(Strict):
         return self
 
 
+if TYPE_CHECKING:
+    RequestParam = str
+else:  # one of the names, as a Literal so that the schema lists them and a typo gets a suggestion
+    RequestParam = Literal[tuple(sorted(REQUEST_PARAMS))]
+
+
+class TierParams(Strict):
+    """The chat-completion parameters a tier's requests may pass to the models."""
+
+    forbid: tuple[RequestParam, ...] = Field((), description="Parameters this tier's requests may not set (a request that sets one is refused).")
+    max_tokens: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = Field(
+        None, description="The most completion tokens a request may ask for; a larger `max_tokens` is lowered to this (recorded).")
+
+
 class Tier(Strict):
     """What one class of caller may do."""
 
@@ -224,6 +240,7 @@ class Tier(Strict):
     rate: tuple[RateWindow, ...] = Field((), description="Rate windows; every one must admit a request.")
     budget: Budget | None = Field(None, description="USD budget with warn/degrade/block thresholds.")
     models: tuple[Id, ...] | None = Field(None, description="Model ids this tier may call; cascade steps with other models are skipped. Omit to allow all.")
+    params: TierParams = Field(default_factory=TierParams, description="Which request parameters (tools, temperature, ...) the tier may pass to models.")
 
 
 class Limit(Strict):

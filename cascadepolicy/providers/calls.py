@@ -35,6 +35,7 @@ from cascadepolicy.errors import (
     ProviderUnavailable,
 )
 from cascadepolicy.language.model import ModelSpec, duration_seconds
+from cascadepolicy.language.params import REQUEST_PARAMS
 from cascadepolicy.language.pricing import Price
 from cascadepolicy.providers.response_check import Anomalies, attr, bill, content_text, first_choice
 from cascadepolicy.scrub import guard_loggers, provider_text, scrub_keys, watch_key_variables
@@ -90,6 +91,14 @@ class CallResult:
     anomalies: tuple[str, ...] = ()  # what was wrong with the provider's response (`response_check`)
     tool_calls: tuple[ToolCallRecord, ...] = ()  # the answer's tool calls, when it makes any
     response: Any = None  # the provider's response (litellm ModelResponse; a stream's, assembled)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a call is for: litellm's `user`, and `metadata` naming the decision, policy and route."""
+
+    user: str | None
+    metadata: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -164,13 +173,16 @@ class ModelCaller:
 
     def call(self, model_id: str, messages: Sequence[Mapping[str, Any]], *, transport: Transport,
              stream: bool = False, allowed: Collection[str] | None = None,
-             params: Mapping[str, Any] | None = None) -> Generator[Effect, Any, CallResult]:
+             params: Mapping[str, Any] | None = None,
+             identity: Identity | None = None) -> Generator[Effect, Any, CallResult]:
         """Call `model_id`, then its fallbacks (those in `allowed`, when given); raise the last ProviderError if all fail.
 
         With `stream`, the answer's text reaches the consumer as it arrives (`Send.stream`).
         `params` are the request's chat-completion parameters (`tools`, `temperature`,
         ...), already checked against the policy; they go to every model of the chain,
-        with `max_tokens` capped at each model's own.
+        with `max_tokens` capped at each model's own. `identity` goes with every call as
+        litellm's `user` and `metadata`, for litellm's callbacks (Langfuse and others) to
+        join their traces to the decision record.
         """
         attempts: list[Attempt] = []
         chain = [model_id, *(f for f in self.models[model_id].fallbacks if allowed is None or f in allowed)]
@@ -179,7 +191,7 @@ class ModelCaller:
         for candidate in chain:
             try:
                 result = yield from self._with_retries(candidate, messages, transport, attempts, sent if stream else None,
-                                                       params or {})
+                                                       params or {}, identity)
                 result.attempts = attempts
                 return result
             except ProviderError as exc:
@@ -193,15 +205,15 @@ class ModelCaller:
         raise last
 
     def _with_retries(self, model_id: str, messages: Sequence[Mapping[str, Any]], transport: Transport,
-                      attempts: list[Attempt], sent: list[bool] | None,
-                      params: Mapping[str, Any]) -> Generator[Effect, Any, CallResult]:
+                      attempts: list[Attempt], sent: list[bool] | None, params: Mapping[str, Any],
+                      identity: Identity | None) -> Generator[Effect, Any, CallResult]:
         spec = self.models[model_id]
         for attempt in range(spec.retries + 1):
             started = self.clock()
             found = Anomalies()
             reader = ChunkReader(found) if sent is not None else None
             try:
-                result = yield from self._once(model_id, spec, messages, transport, reader, found, params)
+                result = yield from self._once(model_id, spec, messages, transport, reader, found, params, identity)
             except Exception as exc:  # the provider boundary: every failure becomes ours
                 error = map_exception(exc, model_id)
                 cut = reader is not None and reader.sent
@@ -227,14 +239,20 @@ class ModelCaller:
         raise AssertionError("unreachable")
 
     def _once(self, model_id: str, spec: ModelSpec, messages: Sequence[Mapping[str, Any]], transport: Transport,
-              reader: ChunkReader | None, found: Anomalies, params: Mapping[str, Any]) -> Generator[Effect, Any, CallResult]:
-        max_tokens = min(spec.max_tokens, params.get("max_tokens") or spec.max_tokens)
+              reader: ChunkReader | None, found: Anomalies, params: Mapping[str, Any],
+              identity: Identity | None) -> Generator[Effect, Any, CallResult]:
+        asked = params.get("max_completion_tokens") or params.get("max_tokens")
+        max_tokens = min(spec.max_tokens, asked) if isinstance(asked, int) and asked > 0 else spec.max_tokens
         kwargs: dict[str, Any] = {"model": spec.model, "messages": list(messages), "max_tokens": max_tokens,
                                   "timeout": duration_seconds(spec.timeout), "num_retries": 0}
         if spec.temperature is not None:
             kwargs["temperature"] = spec.temperature
         # the request's parameters over the policy's defaults; what bounds spending stays the policy's
-        kwargs.update({k: v for k, v in params.items() if k not in POLICY_OWNED})
+        kwargs.update({k: v for k, v in params.items() if k in PASSED_THROUGH})
+        if identity is not None:
+            if identity.user is not None:
+                kwargs["user"] = identity.user
+            kwargs["metadata"] = dict(identity.metadata)
         if spec.api_base:
             kwargs["api_base"] = spec.api_base
         answer = transport.answer(model_id, spec.model)
@@ -349,10 +367,9 @@ def count_tokens(messages: Sequence[Mapping[str, Any]], text: str) -> tuple[int,
     return count_prompt_tokens(messages), text_tokens(text) if text else 0
 
 
-# Parameters a request may not set: the policy decides the model, how long a call may wait,
-# and how many answers it pays for (`max_tokens` is capped, not replaced).
-POLICY_OWNED = frozenset({"model", "messages", "max_tokens", "timeout", "num_retries", "api_key", "api_base",
-                          "base_url", "mock_response", "stream", "stream_options", "fallbacks", "n"})
+# A request's parameters that go to the provider as given; `max_tokens` (or `max_completion_tokens`)
+# is capped at the model's own instead, and `n` is the runtime's to refuse.
+PASSED_THROUGH = REQUEST_PARAMS - {"max_tokens", "max_completion_tokens", "n"}
 
 
 def _tool_calls(choice: Any) -> tuple[ToolCallRecord, ...]:
