@@ -48,6 +48,7 @@ from cascadepolicy.providers.transport import MockTransport  # noqa: E402
 from cascadepolicy.runtime import guards  # noqa: E402
 from cascadepolicy.runtime.drivers import run as run_walk  # noqa: E402
 from cascadepolicy.runtime.engine import Result  # noqa: E402
+from cascadepolicy.runtime.routing import route as choose_route  # noqa: E402
 from cascadepolicy.state import MemoryStore  # noqa: E402
 
 MINIMAL = """
@@ -159,11 +160,11 @@ def main() -> None:
 
     def decide(history: list[dict[str, str]], into: list[float]) -> None:
         start = time.perf_counter()
-        run = eng._new_run([*history, {"role": "user", "content": next(prompts)}], user="bench", tier="pro", context=None,
+        run = eng._new_request([*history, {"role": "user", "content": next(prompts)}], user="bench", tier="pro", context=None,
                            metadata={"feature": "chat"})
         decided = run_walk(eng._decide(run), eng.io)
         assert not isinstance(decided, Result), decided
-        run_walk(eng.admitter.release(decided[1], eng.clock()), eng.io)
+        run_walk(eng.admission.admitter.release(decided[1], eng.clock()), eng.io)
         into.append(time.perf_counter() - start)
 
     def decision_path(timed_parts: bool) -> None:
@@ -172,8 +173,9 @@ def main() -> None:
             decide(earlier, chat)
             return
         clock = time.perf_counter
+        admitter = eng.admission.admitter
         t0 = clock()
-        run = eng._new_run([{"role": "user", "content": next(prompts)}], user="bench", tier="pro", context=None,
+        run = eng._new_request([{"role": "user", "content": next(prompts)}], user="bench", tier="pro", context=None,
                            metadata={"feature": "chat"})
         t1 = clock()
         assert run_walk(eng.guardrails.run_input(run.messages, run.extra, run.redactor, run.decision, eng.transport), eng.io) is None
@@ -182,16 +184,15 @@ def main() -> None:
         t3 = clock()
         run.values["request.domain"]
         t4 = clock()
-        route = eng._route(run)
+        route = choose_route(eng.plan.routes, run)
         assert not isinstance(route, str)
         target = route.target
         t5 = clock()
         now = eng.clock()
-        worst = eng.worst_case(target, "pro", tokens)
-        _, reservation = run_walk(eng.admitter.reserve(eng.admitter.plan(user="bench", tier="pro", worst=worst, now=now), now),
-                                  eng.io)
+        worst = eng.admission.worst_case(target, "pro", tokens)
+        _, reservation = run_walk(admitter.reserve(admitter.plan(user="bench", tier="pro", worst=worst, now=now), now), eng.io)
         t6 = clock()
-        run_walk(eng.admitter.release(reservation, now), eng.io)
+        run_walk(admitter.release(reservation, now), eng.io)
         t7 = clock()
         marks = (t0, t1, t2, t3, t4, t5, t6, t7)
         for name, start, end in zip(parts, marks, marks[1:], strict=False):

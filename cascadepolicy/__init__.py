@@ -41,12 +41,13 @@ if TYPE_CHECKING:
         RouteRecord,
         Validation,
     )
-    from cascadepolicy.runtime.engine import Engine, Result, StreamingResult
+    from cascadepolicy.runtime.engine import AsyncStreamingResult, Engine, Result, StreamingResult
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AdmissionRecord",
+    "AsyncStreamingResult",
     "CascadePolicyError",
     "ConditionError",
     "Decision",
@@ -80,7 +81,7 @@ __all__ = [
     "loads",
 ]
 
-_ENGINE = ("Engine", "Result", "StreamingResult")
+_ENGINE = ("AsyncStreamingResult", "Engine", "Result", "StreamingResult")
 _DECISION = ("AdmissionRecord", "Decision", "GuardrailVerdict", "LimitStatus", "ModelCall", "RouteRecord", "Validation")
 
 

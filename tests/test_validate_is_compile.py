@@ -200,7 +200,7 @@ def test_what_validate_accepts_the_engine_builds(case: tuple[str, dict[str, Any]
         return
     engine = result.policy.engine(store=MemoryStore(), decision_log=None, offline=True)
     for name_ in result.policy.spec.validators:
-        built = engine._build_validators(name_)  # the engine's linked checks: what runs on drafts
+        built = engine.linker.validators(name_)  # the engine's linked checks: what runs on drafts
         for text_ in DRAFTS:
             score_draft(built, Draft(text_, "What is 2 + 2? Give 3 numbers: 1, 2, 3.", [-0.5, -2.0], "simple"))
 
@@ -278,5 +278,55 @@ def test_a_json_schema_with_a_list_builds_an_engine() -> None:
     result = check_text(text, "t.yaml", environ={})
     assert result.policy is not None, [d.format() for d in result.errors]
     engine = result.policy.engine(store=MemoryStore(), decision_log=None, offline=True)
-    [(check, _, _)] = engine._build_validators("v")
+    [(check, _, _)] = engine.linker.validators("v")
     assert check(Draft('{"answer": 2}', "q")).passed and not check(Draft('{"answer": 3}', "q")).passed
+
+
+# ---------------------------------------------------------------- what only building an engine can find
+
+CUSTOM = ("version: 1\nname: t\nmodels: {m: {model: gpt-4o-mini}}\n"
+          "guardrails:\n  - {id: g, stage: input, check: custom, function: \"{guard}\", action: block}\n"
+          "validators:\n  v: [{check: custom, function: \"{check}\"}]\n"
+          "cascades:\n  c: [{model: m, accept: {validators: v, min_score: 0.5}}, {model: m}]\n"
+          "routes: [{default: {cascade: c}}]\n")
+
+
+@pytest.mark.parametrize(("broken", "line"), [("guard", 5), ("check", 7)])
+def test_a_custom_function_whose_module_fails_to_import_is_a_located_policy_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: str, line: int) -> None:
+    """`validate` locates a `module:function` without running the module; only `engine()` imports it. A module
+    whose own code fails is then a ref-custom-callable diagnostic at the reference, for a guardrail's function
+    as for a validator's. Before, a custom guardrail's raised a raw CallableProblem from the guardrail runner."""
+    from cascadepolicy.errors import PolicyError
+
+    (tmp_path / "fine_mod_12_6.py").write_text("def f(text, **params):\n    return False\n")
+    (tmp_path / "broken_mod_12_6.py").write_text("raise RuntimeError('boom at import')\n\ndef f(text, **params):\n    return False\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    refs = {"guard": "fine_mod_12_6:f", "check": "fine_mod_12_6:f", broken: "broken_mod_12_6:f"}
+    text = CUSTOM.replace("{guard}", refs["guard"]).replace("{check}", refs["check"])
+    result = check_text(text, "t.yaml", environ={})
+    assert result.policy is not None and not result.errors, [d.format() for d in result.errors]
+    with pytest.raises(PolicyError) as raised:
+        result.policy.engine(store=MemoryStore(), decision_log=None)
+    [diagnostic] = raised.value.diagnostics
+    assert diagnostic.code == "ref-custom-callable"
+    assert "RuntimeError: boom at import" in diagnostic.message
+    column = text.splitlines()[line - 1].index('"broken_mod_12_6:f"') + 1  # the reference itself
+    assert diagnostic.location is not None and (diagnostic.location.line, diagnostic.location.column) == (line, column)
+
+
+def test_a_sqlite_store_whose_directory_cannot_be_created_is_a_store_error(tmp_path: Path) -> None:
+    """The path names a file, so it validates (validate never touches the file system); `engine()` cannot create its
+    directory because a file is in the way. Before, a raw NotADirectoryError/FileExistsError escaped from os.makedirs."""
+    from cascadepolicy.errors import StoreError
+
+    (tmp_path / "taken").write_text("a file, not a directory")
+    path = tmp_path / "taken" / "state" / "cascade.db"
+    text = ("version: 1\nname: t\nmodels: {m: {model: gpt-4o-mini}}\n"
+            f"store: {{kind: sqlite, path: '{path}'}}\nroutes: [{{default: {{model: m}}}}]\n")
+    result = check_text(text, "t.yaml", environ={})
+    assert result.policy is not None and not result.errors, [d.format() for d in result.errors]
+    with pytest.raises(StoreError) as raised:
+        result.policy.engine(decision_log=None)
+    message = str(raised.value)
+    assert message.startswith("t.yaml:4:") and repr(str(path.parent)) in message and "store.path" in message

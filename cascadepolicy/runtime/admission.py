@@ -1,4 +1,6 @@
-"""Admission: the graph node between input guardrails and the first model call.
+"""Admission: the graph node between routing and the first model call.
+
+    request → input guardrails → route → ▶ admission (reserve the worst case) → cascade → ▶ settle or release → Result
 
 It turns the rate windows, budgets and limits that apply to one request (the
 plan's templates, `compile.limits`) into store `Charge`s, reserves the worst
@@ -10,23 +12,36 @@ store calls (`StoreCall`), blocking or async. It also decides the declared degra
 and block (refused with the limit's name and a retry-after). Limits in `warn`
 or `dry_run` mode are counted but never refuse. A store that cannot be reached
 refuses, unless every limit involved opted into `fail_open`.
+
+`Admitter` does this against the store; `Admission` is the node of the walk
+around it: the target's allowed steps, the request's worst case, the
+reservation, the degrade re-plan, and at the end settling or releasing.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from cascadepolicy.compile.limits import LimitTemplate, compile_limits
-from cascadepolicy.compile.worst_case import Usage
+from cascadepolicy.compile.plan import (
+    Plan,
+    PlannedRoute,
+    PlannedStep,
+    PlannedTarget,
+    documents_tokens,
+)
+from cascadepolicy.compile.worst_case import Usage, WorstCase
 from cascadepolicy.effects import StoreCall
 from cascadepolicy.errors import StoreError
 from cascadepolicy.language.model import duration_seconds
-from cascadepolicy.runtime.decision import AdmissionRecord, LimitStatus
+from cascadepolicy.runtime.decision import AdmissionRecord, Decision, LimitStatus, RouteRecord
+from cascadepolicy.runtime.features import text_tokens
+from cascadepolicy.runtime.request import Request
 from cascadepolicy.state.base import Charge, Store
 
 if TYPE_CHECKING:
@@ -208,6 +223,75 @@ class Admitter:
             yield StoreCall("release", (reservation.reservation_id,), {"now": now})
         except StoreError:
             pass  # the reservation expires after its TTL
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The admission node of the walk: `admit` before the cascade, `close` after it, however it ends."""
+
+    plan: Plan
+    admitter: Admitter
+    worst_case: WorstCase
+    clock: Callable[[], float]
+    on_warning: Callable[[Decision, str], None] | None = None
+
+    def admit(self, request: Request, route: PlannedRoute, target: PlannedTarget
+              ) -> Generator[StoreCall, Any, tuple[tuple[PlannedStep, ...], Reservation | None] | str]:
+        """The steps to run and the reservation (steps of the walk), or why the request is refused."""
+        decision = request.decision
+        steps, refusal = self.plan.allowed(target, decision.tier)
+        if refusal:
+            return refusal
+        decision.trace.append(target.admit)
+        now = self.clock()
+        admitter = self.admitter
+        limited = admitter.applies(decision.tier)
+        prompt_tokens = request.values["request.tokens"] if limited else 0
+        documents = documents_tokens(request.extra["documents"], text_tokens) if limited and self.plan.grounding_judges else 0
+        planned = admitter.plan(user=decision.user, tier=decision.tier,
+                                worst=self.worst_case(target, decision.tier, prompt_tokens, documents), now=now)
+        record, reservation = yield from admitter.reserve(planned, now)
+        degrade_to = admitter.degrade_target(record, planned) if planned else None
+        degraded_target: PlannedTarget | None = self.plan.degrade_to.get(degrade_to) if degrade_to is not None else None
+        if degraded_target is not None and degraded_target is not target:
+            decision.trace.append(degraded_target.admit)
+            yield from admitter.release(reservation, now)
+            steps, refusal = self.plan.allowed(degraded_target, decision.tier)
+            if refusal:
+                return refusal
+            planned = admitter.plan(user=decision.user, tier=decision.tier,
+                                    worst=self.worst_case(degraded_target, decision.tier, prompt_tokens, documents), now=now)
+            degraded, reservation = yield from admitter.reserve(planned, now)
+            degraded.degraded_to = degraded_target.id
+            degraded.warnings = record.warnings + degraded.warnings
+            record = degraded
+            decision.route = RouteRecord(route.index, route.name, "degraded", degraded_target.record,
+                                         route.location, tried=decision.route.tried if decision.route else [])
+        decision.admission = record
+        for warning in record.warnings:
+            if self.on_warning:
+                self.on_warning(decision, warning)
+        if not record.admitted:
+            decision.retry_after = record.retry_after
+            why = f"refused by {record.refused_by}" if record.refused_by else "refused by admission"
+            if record.retry_after is not None:
+                why += f"; retry after {record.retry_after:.0f}s"
+            return why
+        if limited and reservation is not None:
+            request.reserved = (prompt_tokens, documents)
+        return steps, reservation
+
+    def close(self, request: Request, reservation: Reservation | None) -> Generator[StoreCall, Any, None]:
+        """Settle what the request spent, or release its reservation when it spent nothing (steps of the walk)."""
+        decision = request.decision
+        assert decision.admission is not None
+        if not request.usage_usd:
+            yield from self.admitter.release(reservation, self.clock())
+        else:
+            warnings, over = yield from self.admitter.settle(reservation, request.usage(), self.clock())
+            decision.admission.warnings += warnings
+            decision.admission.over_reserved = over
+        decision.admission.settled_usd = decision.cost
 
 
 def _amount(t: LimitTemplate, usage: Usage) -> float:

@@ -69,10 +69,11 @@ def _judged_by_the_walk(text: str, extra: Mapping[str, Any]) -> Verdict:
     raise AssertionError("a grounding judge is asked through the walk (CompiledGuardrail.run), never as a scan")
 
 
-def build_scan(rule: Guardrail) -> tuple[Scan, bool]:
+def build_scan(rule: Guardrail, resolve: Callable[[str], Callable[..., Any]] | None = None) -> tuple[Scan, bool]:
     """The detector for a rule, and whether it may block on I/O (so runs under a real timeout).
 
-    A grounding rule with a `judge` has no scan: its check is a model call the walk makes."""
+    A grounding rule with a `judge` has no scan: its check is a model call the walk makes.
+    `resolve` imports a custom rule's function (the engine's `runtime.link.Linker`, which locates a failure)."""
     from cascadepolicy.guardrails import grounding, injection, moderation, pii, toxicity
 
     if isinstance(rule, PiiGuardrail):
@@ -95,9 +96,12 @@ def build_scan(rule: Guardrail) -> tuple[Scan, bool]:
             return _judged_by_the_walk, False
         return (lambda text, extra: grounding.scan(text, extra.get("documents", ()), threshold)), False
     if isinstance(rule, CustomGuardrail):
-        from cascadepolicy.loading.callables import resolve
+        if resolve is None:
+            from cascadepolicy.loading import callables
 
-        fn = resolve(rule.function, entry_points=True)
+            fn = callables.resolve(rule.function, entry_points=True)
+        else:
+            fn = resolve(rule.function)
         params = dict(rule.params)
         return (lambda text, extra: _as_verdict(fn(text, **params), rule.id)), True
     raise TypeError(f"unknown guardrail {rule!r}")
@@ -198,15 +202,17 @@ def _offline_scan(text: str, extra: Mapping[str, Any]) -> Verdict:
 
 class GuardrailRunner:
     """The policy's guardrails, compiled. `offline`: a check that needs the network is never run; it
-    is answered by a verdict the engine's transport gives (`MockTransport(verdicts=...)`) or reported as not run."""
+    is answered by a verdict the engine's transport gives (`MockTransport(verdicts=...)`) or reported as not run.
+    `resolve`: imports a custom guardrail's function, (guard, reference) -> the callable."""
 
-    def __init__(self, guards: Sequence[PlannedGuard], *, offline: bool = False) -> None:
+    def __init__(self, guards: Sequence[PlannedGuard], *, offline: bool = False,
+                 resolve: Callable[[PlannedGuard, str], Callable[..., Any]] | None = None) -> None:
         self.input: list[CompiledGuardrail] = []
         self.output: list[CompiledGuardrail] = []
         for guard in guards:
             rule = guard.rule
             remote = needs_network(rule) if offline else None
-            scan, blocking = (_offline_scan, False) if remote else build_scan(rule)
+            scan, blocking = (_offline_scan, False) if remote else build_scan(rule, None if resolve is None else functools.partial(resolve, guard))
             roles = frozenset(rule.apply_to) if isinstance(rule, InjectionGuardrail) else frozenset({"user"})
             not_run = (f"not run offline: {remote} needs the network; give the guardrail a verdict "
                        "(fixtures.guardrails in a test suite, `guardrails` in an explain request)") if remote else None

@@ -152,8 +152,8 @@ def test_a_cancelled_request_settles_its_in_flight_call_once() -> None:
     assert store.ends == ["settle"]
     assert store.held() == 0  # nothing left reserved
     # the call may have been answered and billed: it is counted at its worst case, within the reservation
-    worst = engine.worst_case(engine.plan.target("m"), "all", engine._new_run(ASK, user="u", tier=None, context=None,
-                                                                          metadata=None, stream=False).values["request.tokens"])
+    request = engine._new_request(ASK, user="u", tier=None, context=None, metadata=None, stream=False)
+    worst = engine.admission.worst_case(engine.plan.target("m"), "all", request.values["request.tokens"])
     assert 0 < store.spent() <= sum(worst.usd.values()) * 1.0001
 
 

@@ -64,9 +64,9 @@ def engine(text: str = BASE, **options: Any) -> Any:
 def prespend(eng: Any, usd: float, now: float, user: str = "u1", tier: str = "free") -> None:
     """Spend `usd` against the user's limits through the engine's own admission path."""
     spent = cascadepolicy.compile.worst_case.Usage({}, {"x": usd})
-    planned = eng.admitter.plan(user=user, tier=tier, worst=spent, now=now)
-    _, reservation = run(eng.admitter.reserve(planned, now), eng.io)
-    run(eng.admitter.settle(reservation, spent, now), eng.io)
+    planned = eng.admission.admitter.plan(user=user, tier=tier, worst=spent, now=now)
+    _, reservation = run(eng.admission.admitter.reserve(planned, now), eng.io)
+    run(eng.admission.admitter.settle(reservation, spent, now), eng.io)
 
 
 def answered_by(result: Any) -> str:
@@ -382,7 +382,7 @@ def test_grounding_judge_escalates_and_its_cost_is_counted_and_reserved() -> Non
     assert [c.purpose for c in d.calls] == ["draft", "judge", "draft", "judge"]
     assert d.outcome == "blocked"  # the judge (mocked with one grade) also rejects the last step's answer
     assert d.cost == pytest.approx(sum(c.cost for c in d.calls))
-    worst = eng.worst_case(eng.plan.target("main"), None, 20)
+    worst = eng.admission.worst_case(eng.plan.target("main"), None, 20)
     assert worst.usd["judge"] > 0  # judge calls are part of the reservation
     eng = engine(GROUNDED, transport=MockTransport({**mocks, "judge": "Score: 9"}))
     assert eng.complete(ASK, metadata={"documents": ["x"]}).decision.final_model_id == "writer"
@@ -477,7 +477,7 @@ def test_every_call_is_within_its_reserved_worst_case() -> None:
     assert {c.purpose for c in d.calls} == {"draft", "judge"}
     from cascadepolicy.runtime.features import count_prompt_tokens, text_tokens
 
-    worst = eng.worst_case(eng.plan.target("main"), "team", count_prompt_tokens(ASK), sum(text_tokens(x) for x in documents))
+    worst = eng.admission.worst_case(eng.plan.target("main"), "team", count_prompt_tokens(ASK), sum(text_tokens(x) for x in documents))
     spent: dict[str, float] = {}
     for call in d.calls:
         spent[call.model_id] = spent.get(call.model_id, 0.0) + call.cost

@@ -77,7 +77,7 @@ def _observed(engine: Any) -> dict[str, Any]:
     """What the opened store and the admission step actually use, by setting name."""
     store = engine.store
     seen: dict[str, Any] = {"kind": {MemoryStore: "memory", SQLiteStore: "sqlite", RedisStore: "redis"}[type(store)],
-                            "reservation_ttl": engine.admitter.ttl}
+                            "reservation_ttl": engine.admission.admitter.ttl}
     if isinstance(store, SQLiteStore):
         seen["path"] = store.path
     if isinstance(store, RedisStore):

@@ -1,0 +1,66 @@
+"""How a request ends: the `Result` the caller gets, made by one of the walk's three endings.
+
+    request → input guardrails → route → admission → cascade → settle → ▶ answered · blocked · failed → Result
+
+Every path of the walk ends in exactly one of them, each completing the
+decision record: `answered` names the model whose answer is returned (and,
+with `audit.include_text`, keeps the messages and the answer with every PII
+finding masked), `blocked` a refusal with its reason and retry-after, and
+`failed` a request no step could answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cascadepolicy.providers.calls import CallResult
+from cascadepolicy.runtime.decision import Decision
+from cascadepolicy.runtime.guards import GuardrailRunner
+from cascadepolicy.runtime.request import Request
+
+
+@dataclass
+class Result:
+    """What `complete` returns: the answer (or refusal) and its decision record."""
+
+    content: str | None
+    model: str | None  # litellm model name that produced `content`
+    model_id: str | None  # the policy's id for that model
+    cost: float
+    decision: Decision
+    blocked: bool = False
+    reason: str | None = None
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.decision.outcome == "answered"
+
+
+def answered(request: Request, call: CallResult, text: str, *, keep_text: bool, guardrails: GuardrailRunner) -> Result:
+    """The answer `text` of `call`; `keep_text`: the policy's `audit.include_text` (masked by the `guardrails`)."""
+    decision = request.decision
+    decision.outcome = "answered"
+    if keep_text:
+        # What the model received is unchanged; the record's copy has every PII finding masked.
+        decision.messages = [guardrails.mask_record_message(m, request.redactor) for m in request.messages]
+        decision.answer = guardrails.mask_record(text, request.redactor)
+    decision.final_model = call.litellm_model
+    decision.final_model_id = call.model_id
+    return Result(text, call.litellm_model, call.model_id, decision.cost, decision)
+
+
+def blocked(request: Request, reason: str) -> Result:
+    decision = request.decision
+    decision.trace.append("blocked")
+    decision.outcome = "blocked"
+    decision.reason = reason
+    return Result(None, None, None, decision.cost, decision, blocked=True, reason=reason, retry_after=decision.retry_after)
+
+
+def failed(request: Request, reason: str) -> Result:
+    decision = request.decision
+    decision.trace.append("failed")
+    decision.outcome = "error"
+    decision.reason = reason
+    return Result(None, None, None, decision.cost, decision, reason=reason)

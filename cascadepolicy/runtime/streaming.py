@@ -1,0 +1,71 @@
+"""Streaming: the answer read as it is produced, the request's walk run by the consumer's iteration.
+
+    Engine.stream ──▶ StreamingResult: for text in ... ──▶ drivers.drive(walk)   (the consumer's thread)
+    Engine.astream ─▶ AsyncStreamingResult: async for ... ─▶ drivers.adrive(walk) (the event loop)
+
+There is no thread or queue between the provider and the consumer: each
+`next` advances the walk to its next streamed chunk. Closing the iterator
+early (leaving the loop) settles what the request spent, or releases its
+reservation, through the driver (`runtime.drivers`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Generator, Iterator
+
+from cascadepolicy.effects import Steps
+from cascadepolicy.runtime.drivers import IO, Outcome, adrive
+from cascadepolicy.runtime.results import Result
+
+
+class StreamingResult:
+    """Iterate to receive the answer's text as it is produced; the request runs as you iterate.
+
+    Drafts that must pass validation or output guardrails are buffered until
+    they are accepted and then delivered in one piece; a final step with no
+    checks is streamed chunk by chunk as the provider sends it. After the
+    iteration, `result` holds the full `Result` with its decision record.
+    Closing the iterator early (or leaving a `for` loop) settles what the
+    request spent, or releases its reservation.
+    """
+
+    def __init__(self, steps: Generator[str, None, Result]) -> None:
+        self._steps = steps
+        self.result: Result | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        streamed = False
+        try:
+            while True:
+                try:
+                    text = next(self._steps)
+                except StopIteration as done:
+                    self.result = done.value
+                    break
+                streamed = True
+                yield text
+        finally:
+            self._steps.close()  # a consumer that left early: the walk settles (drivers.drive)
+        if not streamed and self.result is not None and self.result.content:
+            yield self.result.content  # a buffered (validated) answer is delivered whole
+
+
+class AsyncStreamingResult:
+    """`async for text in engine.astream(...)`: `StreamingResult` on the event loop."""
+
+    def __init__(self, walk: Steps, io: IO) -> None:
+        self._outcome = Outcome()
+        self._steps = adrive(walk, io, self._outcome)
+        self.result: Result | None = None
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        streamed = False
+        try:
+            async for text in self._steps:
+                streamed = True
+                yield text
+        finally:
+            await self._steps.aclose()
+        self.result = self._outcome.result
+        if not streamed and self.result is not None and self.result.content:
+            yield self.result.content
