@@ -161,7 +161,7 @@ def main() -> None:
     def decide(history: list[dict[str, str]], into: list[float]) -> None:
         start = time.perf_counter()
         run = eng._new_request([*history, {"role": "user", "content": next(prompts)}], user="bench", tier="pro", context=None,
-                           metadata={"feature": "chat"})
+                               metadata={"feature": "chat"}, stream=False)
         decided = run_walk(eng._decide(run), eng.io)
         assert not isinstance(decided, Result), decided
         run_walk(eng.admission.admitter.release(decided[1], eng.clock()), eng.io)
@@ -176,7 +176,7 @@ def main() -> None:
         admitter = eng.admission.admitter
         t0 = clock()
         run = eng._new_request([{"role": "user", "content": next(prompts)}], user="bench", tier="pro", context=None,
-                           metadata={"feature": "chat"})
+                               metadata={"feature": "chat"}, stream=False)
         t1 = clock()
         assert run_walk(eng.guardrails.run_input(run.messages, run.extra, run.redactor, run.decision, eng.transport), eng.io) is None
         t2 = clock()
