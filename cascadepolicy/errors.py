@@ -10,6 +10,8 @@
     │   ├── ProviderRateLimited
     │   ├── ProviderAuthError
     │   ├── ProviderBadRequest
+    │   │   └── ContextWindowExceeded  the prompt does not fit the model's context
+    │   │                          window (checked before the call, or the provider's)
     │   └── ProviderUnavailable
     ├── ReplayError          a recorded-responses file is malformed
     ├── UsageError           bad command-line input (the CLI exits 2)
@@ -96,6 +98,11 @@ class ProviderAuthError(ProviderError):
 
 class ProviderBadRequest(ProviderError):
     pass
+
+
+class ContextWindowExceeded(ProviderBadRequest):
+    """The prompt and `max_tokens` do not fit a model's context window: found before sending
+    (`providers.windows`), or reported by the provider. The call moves on to the next fallback."""
 
 
 class ReplayError(CascadePolicyError):

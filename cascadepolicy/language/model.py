@@ -143,6 +143,9 @@ class ModelSpec(Strict):
     prompt_overhead_tokens: int = Field(
         64, ge=0, le=100_000,
         description="Tokens the provider may add to every prompt (chat template, default system prompt); added to the offline prompt estimate when the worst case is reserved.")
+    context_window: int | None = Field(
+        None, ge=1, le=100_000_000,
+        description="Most tokens the model takes in one call, prompt and `max_tokens` together (default: litellm's `max_input_tokens` for the model, else unchecked). A prompt that cannot fit is not sent: the call moves to the model's fallbacks, else fails like any call.")
 
 
 # ---------------------------------------------------------------- store

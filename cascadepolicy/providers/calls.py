@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from cascadepolicy.effects import Effect, Send, Sleep
 from cascadepolicy.errors import (
+    ContextWindowExceeded,
     ProviderAuthError,
     ProviderBadRequest,
     ProviderError,
@@ -38,6 +39,7 @@ from cascadepolicy.language.model import ModelSpec, duration_seconds
 from cascadepolicy.language.params import REQUEST_PARAMS
 from cascadepolicy.language.pricing import Price
 from cascadepolicy.providers.response_check import Anomalies, attr, bill, content_text, first_choice
+from cascadepolicy.providers.windows import ContextWindows
 from cascadepolicy.scrub import guard_loggers, provider_text, scrub_keys, watch_key_variables
 
 if TYPE_CHECKING:
@@ -138,7 +140,9 @@ def map_exception(exc: BaseException, model_id: str | None = None) -> ProviderEr
         return ProviderRateLimited(message, model=model_id)
     if names & {"AuthenticationError", "PermissionDeniedError", "CallerCredentialAuthenticationError", "PaymentRequiredError"}:
         return ProviderAuthError(message, model=model_id)
-    if names & {"BadRequestError", "ContextWindowExceededError", "ContentPolicyViolationError", "UnsupportedParamsError",
+    if "ContextWindowExceededError" in names:
+        return ContextWindowExceeded(message, model=model_id)
+    if names & {"BadRequestError", "ContentPolicyViolationError", "UnsupportedParamsError",
                 "NotFoundError", "UnprocessableEntityError", "InvalidRequestError", "JSONSchemaValidationError",
                 "EndpointNotSupportedByModelError", "UnsupportedEndpointError", "MalformedRequestFieldError",
                 "LiteLLMUnknownProvider", "ModelNotMappedError", "ImageFetchError", "RejectedRequestError",
@@ -169,6 +173,7 @@ class ModelCaller:
         self.prices = prices
         self.clock = clock
         self.offline = offline
+        self.windows = ContextWindows(models, lambda name: litellm_module().get_model_info(name))
         watch_key_variables(spec.api_key_env for spec in models.values())
 
     def call(self, model_id: str, messages: Sequence[Mapping[str, Any]], *, transport: Transport,
@@ -186,21 +191,33 @@ class ModelCaller:
         """
         attempts: list[Attempt] = []
         chain = [model_id, *(f for f in self.models[model_id].fallbacks if allowed is None or f in allowed)]
-        last: ProviderError | None = None
+        failures: list[ProviderError] = []  # each model's last error
         sent = [False]  # whether any streamed text reached the consumer
+        prompt: int | None = None  # counted for the first model whose context window is known
         for candidate in chain:
+            if self.windows.window(candidate) is not None:
+                prompt = measured_prompt_tokens(messages) if prompt is None else prompt
+                misfit = self.windows.misfit(candidate, prompt, call_max_tokens(self.models[candidate], params or {}))
+                if misfit is not None:
+                    attempts.append(Attempt(candidate, self.models[candidate].model, "error", misfit, 0.0))
+                    failures.append(ContextWindowExceeded(misfit, model=candidate))
+                    continue
             try:
                 result = yield from self._with_retries(candidate, messages, transport, attempts, sent if stream else None,
                                                        params or {}, identity)
                 result.attempts = attempts
                 return result
             except ProviderError as exc:
-                last = exc
+                failures.append(exc)
                 if sent[0]:
                     break  # part of an answer reached the caller: a fallback's answer would be glued to it
-                if isinstance(exc, ProviderAuthError | ProviderBadRequest) and candidate == chain[-1]:
-                    break
-        assert last is not None
+                # Any other failure moves on to the next model: what one refuses (its context window,
+                # a parameter, its key) another may take.
+        last = failures[-1]
+        if len(failures) > 1 and all(isinstance(f, ContextWindowExceeded) for f in failures):
+            last = ContextWindowExceeded(f"no model of the chain can take this prompt ({'; '.join(map(str, failures))}); "
+                                         "shorten the prompt, or give the model a fallback with a larger context window",
+                                         model=last.model)
         last.attempts = attempts  # type: ignore[attr-defined]
         raise last
 
@@ -353,6 +370,20 @@ class ChunkReader:
         self.finish = attr(choice, "finish_reason") or self.finish
         self.logprobs.extend(_logprobs(choice) or [])
         return text
+
+
+def call_max_tokens(spec: ModelSpec, params: Mapping[str, Any]) -> int:
+    """The `max_tokens` a call to `spec` asks for: the model's own, lowered by the request's."""
+    asked = params.get("max_completion_tokens") or params.get("max_tokens")
+    return min(spec.max_tokens, asked) if isinstance(asked, int) and asked > 0 else spec.max_tokens
+
+
+def measured_prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
+    """The prompt's tokens a context window is checked against: all but the parts counted only by their size."""
+    from cascadepolicy.runtime.features import prompt_count
+
+    counted = prompt_count(messages)
+    return counted.tokens - counted.unmeasured
 
 
 def count_tokens(messages: Sequence[Mapping[str, Any]], text: str) -> tuple[int, int]:

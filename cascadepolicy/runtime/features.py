@@ -3,7 +3,10 @@
 `request.tokens` counts prompt tokens offline with the cl100k tokenizer that
 litellm bundles (the encoding `litellm.token_counter` uses by default, with
 OpenAI's per-message overhead), loaded through tiktoken directly so that
-routing does not import litellm. `request.domain` and `request.complexity`
+routing does not import litellm (only a request with an inline image loads
+it, to read the image's size: `part_tokens`). Image parts, tool calls and
+parts the engine does not know count too (`prompt_count`), so that the
+reservation and context windows see the whole prompt. `request.domain` and `request.complexity`
 come from small keyword detectors; a policy's `features:` section replaces
 their word lists. Features are computed lazily: a value no condition reads is
 never computed.
@@ -16,9 +19,10 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from cascadepolicy.language.model import Features
+from cascadepolicy.runtime.part_tokens import image_tokens, payload_bytes, unknown_part_tokens
 
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_REPLY = 3
@@ -127,11 +131,70 @@ def message_text(message: Mapping[str, Any]) -> str:
     return ""
 
 
+class PromptCount(NamedTuple):
+    """A prompt's tokens: every part counted (`tokens`), of which `unmeasured` were counted by their size."""
+
+    tokens: int  # `request.tokens`, the reservation and its backstop
+    unmeasured: int  # parts the engine cannot measure (`part_tokens`): not held against a context window
+
+
 def count_prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
-    total = TOKENS_PER_REPLY
+    """The prompt tokens of `messages`, conservatively: text, images and every other part (`prompt_count`)."""
+    return prompt_count(messages).tokens
+
+
+def prompt_count(messages: Sequence[Mapping[str, Any]]) -> PromptCount:
+    """Text with the offline tokenizer and OpenAI's message overhead; image parts by litellm's tile formula;
+    tool calls by their names and arguments; anything else by its size (`part_tokens`)."""
+    total, unmeasured = TOKENS_PER_REPLY, 0
     for message in messages:
-        total += TOKENS_PER_MESSAGE + text_tokens(message_text(message)) + text_tokens(str(message.get("role", "")))
-    return total
+        total += TOKENS_PER_MESSAGE + text_tokens(str(message.get("role", "")))
+        content = message.get("content")
+        if isinstance(content, str):
+            total += text_tokens(content)
+        elif isinstance(content, list):
+            texts = []
+            for part in content:
+                kind = part.get("type") if isinstance(part, Mapping) else None
+                if kind == "text":
+                    texts.append(str(part.get("text", "")))
+                    continue
+                image = image_tokens(part.get("image_url")) if kind == "image_url" else None
+                if image is None:
+                    image = unknown_part_tokens(part)
+                    unmeasured += image
+                total += image
+            total += text_tokens("\n".join(texts))
+        elif content is not None:
+            unmeasured += (size := unknown_part_tokens(content))
+            total += size
+        if len(message) > 2:  # name, tool_call_id, tool_calls, ...: sent, so counted
+            measured, size = _other_fields(message)
+            total += measured + size
+            unmeasured += size
+    return PromptCount(total, unmeasured)
+
+
+def _other_fields(message: Mapping[str, Any]) -> tuple[int, int]:
+    """Tokens of a message's fields besides role and content: (measured, counted by size)."""
+    measured = size = 0
+    for key, value in message.items():
+        if key in ("role", "content") or value is None:
+            continue
+        if isinstance(value, str):
+            measured += text_tokens(value)
+        elif key in ("tool_calls", "function_call"):
+            calls = value if key == "tool_calls" and isinstance(value, list) else [{"function": value}]
+            for call in calls:
+                function = call.get("function") if isinstance(call, Mapping) else None
+                name, arguments = (function.get("name", ""), function.get("arguments", "")) if isinstance(function, Mapping) else (None, None)
+                if isinstance(name, str) and isinstance(arguments, str):
+                    measured += text_tokens(name) + text_tokens(arguments)
+                else:
+                    size += payload_bytes(call)
+        else:
+            size += payload_bytes(value)
+    return measured, size
 
 
 def last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
