@@ -2,7 +2,8 @@
 
     policy = cascadepolicy.load("policies/saas.yaml")
     engine = policy.engine()
-    result = engine.complete(messages, user="u-42", context={"user": {"tier": "pro"}})
+    response = engine.completion(messages, user="u-42", context={"user": {"tier": "pro"}}, tools=[...])
+    cascadepolicy.decision_of(response)           # the decision record
 
 Importing this package is light: the runtime types (`Engine`, `Result`,
 `Decision`, ...) are imported from `cascadepolicy.runtime` on first use, and
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from cascadepolicy.diagnostics import Diagnostic, Location, Severity
 from cascadepolicy.errors import (
+    Blocked,
     CascadePolicyError,
     ConditionError,
     PolicyError,
@@ -42,13 +44,17 @@ if TYPE_CHECKING:
         Validation,
     )
     from cascadepolicy.runtime.engine import AsyncStreamingResult, Engine, Result, StreamingResult
+    from cascadepolicy.runtime.surface import AsyncCompletionStream, CompletionStream, decision_of
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AdmissionRecord",
+    "AsyncCompletionStream",
     "AsyncStreamingResult",
+    "Blocked",
     "CascadePolicyError",
+    "CompletionStream",
     "ConditionError",
     "Decision",
     "Diagnostic",
@@ -77,12 +83,14 @@ __all__ = [
     "__version__",
     "check_file",
     "check_text",
+    "decision_of",
     "load",
     "loads",
 ]
 
 _ENGINE = ("AsyncStreamingResult", "Engine", "Result", "StreamingResult")
 _DECISION = ("AdmissionRecord", "Decision", "GuardrailVerdict", "LimitStatus", "ModelCall", "RouteRecord", "Validation")
+_SURFACE = ("AsyncCompletionStream", "CompletionStream", "decision_of")
 
 
 def __getattr__(name: str) -> Any:
@@ -92,6 +100,10 @@ def __getattr__(name: str) -> Any:
         from cascadepolicy.runtime import engine
 
         return getattr(engine, name)
+    if name in _SURFACE:
+        from cascadepolicy.runtime import surface
+
+        return getattr(surface, name)
     if name in _DECISION:
         from cascadepolicy.runtime import decision
 

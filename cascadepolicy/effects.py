@@ -88,7 +88,7 @@ def relay(steps: Steps, intercept: Callable[[Any], Steps | None]) -> Steps:
 
 
 class StreamReader(Protocol):
-    """What a streamed `Send` feeds its chunks to (`providers.calls.ChunkReader`): returns the text to pass on."""
+    """What a streamed `Send` feeds its chunks to (`providers.calls.ChunkReader`): returns the chunk to pass on, or None."""
 
-    def feed(self, chunk: Any) -> str: ...
+    def feed(self, chunk: Any) -> Any: ...
 

@@ -4,6 +4,8 @@
     ├── PolicyError          the policy has errors (carries every Diagnostic)
     ├── RequestError         a request cannot be evaluated (bad messages or context)
     ├── ConditionError       a route condition failed at run time (fail-closed)
+    ├── Blocked              the policy refused a request (`engine.completion`);
+    │                        carries the reason, retry_after and the decision
     ├── StoreError           the state store cannot be reached or answered badly
     ├── ProviderError        a model call failed (wraps litellm's exceptions)
     │   ├── ProviderTimeout
@@ -39,6 +41,7 @@ tree. Private (`_`-prefixed) exceptions never leave the module that raises them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from cascadepolicy.diagnostics import Diagnostic
 
@@ -66,14 +69,27 @@ class ConditionError(CascadePolicyError):
     """A route condition could not be evaluated for this request."""
 
 
+class Blocked(CascadePolicyError):
+    """The policy refused the request: why (`reason`), when to try again (`retry_after`, seconds, for
+    rate and budget refusals) and the full `decision` record."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None, decision: Any = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.decision = decision
+
+
 class StoreError(CascadePolicyError):
     """The state store could not be reached or returned something unusable."""
 
 
 class ProviderError(CascadePolicyError):
-    """A model call failed; `model` names the policy model id that was called."""
+    """A model call failed; `model` names the policy model id that was called. Raised by
+    `engine.completion` when no step could answer, with the request's `decision`."""
 
     retryable = False
+    decision: Any = None
 
     def __init__(self, message: str, *, model: str | None = None) -> None:
         super().__init__(message)

@@ -47,6 +47,8 @@ BUILTIN_FIELDS: dict[str, FieldType] = {
     "request.domain": FieldType("string", DOMAINS, "Detected subject area of the last user message."),
     "request.complexity": FieldType("string", COMPLEXITIES, "Detected difficulty of the last user message."),
     "request.message_count": FieldType("integer", None, "Number of messages in the request."),
+    "request.model": FieldType("string", None, "The `model` the caller asked for, as a hint ('' when none); routing still decides."),
+    "request.tool_count": FieldType("integer", None, "Number of tools the request offers the model (`tools`)."),
     "user.id": FieldType("string", None, "The caller's user id."),
     "user.tier": FieldType("string", None, "The caller's tier (one of the policy's tiers)."),
 }

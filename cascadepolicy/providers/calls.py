@@ -334,7 +334,8 @@ class ModelCaller:
 
 
 class ChunkReader:
-    """Reads a streamed answer chunk by chunk: the text of each for the consumer, and the whole at the end."""
+    """Reads a streamed answer chunk by chunk: each chunk with a choice goes on to the consumer (its text
+    read into `parts`), and the whole answer is assembled at the end."""
 
     def __init__(self, found: Anomalies) -> None:
         self.found = found
@@ -346,6 +347,7 @@ class ChunkReader:
 
     @property
     def sent(self) -> bool:
+        """Whether any of the answer reached the consumer (a retry or fallback would be glued to it)."""
         return bool(self.parts)
 
     def assembled(self, messages: Sequence[Mapping[str, Any]]) -> Any:
@@ -357,19 +359,20 @@ class ChunkReader:
         except Exception:  # a malformed stream, its faults recorded chunk by chunk; its text was read all the same
             return None
 
-    def feed(self, chunk: Any) -> str:
+    def feed(self, chunk: Any) -> Any:
+        """The chunk to pass on to the consumer, or None (a chunk with no choice: usage only, or malformed)."""
         self.chunks.append(chunk)
         self.usage = attr(chunk, "usage") or self.usage
         choice = first_choice(attr(chunk, "choices"), self.found, "a stream chunk's")
         if choice is None:
-            return ""
+            return None
         delta = attr(choice, "delta")
         text = content_text(attr(delta, "content"), self.found, "a stream chunk's") if delta is not None else ""
         if text:
             self.parts.append(text)
         self.finish = attr(choice, "finish_reason") or self.finish
         self.logprobs.extend(_logprobs(choice) or [])
-        return text
+        return chunk
 
 
 def call_max_tokens(spec: ModelSpec, params: Mapping[str, Any]) -> int:

@@ -249,7 +249,7 @@ class Admission:
         prompt_tokens = request.values["request.tokens"] if limited else 0
         documents = documents_tokens(request.extra["documents"], text_tokens) if limited and self.plan.grounding_judges else 0
         planned = admitter.plan(user=decision.user, tier=decision.tier,
-                                worst=self.worst_case(target, decision.tier, prompt_tokens, documents), now=now)
+                                worst=self.worst_case(target, decision.tier, prompt_tokens, documents, request.max_tokens), now=now)
         record, reservation = yield from admitter.reserve(planned, now)
         degrade_to = admitter.degrade_target(record, planned) if planned else None
         degraded_target: PlannedTarget | None = self.plan.degrade_to.get(degrade_to) if degrade_to is not None else None
@@ -260,7 +260,7 @@ class Admission:
             if refusal:
                 return refusal
             planned = admitter.plan(user=decision.user, tier=decision.tier,
-                                    worst=self.worst_case(degraded_target, decision.tier, prompt_tokens, documents), now=now)
+                                    worst=self.worst_case(degraded_target, decision.tier, prompt_tokens, documents, request.max_tokens), now=now)
             degraded, reservation = yield from admitter.reserve(planned, now)
             degraded.degraded_to = degraded_target.id
             degraded.warnings = record.warnings + degraded.warnings

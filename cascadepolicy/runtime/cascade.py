@@ -38,8 +38,8 @@ from cascadepolicy.compile.plan import (
 from cascadepolicy.compile.worst_case import TOKENIZER_MARGIN
 from cascadepolicy.effects import JudgeRequest, Send, Steps, relay
 from cascadepolicy.errors import ProviderError
-from cascadepolicy.providers.calls import CallResult, ModelCaller
-from cascadepolicy.quality.base import CompositeScore, Draft
+from cascadepolicy.providers.calls import CallResult, Identity, ModelCaller
+from cascadepolicy.quality.base import CompositeScore, Draft, ToolCall
 from cascadepolicy.quality.composite import scoring
 from cascadepolicy.runtime.decision import ModelCall, Validation
 from cascadepolicy.runtime.features import clip_tokens, count_prompt_tokens, last_user_text
@@ -107,8 +107,14 @@ class Cascade:
                 if complexity is None:
                     complexity = str(request.values["request.complexity"])
                 threshold = step.accept.threshold(complexity)
-                draft = Draft(text, last_user_text(request.messages), call.logprobs, complexity)
-                composite = yield from self._with_judges(request, position, step, "judge", scoring(step.accept.built, draft))
+                params = request.params
+                draft = Draft(text, last_user_text(request.messages), call.logprobs, complexity,
+                              tool_calls=tuple(ToolCall(c.id, c.name, c.arguments) for c in call.tool_calls),
+                              tools=params.get("tools") or (), tool_choice=params.get("tool_choice"),
+                              response_format=params.get("response_format"))
+                checks = step.accept.built if request.format_check is None else (
+                    *step.accept.built, (request.format_check, 1.0, True))  # the caller will parse it: required
+                composite = yield from self._with_judges(request, position, step, "judge", scoring(checks, draft))
                 decision.trace.append(step.accept.node)
                 accepted = composite.score >= threshold
                 # Check details may quote the answer: the record keeps them with PII masked.
@@ -139,14 +145,18 @@ class Cascade:
 
         def watch(effect: Any) -> None:
             in_flight[:] = [effect] if isinstance(effect, Send) else []
+        answer = purpose in ("draft", "reask")  # a judge gets none of the request's parameters
         try:
             result = yield from relay(self.caller.call(model_id, messages, transport=request.transport, stream=stream,
-                                                       allowed=self.tier_models.get(decision.tier or "")), watch)
+                                                       allowed=self.tier_models.get(decision.tier or ""),
+                                                       params=request.params if answer else None,
+                                                       identity=identity(request)), watch)
         except asyncio.CancelledError:
             if in_flight:
                 self._charge_in_flight(request, step, in_flight[0].model_id, in_flight[0].kwargs["messages"], purpose)
             raise
         except ProviderError as exc:
+            request.last_error = exc
             attempts = [a.__dict__ for a in getattr(exc, "attempts", [])]
             spec = self.caller.models[model_id]
             billed: CallResult | None = getattr(exc, "billed", None)  # a stream cut after some output
@@ -196,6 +206,16 @@ class Cascade:
         def judge(effect: Any) -> Steps | None:
             return self._judge(request, position, planned, purpose, effect) if isinstance(effect, JudgeRequest) else None
         return relay(steps, judge)
+
+
+def identity(request: Request) -> Identity:
+    """What every model call of the request carries for litellm's callbacks: the user, and the decision it belongs to."""
+    decision = request.decision
+    route = decision.route
+    return Identity(decision.user, {"cascadepolicy_decision_id": decision.decision_id,
+                                    "cascadepolicy_policy": decision.policy.get("name"),
+                                    "cascadepolicy_route": (route.name or str(route.index + 1)) if route is not None else None,
+                                    "cascadepolicy_tier": decision.tier})
 
 
 def over_reserved(reserved: tuple[int, int], planned: Call | None, messages: list[dict[str, Any]]) -> str | None:

@@ -7,7 +7,7 @@ A walk (`Engine._walk`) is a generator of effects (`cascadepolicy.effects`). A
 driver performs each effect and sends the result back, or throws the
 exception in, so the walk's own `try`/`except` sees provider and store
 failures exactly as it would around a direct call. Both drivers are themselves
-generators of the streamed text: a streamed `Send` passes each chunk's text on
+generators of the streamed chunks: a streamed `Send` passes each chunk on
 as it arrives, with no thread or queue between the provider and the consumer.
 
 Ending early is part of the protocol. When the consumer goes away (a stream
@@ -67,8 +67,8 @@ class Outcome:
 # ---------------------------------------------------------------- blocking
 
 
-def drive(walk: Steps, io: IO) -> Generator[str, None, Any]:
-    """Run `walk` to its end in this thread; yields streamed text, returns the walk's result."""
+def drive(walk: Steps, io: IO) -> Generator[Any, None, Any]:
+    """Run `walk` to its end in this thread; yields streamed chunks, returns the walk's result."""
     value: Any = None
     error: BaseException | None = None
     try:
@@ -81,9 +81,9 @@ def drive(walk: Steps, io: IO) -> Generator[str, None, Any]:
             try:
                 if isinstance(effect, Send) and effect.stream is not None:
                     for chunk in io.transport.send(effect.kwargs):
-                        text = effect.stream.feed(chunk)
-                        if text:
-                            yield text
+                        passed = effect.stream.feed(chunk)
+                        if passed is not None:
+                            yield passed
                     value = effect.stream
                 else:
                     value = _perform(effect, io)
@@ -139,8 +139,8 @@ def _settle_abandoned(walk: Steps, io: IO) -> None:
 # ---------------------------------------------------------------- async
 
 
-async def adrive(walk: Steps, io: IO, outcome: Outcome) -> AsyncGenerator[str, None]:
-    """Run `walk` to its end on the event loop; yields streamed text, leaves the result in `outcome`."""
+async def adrive(walk: Steps, io: IO, outcome: Outcome) -> AsyncGenerator[Any, None]:
+    """Run `walk` to its end on the event loop; yields streamed chunks, leaves the result in `outcome`."""
     value: Any = None
     error: BaseException | None = None
     cancelled = False
@@ -156,9 +156,9 @@ async def adrive(walk: Steps, io: IO, outcome: Outcome) -> AsyncGenerator[str, N
                 if isinstance(effect, Send) and effect.stream is not None:
                     stream = await io.transport.asend(effect.kwargs)
                     async for chunk in stream:
-                        text = effect.stream.feed(chunk)
-                        if text:
-                            yield text
+                        passed = effect.stream.feed(chunk)
+                        if passed is not None:
+                            yield passed
                     value = effect.stream
                 elif cancelled and isinstance(effect, StoreCall):
                     # settling after a cancellation: a second one must not cut it short

@@ -50,10 +50,11 @@ from cascadepolicy.runtime.drivers import run as run_walk
 from cascadepolicy.runtime.features import Detectors, text_tokens
 from cascadepolicy.runtime.guards import GuardrailRunner
 from cascadepolicy.runtime.link import Linker
-from cascadepolicy.runtime.request import Request, check_request
+from cascadepolicy.runtime.request import Request, check_params, check_request
 from cascadepolicy.runtime.results import Result, blocked
 from cascadepolicy.runtime.routing import route
 from cascadepolicy.runtime.streaming import AsyncStreamingResult, StreamingResult
+from cascadepolicy.runtime.surface import AsyncCompletionStream, CompletionStream, response_of
 from cascadepolicy.state.base import Store
 
 if TYPE_CHECKING:
@@ -106,6 +107,46 @@ class Engine:
         other.transport = transport
         other.io = IO(transport, self.store, self.io.sleep, self.io.async_sleep)
         return other
+
+    # ------------------------------------------------------------ the OpenAI-shaped API
+
+    @overload
+    def completion(self, messages: Sequence[Mapping[str, Any]], *, user: str | None = None, tier: str | None = None,
+                   context: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None,
+                   model: str | None = None, stream: Literal[False] = False, **params: Any) -> Any: ...
+
+    @overload
+    def completion(self, messages: Sequence[Mapping[str, Any]], *, user: str | None = None, tier: str | None = None,
+                   context: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None,
+                   model: str | None = None, stream: Literal[True], **params: Any) -> CompletionStream: ...
+
+    def completion(self, messages: Sequence[Mapping[str, Any]], *, user: str | None = None, tier: str | None = None,
+                   context: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None,
+                   model: str | None = None, stream: bool = False, **params: Any) -> Any:
+        """Run one request as `litellm.completion` would: returns the answering call's `ModelResponse`
+        (`decision_of(response)` is its decision); raises `Blocked` when the policy refuses it and the
+        provider's error (with `.decision`) when no step could answer. `params` are chat-completion
+        parameters (`tools`, `response_format`, `temperature`, ...) passed through to the models, as
+        the tier allows; `model` is a hint conditions read as `request.model`, never a bypass of
+        routing. With `stream=True`, a `CompletionStream` of OpenAI-shaped chunks."""
+        request = self._new_request(messages, user=user, tier=tier, context=context, metadata=metadata, stream=stream,
+                                    model=model, params=params)
+        if stream:
+            return CompletionStream(drive(self._logged(request), self.io), request)
+        return response_of(run_walk(self._logged(request), self.io), request)
+
+    async def acompletion(self, messages: Sequence[Mapping[str, Any]], *, user: str | None = None, tier: str | None = None,
+                          context: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None,
+                          model: str | None = None, stream: bool = False, **params: Any) -> Any:
+        """The async twin of `completion`; with `stream=True` an `AsyncCompletionStream` for `async for`."""
+        request = self._new_request(messages, user=user, tier=tier, context=context, metadata=metadata, stream=stream,
+                                    model=model, params=params)
+        if stream:
+            return AsyncCompletionStream(self._logged(request), self.io, request)
+        outcome = Outcome()
+        async for _ in adrive(self._logged(request), self.io, outcome):
+            pass
+        return response_of(outcome.result, request)
 
     # ------------------------------------------------------------ public API
 
@@ -171,10 +212,13 @@ class Engine:
     # ------------------------------------------------------------ the walk
 
     def _new_request(self, messages: Sequence[Mapping[str, Any]], *, user: str | None, tier: str | None,
-                     context: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None, stream: bool) -> Request:
-        return Request.start(messages, user=user, tier=tier, context=context, metadata=metadata, stream=stream,
-                             default_tier=self.policy.spec.default_tier, policy_info=self.policy_info,
-                             detectors=self.detectors, transport=self.transport)
+                     context: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None, stream: bool,
+                     model: str | None = None, params: Mapping[str, Any] | None = None) -> Request:
+        request = Request.start(messages, user=user, tier=tier, context=context, metadata=metadata, stream=stream,
+                                default_tier=self.policy.spec.default_tier, policy_info=self.policy_info,
+                                detectors=self.detectors, transport=self.transport, model=model, params=params)
+        check_params(self.policy.spec, request)
+        return request
 
     def _logged(self, request: Request) -> Generator[Any, Any, Result]:
         """The walk of one request, timed and written to the decision log however it ends."""

@@ -298,7 +298,8 @@ class RequestValues(Mapping[str, Any]):
     """The flat, lazily computed mapping of dotted names conditions read."""
 
     def __init__(self, messages: Sequence[Mapping[str, Any]], detectors: Detectors, *, user: str | None,
-                 tier: str | None, context: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
+                 tier: str | None, context: Mapping[str, Any], metadata: Mapping[str, Any],
+                 model: str | None = None, tool_count: int = 0) -> None:
         self.messages = messages
         self.detectors = detectors
         self.given: dict[str, Any] = {}
@@ -309,6 +310,8 @@ class RequestValues(Mapping[str, Any]):
         if tier is not None:
             self.given["user.tier"] = tier
         self.given["request.message_count"] = len(messages)
+        self.given["request.model"] = model or ""
+        self.given["request.tool_count"] = tool_count
 
     def _compute(self, key: str) -> Any:
         if key == "request.tokens":

@@ -12,8 +12,9 @@ finding masked), `blocked` a refusal with its reason and retry-after, and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from cascadepolicy.providers.calls import CallResult
+from cascadepolicy.providers.calls import CallResult, ToolCallRecord
 from cascadepolicy.runtime.decision import Decision
 from cascadepolicy.runtime.guards import GuardrailRunner
 from cascadepolicy.runtime.request import Request
@@ -31,6 +32,8 @@ class Result:
     blocked: bool = False
     reason: str | None = None
     retry_after: float | None = None
+    response: Any = None  # the answering call's response (litellm ModelResponse), its text as delivered
+    tool_calls: tuple[ToolCallRecord, ...] = ()  # the answer's tool calls, when it makes any
 
     @property
     def ok(self) -> bool:
@@ -47,7 +50,18 @@ def answered(request: Request, call: CallResult, text: str, *, keep_text: bool, 
         decision.answer = guardrails.mask_record(text, request.redactor)
     decision.final_model = call.litellm_model
     decision.final_model_id = call.model_id
-    return Result(text, call.litellm_model, call.model_id, decision.cost, decision)
+    return Result(text, call.litellm_model, call.model_id, decision.cost, decision,
+                  response=delivered(call.response, text), tool_calls=call.tool_calls)
+
+
+def delivered(response: Any, text: str) -> Any:
+    """The provider's response with the answer's text as the caller gets it (an output guardrail may have redacted it)."""
+    if response is None:
+        return None
+    message = response.choices[0].message if getattr(response, "choices", None) else None
+    if message is not None and (message.content or "") != text:
+        message.content = text
+    return response
 
 
 def blocked(request: Request, reason: str) -> Result:

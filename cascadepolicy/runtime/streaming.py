@@ -12,10 +12,17 @@ reservation, through the driver (`runtime.drivers`).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Generator, Iterator
+from typing import Any
 
 from cascadepolicy.effects import Steps
+from cascadepolicy.providers.response_check import Anomalies, attr, content_text, first_choice
 from cascadepolicy.runtime.drivers import IO, Outcome, adrive
 from cascadepolicy.runtime.results import Result
+
+
+def chunk_text(chunk: Any) -> str:
+    """The text of a streamed chunk the model caller passed on (its faults are recorded already)."""
+    return content_text(attr(attr(first_choice(attr(chunk, "choices"), Anomalies(), ""), "delta"), "content"), Anomalies(), "")
 
 
 class StreamingResult:
@@ -29,7 +36,7 @@ class StreamingResult:
     request spent, or releases its reservation.
     """
 
-    def __init__(self, steps: Generator[str, None, Result]) -> None:
+    def __init__(self, steps: Generator[Any, None, Result]) -> None:
         self._steps = steps
         self.result: Result | None = None
 
@@ -38,12 +45,14 @@ class StreamingResult:
         try:
             while True:
                 try:
-                    text = next(self._steps)
+                    chunk = next(self._steps)
                 except StopIteration as done:
                     self.result = done.value
                     break
-                streamed = True
-                yield text
+                text = chunk_text(chunk)
+                if text:
+                    streamed = True
+                    yield text
         finally:
             self._steps.close()  # a consumer that left early: the walk settles (drivers.drive)
         if not streamed and self.result is not None and self.result.content:
@@ -61,9 +70,11 @@ class AsyncStreamingResult:
     async def __aiter__(self) -> AsyncIterator[str]:
         streamed = False
         try:
-            async for text in self._steps:
-                streamed = True
-                yield text
+            async for chunk in self._steps:
+                text = chunk_text(chunk)
+                if text:
+                    streamed = True
+                    yield text
         finally:
             await self._steps.aclose()
         self.result = self._outcome.result

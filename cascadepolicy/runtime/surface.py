@@ -1,0 +1,138 @@
+"""The OpenAI-shaped surface: what `engine.completion` returns, raises and streams.
+
+    request → … → cascade → settle → Result ──▶ ▶ ModelResponse (+ decision_of) · Blocked · the provider's error
+                                     stream ──▶ ▶ OpenAI-shaped chunks (`chunk.choices[0].delta`)
+
+`Engine.completion` runs the same walk as `complete` and turns its `Result`
+into what code written for `litellm.completion` or the OpenAI SDK expects: the
+answering call's own `ModelResponse` (id, choices, finish_reason, usage, tool
+calls; its text as the caller may see it), a `Blocked` exception for a
+refusal, and the mapped provider error when no step could answer. Every one
+of them carries the decision record: `decision_of(response)`,
+`decision_of(stream)` after the stream ends, `error.decision`.
+
+A stream passes the provider's chunks on as they arrive when the final step
+streams live; an answer that had to be checked first is delivered, once
+accepted, as the chunks of its response (a role and content chunk, then the
+finish). Chunks without choices (the usage chunk litellm asks for) are not
+passed on: code that reads `chunk.choices[0]` would fail on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Generator, Iterator
+from typing import Any
+
+from cascadepolicy.effects import Steps
+from cascadepolicy.errors import Blocked, ProviderUnavailable
+from cascadepolicy.runtime.decision import Decision
+from cascadepolicy.runtime.drivers import IO, Outcome, adrive
+from cascadepolicy.runtime.request import Request
+from cascadepolicy.runtime.results import Result
+
+DECISION_KEY = "cascadepolicy_decision"  # where a response keeps its decision (`_hidden_params`, never serialized)
+
+
+def response_of(result: Result, request: Request) -> Any:
+    """The `ModelResponse` of an answered request; raises `Blocked` or the provider's error otherwise."""
+    decision = result.decision
+    if decision.outcome == "blocked":
+        raise Blocked(result.reason or "blocked by the policy", retry_after=result.retry_after, decision=decision)
+    if decision.outcome != "answered" or result.response is None:
+        error = request.last_error or ProviderUnavailable(result.reason or "no step produced an answer")
+        error.decision = decision
+        raise error
+    hidden = getattr(result.response, "_hidden_params", None)
+    if isinstance(hidden, dict):
+        hidden[DECISION_KEY] = decision
+    return result.response
+
+
+def decision_of(answer: Any) -> Decision:
+    """The decision record of what `engine.completion` returned: a response, or a stream once it has ended."""
+    if isinstance(answer, CompletionStream | AsyncCompletionStream):
+        if answer.decision is None:
+            raise ValueError("the stream has not ended yet: its decision is known once the last chunk was read")
+        return answer.decision
+    hidden = getattr(answer, "_hidden_params", None)
+    decision = hidden.get(DECISION_KEY) if isinstance(hidden, dict) else None
+    if not isinstance(decision, Decision):
+        raise TypeError(f"{type(answer).__name__} did not come from engine.completion; it has no decision record")
+    return decision
+
+
+def chunks_of(response: Any) -> list[Any]:
+    """An answered response as stream chunks: the message's role, content and tool calls, then the finish."""
+    from litellm.types.utils import (
+        ChatCompletionDeltaToolCall,
+        Delta,
+        Function,
+        ModelResponseStream,
+        StreamingChoices,
+    )
+
+    choice = response.choices[0]
+    message = choice.message
+    calls = [ChatCompletionDeltaToolCall(id=c.id, type="function", index=i,
+                                         function=Function(name=c.function.name, arguments=c.function.arguments))
+             for i, c in enumerate(message.tool_calls or ())] or None
+    base = {"id": response.id, "model": response.model, "created": response.created}
+    return [ModelResponseStream(**base, choices=[StreamingChoices(index=0, delta=Delta(
+                role="assistant", content=message.content, tool_calls=calls), finish_reason=None)]),
+            ModelResponseStream(**base, choices=[StreamingChoices(index=0, delta=Delta(), finish_reason=choice.finish_reason)])]
+
+
+class CompletionStream:
+    """`for chunk in engine.completion(..., stream=True)`: OpenAI-shaped chunks; `decision_of(stream)` after the end.
+
+    Raises `Blocked` (or the provider's error) from the iteration when the
+    request ends without an answer, before any chunk when nothing was streamed.
+    """
+
+    def __init__(self, steps: Generator[Any, None, Result], request: Request) -> None:
+        self._steps = steps
+        self._request = request
+        self.decision: Decision | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        streamed = False
+        try:
+            while True:
+                try:
+                    chunk = next(self._steps)
+                except StopIteration as done:
+                    result: Result = done.value
+                    break
+                streamed = True
+                yield chunk
+        finally:
+            self._steps.close()  # a consumer that left early: the walk settles (drivers.drive)
+        self.decision = result.decision
+        response = response_of(result, self._request)
+        if not streamed:
+            yield from chunks_of(response)
+
+
+class AsyncCompletionStream:
+    """`async for chunk in await engine.acompletion(..., stream=True)`: `CompletionStream` on the event loop."""
+
+    def __init__(self, walk: Steps, io: IO, request: Request) -> None:
+        self._outcome = Outcome()
+        self._steps = adrive(walk, io, self._outcome)
+        self._request = request
+        self.decision: Decision | None = None
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        streamed = False
+        try:
+            async for chunk in self._steps:
+                streamed = True
+                yield chunk
+        finally:
+            await self._steps.aclose()
+        result: Result = self._outcome.result
+        self.decision = result.decision
+        response = response_of(result, self._request)
+        if not streamed:
+            for chunk in chunks_of(response):
+                yield chunk
