@@ -2,8 +2,9 @@
 
     python benchmarks/overhead_bench.py [--n 300] [--json FILE] [--forget-verdicts]
 
-1. `engine.complete` on a one-step mock cascade (memory store, no guardrails)
-   against `litellm.completion(mock_response=...)` in the same process: the
+1. `engine.complete` (and `engine.completion`, the OpenAI-shaped surface) on
+   a one-step mock cascade (memory store, no guardrails) against
+   `litellm.completion(mock_response=...)` in the same process: the
    median ratio says what the engine adds around a model call. The two sides
    alternate call by call, so drift in machine load hits both alike.
    litellm hands every call's success logging to a background thread pool;
@@ -127,6 +128,7 @@ def main() -> None:
     sides: dict[str, Callable[[], Any]] = {
         "bare": lambda: litellm.completion(model="gpt-4o-mini", messages=ASK, mock_response=ANSWER, max_tokens=64),
         "minimal": lambda: minimal.complete(ASK),
+        "completion": lambda: minimal.completion(ASK),
         "saas": lambda: saas.complete(ASK, user=f"u{next(users)}", tier="pro", metadata={"feature": "chat"}),
     }
     for fn in sides.values():  # warm up imports and caches
@@ -227,6 +229,8 @@ def main() -> None:
         "engine_minimal_ms": inline["minimal"] * 1e3,
         "engine_saas_ms": inline["saas"] * 1e3,
         "ratio_minimal_vs_bare": inline["minimal"] / inline["bare"],
+        "engine_completion_ms": inline["completion"] * 1e3,
+        "ratio_completion_vs_bare": inline["completion"] / inline["bare"],
         "ratio_saas_vs_bare": inline["saas"] / inline["bare"],
         "cpu_bare_ms": shipped["bare"] * 1e3,
         "cpu_ratio_minimal_vs_bare": shipped["minimal"] / shipped["bare"],
@@ -240,6 +244,8 @@ def main() -> None:
     print(f"  bare litellm.completion(mock)      {figures['bare_litellm_ms']:.3f} ms")
     print(f"  engine.complete, one-step policy   {figures['engine_minimal_ms']:.3f} ms   "
           f"ratio {figures['ratio_minimal_vs_bare']:.3f} (target <= 1.10)")
+    print(f"  engine.completion, one-step      {figures['engine_completion_ms']:.3f} ms   "
+          f"ratio {figures['ratio_completion_vs_bare']:.3f} (the OpenAI-shaped surface; no more than complete)")
     print(f"  engine.complete, saas.yaml         {figures['engine_saas_ms']:.3f} ms   ratio {figures['ratio_saas_vs_bare']:.3f}")
     print(f"as shipped (logging on litellm's thread pool), CPU per call with that work waited out: "
           f"bare {figures['cpu_bare_ms']:.3f} ms; ratio one-step {figures['cpu_ratio_minimal_vs_bare']:.3f}, "
