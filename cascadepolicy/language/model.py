@@ -275,9 +275,21 @@ class Limit(Strict):
 
 # ---------------------------------------------------------------- guardrails
 
+Role = Literal["user", "system", "assistant", "tool", "document"]
+INPUT_ROLES: tuple[Role, ...] = ("user", "tool")  # tool results: the indirect-injection vector
+RESTORE_ROLES: tuple[Role, ...] = ("user", "tool", "assistant")  # restored answers come back in the conversation
+
+
 class GuardrailBase(Strict):
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"if": {"properties": {"stage": {"const": "output"}}, "required": ["stage"]}, "then": {"not": {"required": ["apply_to"]}}},
+        {"if": {"properties": {"restore": {"const": True}}, "required": ["restore"]},
+         "then": {"properties": {"action": {"const": "redact"}, "stage": {"const": "input"}}}},
+    ]})
+
     id: Id = Field(description="Unique id, named in decision records and block messages.")
-    stage: Literal["input", "output"] = Field(description="`input`: user messages before any model call; `output`: each cascade step's answer before it is accepted.")
+    stage: Literal["input", "output"] = Field(
+        description="`input`: the request's messages of the roles in `apply_to`, before any model call; `output`: each cascade step's answer, its text and its tool calls' arguments, before it is accepted.")
     action: Literal["block", "redact", "warn", "escalate", "reask"] = Field(
         description="`block` refuses; `redact` replaces findings with placeholders; `warn` records; `escalate` (output) rejects the answer and moves to the next step; `reask` (output) asks the same model again with feedback.")
     mode: Mode = Field("enforce", description="`enforce` acts; `warn` records what the action would be; `dry_run` records only the verdict.")
@@ -285,6 +297,30 @@ class GuardrailBase(Strict):
     timeout: Duration = Field("2s", description="Longest time the check may take.")
     on_timeout: Literal["block", "allow"] = Field("block", description="What happens when the check times out or fails: `block` (default, fail closed) or `allow`.")
     max_reasks: int = Field(1, ge=1, le=5, description="With `action: reask`, the most times the model is asked again.")
+    apply_to: tuple[Role, ...] | None = Field(
+        None, min_length=1,
+        description="Input guardrails: the message roles scanned (a `developer` message counts as `system`, a `function` "
+                    "message as `tool`); `document` scans `metadata.documents`. Omitted: `[user, tool]`, or "
+                    "`[user, tool, assistant]` for a `redact` rule with `restore: true`. Not for output guardrails.")
+    restore: bool = Field(
+        False, description="On an input `redact` rule: the placeholders it put in the prompt are mapped back to the "
+                           "caller's values in the answer (and its tool calls' arguments); the decision record keeps them masked.")
+
+    @model_validator(mode="after")
+    def _roles_and_restore(self) -> GuardrailBase:
+        if self.stage == "output" and self.apply_to is not None:
+            raise PydanticCustomError("schema_invalid", "`apply_to` is for input guardrails; an output guardrail scans "
+                                      "the answer and its tool calls' arguments.")
+        if self.restore and (self.action != "redact" or self.stage != "input"):
+            raise PydanticCustomError("schema_invalid", "`restore: true` needs `action: redact` and `stage: input`: "
+                                      "it maps the placeholders an input redaction made back in the answer.")
+        return self
+
+    def roles(self) -> frozenset[str]:
+        """The roles an input rule scans: `apply_to`, or its default."""
+        if self.apply_to is not None:
+            return frozenset(self.apply_to)
+        return frozenset(RESTORE_ROLES if self.restore else INPUT_ROLES)
 
 
 class PiiGuardrail(GuardrailBase):
@@ -298,8 +334,6 @@ class PiiGuardrail(GuardrailBase):
 class InjectionGuardrail(GuardrailBase):
     check: Literal["prompt_injection"] = Field(description="Prompt injection and jailbreak attempts.")
     threshold: Ratio = Field(0.5, description="Score from which the guardrail fires.")
-    apply_to: tuple[Literal["user", "system", "tool", "document"], ...] = Field(
-        ("user",), min_length=1, description="Message roles scanned; `document` scans `metadata.documents`.")
 
 
 class ToxicityGuardrail(GuardrailBase):

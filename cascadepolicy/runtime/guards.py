@@ -1,11 +1,16 @@
 """The guardrail nodes of the graph: run the policy's checks and apply actions.
 
 Input guardrails run on the request before admission and the first model
-call; output guardrails run on each cascade step's answer before it can be
-accepted. Detectors (in `cascadepolicy.guardrails`) only say what they found;
+call, over the messages of the roles in the rule's `apply_to` (user messages
+and tool results by default); output guardrails run on each cascade step's
+answer before it can be accepted, over its text and each tool call's
+arguments. A message is scanned as the text of its text parts, and redacted
+part by part in place (`guardrails.pieces`): image, audio, file and unknown
+parts pass untouched. Detectors (in `cascadepolicy.guardrails`) only say what they found;
 this module decides what that means under the rule's action and mode:
 `block`, `redact` (typed placeholders, one Redactor per request so the same
-value maps to the same placeholder), `warn`, `escalate` and `reask` (output
+value maps to the same placeholder; with `restore: true` mapped back in the
+answer by `Redactor.restore`), `warn`, `escalate` and `reask` (output
 only). `warn` mode records what the action would have been, `dry_run` only
 the verdict. A check that raises or exceeds its timeout follows `on_timeout`
 (block by default: fail closed). Every verdict lands in the decision record
@@ -16,6 +21,8 @@ rules' modes.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
@@ -32,6 +39,7 @@ from cascadepolicy.compile.plan import (
 )
 from cascadepolicy.effects import Blocking, JudgeRequest
 from cascadepolicy.guardrails.base import Finding, Verdict
+from cascadepolicy.guardrails.pieces import Arguments, Pieces, message_pieces, text_pieces
 from cascadepolicy.guardrails.redaction import Redactor, mask
 from cascadepolicy.language.model import (
     CustomGuardrail,
@@ -44,7 +52,7 @@ from cascadepolicy.language.model import (
     duration_seconds,
 )
 from cascadepolicy.runtime.decision import Decision, GuardrailVerdict
-from cascadepolicy.runtime.features import clip_tokens, message_text
+from cascadepolicy.runtime.features import clip_tokens
 from cascadepolicy.scrub import provider_text
 
 if TYPE_CHECKING:
@@ -179,11 +187,19 @@ class CompiledGuardrail:
 
 @dataclass
 class OutputOutcome:
+    """What becomes of one answer: `text` and `tool_calls` as the output guardrails left them
+    (redacted where a `redact` rule fired; the calls are copies of those given, `()` when none)."""
+
     text: str
     action: str  # none | block | escalate | reask
     reason: str | None = None
     rule_id: str | None = None
     feedback: str | None = None
+    tool_calls: tuple[Any, ...] = ()
+
+
+# Roles scanned as another: OpenAI's `developer` messages are system prompts, legacy `function` messages tool results.
+ROLE_ALIASES = {"developer": "system", "function": "tool"}
 
 
 WITHHELD = "[text withheld: PII masking failed]"
@@ -213,7 +229,7 @@ class GuardrailRunner:
             rule = guard.rule
             remote = needs_network(rule) if offline else None
             scan, blocking = (_offline_scan, False) if remote else build_scan(rule, None if resolve is None else functools.partial(resolve, guard))
-            roles = frozenset(rule.apply_to) if isinstance(rule, InjectionGuardrail) else frozenset({"user"})
+            roles = rule.roles() if rule.stage == "input" else frozenset()
             not_run = (f"not run offline: {remote} needs the network; give the guardrail a verdict "
                        "(fixtures.guardrails in a test suite, `guardrails` in an explain request)") if remote else None
             compiled = CompiledGuardrail(rule, guard.index, scan, blocking, duration_seconds(rule.timeout), guard.location,
@@ -243,39 +259,28 @@ class GuardrailRunner:
         return redactor.redact(text, findings) if findings else text
 
     def mask_record_message(self, message: Mapping[str, Any], redactor: Redactor) -> dict[str, Any]:
-        """A copy of a chat message with its text masked by `mask_record`."""
-        copy = dict(message)
-        content = message.get("content")
-        if isinstance(content, str):
-            copy["content"] = self.mask_record(content, redactor)
-        elif isinstance(content, list):
-            copy["content"] = [self._mask_part(part, redactor) for part in content]
-        return copy
-
-    def _mask_part(self, part: Any, redactor: Redactor) -> Any:
-        if isinstance(part, str):
-            return self.mask_record(part, redactor)
-        if isinstance(part, Mapping) and isinstance(part.get("text"), str):
-            return {**part, "text": self.mask_record(part["text"], redactor)}
-        return part
+        """A copy of a chat message with its text parts and tool-call arguments masked by `mask_record`."""
+        masked = dict(message)
+        pieces = message_pieces(masked)
+        if pieces.texts:
+            pieces.put([self.mask_record(text, redactor) for text in pieces.texts])
+        return masked
 
     # ------------------------------------------------------------ input
 
-    def run_input(self, messages: list[dict[str, Any]], extra: Mapping[str, Any], redactor: Redactor,
+    def run_input(self, messages: list[dict[str, Any]], extra: dict[str, Any], redactor: Redactor,
                   decision: Decision, transport: Transport) -> Generator[Blocking | JudgeRequest, Any, str | None]:
-        """Scan and act on the request in place; return the block reason, if any (steps of the walk)."""
+        """Scan and act on the request in place (`messages`, and `extra["documents"]` for `document`);
+        return the block reason, if any (steps of the walk)."""
         for guard in self.input:
             rule = guard.rule
             decision.trace.append(guard.node)
-            roles = guard.roles
-            texts = [(i, message_text(m)) for i, m in enumerate(messages) if m.get("role") in roles]
-            if "document" in roles:
-                texts += [(-1 - n, str(d)) for n, d in enumerate(extra.get("documents", ()))]
             started = time.perf_counter()
             fired_any, findings_all, reasons, score, failure = False, [], [], 0.0, None
-            redactions: dict[int, tuple[str, list[Finding]]] = {}
+            redactions: list[tuple[Pieces, list[Finding]]] = []
             forced = transport.verdict(rule.id)
-            for index, text in texts:
+            for where, pieces in input_pieces(guard.roles, messages, extra):
+                text = pieces.text
                 verdict, failure = yield from guard.run(text, extra, forced)
                 if verdict is None:
                     break
@@ -283,9 +288,8 @@ class GuardrailRunner:
                 if verdict.fired:
                     fired_any = True
                     reasons.append(verdict.reason)
-                    findings_all += [_finding_record(f, text) for f in verdict.findings]
-                    if index >= 0:
-                        redactions[index] = (text, list(verdict.findings))
+                    findings_all += [_finding_record(f, text, where) for f in verdict.findings]
+                    redactions.append((pieces, list(verdict.findings)))
             latency = (time.perf_counter() - started) * 1000
             if failure is not None:
                 reason = f"guardrail {rule.id!r}: {failure}"
@@ -303,46 +307,113 @@ class GuardrailRunner:
             if action == "blocked":
                 return rule.message or f"blocked by guardrail {rule.id!r}: {reason}"
             if action == "redacted":
-                for index, (text, findings) in redactions.items():
-                    _set_text(messages[index], redactor.redact(text, findings))
+                for pieces, findings in redactions:
+                    pieces.put(redactor.redact_pieces(pieces.texts, findings, restore=rule.restore))
         return None
 
     # ------------------------------------------------------------ output
 
     def run_output(self, text: str, step: int, extra: Mapping[str, Any], redactor: Redactor, decision: Decision,
-                   reasks_used: int, transport: Transport) -> Generator[Blocking | JudgeRequest, Any, OutputOutcome]:
-        """Check one answer and decide what becomes of it (steps of the walk)."""
+                   reasks_used: int, transport: Transport,
+                   tool_calls: Sequence[Any] = ()) -> Generator[Blocking | JudgeRequest, Any, OutputOutcome]:
+        """Check one answer and decide what becomes of it (steps of the walk).
+
+        `tool_calls`: the answer's tool calls (objects with `.name` and `.arguments`, the raw JSON text, such as
+        `ToolCallRecord`): each one's arguments are scanned like the text (grounding excepted: it checks the text's
+        claims), and `redact` rewrites them inside their JSON strings. The text is scanned unless it is empty and
+        the answer is a tool call. The outcome carries the text and the calls as the rules left them."""
+        calls = list(tool_calls)
+        arguments = [Arguments.of(call.arguments) for call in calls]
         for guard in self.output:
             rule = guard.rule
+            # (the tool call's index, None for the text; what is scanned)
+            targets: list[tuple[int | None, str]] = [(None, text)] if text or not calls else []
+            if not isinstance(rule, GroundingGuardrail):
+                targets += [(j, args.text) for j, args in enumerate(arguments)]
             started = time.perf_counter()
-            verdict, failure = yield from guard.run(text, extra, transport.verdict(rule.id))
+            forced = transport.verdict(rule.id)
+            verdicts: list[tuple[int | None, str, Verdict]] = []
+            failure = None
+            for j, scanned in targets:
+                verdict, failure = yield from guard.run(scanned, extra, forced)
+                if verdict is None:
+                    break
+                verdicts.append((j, scanned, verdict))
             latency = (time.perf_counter() - started) * 1000
-            if verdict is None:
+            if failure is not None:
                 reason = f"guardrail {rule.id!r}: {failure}"
                 blocked = rule.on_timeout == "block" and rule.mode == "enforce"
                 decision.guardrails.append(GuardrailVerdict(rule.id, rule.stage, rule.check, blocked, 1.0,
                                                             "blocked" if blocked else "allowed_on_error", rule.mode, reason,
                                                             step=step, latency_ms=latency))
                 if blocked:
-                    return OutputOutcome(text, "block", reason, rule.id)
+                    return OutputOutcome(text, "block", reason, rule.id, tool_calls=tuple(calls))
                 continue
-            action = _applied(rule.action, rule.mode, verdict.fired)
+            fired = [(j, scanned, v) for j, scanned, v in verdicts if v.fired]
+            score = max((v.score for _, _, v in verdicts), default=0.0)
+            reason = _output_reason(verdicts, calls)
+            action = _applied(rule.action, rule.mode, bool(fired))
             if action == "reasked" and reasks_used >= rule.max_reasks:
                 action = "escalated"  # the reask budget is spent: reject the answer instead
-            findings = [_finding_record(f, text) for f in verdict.findings]
-            decision.guardrails.append(GuardrailVerdict(rule.id, rule.stage, rule.check, verdict.fired, verdict.score, action,
-                                                        rule.mode, verdict.reason, findings, step=step, latency_ms=latency))
+            findings = [_finding_record(f, scanned, _output_where(j)) for j, scanned, v in fired for f in v.findings]
+            decision.guardrails.append(GuardrailVerdict(rule.id, rule.stage, rule.check, bool(fired), score, action,
+                                                        rule.mode, reason, findings, step=step, latency_ms=latency))
             if action == "blocked":
-                return OutputOutcome(text, "block", rule.message or f"blocked by guardrail {rule.id!r}: {verdict.reason}", rule.id)
+                return OutputOutcome(text, "block", rule.message or f"blocked by guardrail {rule.id!r}: {reason}", rule.id,
+                                     tool_calls=tuple(calls))
             if action == "redacted":
-                text = redactor.redact(text, list(verdict.findings))
+                for j, _scanned, v in fired:
+                    if j is None:
+                        text = redactor.redact(text, list(v.findings))
+                        continue
+                    redacted = arguments[j].rebuilt(redactor.redact_pieces(arguments[j].texts, list(v.findings)))
+                    calls[j] = _with_arguments(calls[j], redacted)
+                    arguments[j] = Arguments.of(redacted)
             elif action == "escalated":
-                return OutputOutcome(text, "escalate", f"guardrail {rule.id!r}: {verdict.reason}", rule.id)
+                return OutputOutcome(text, "escalate", f"guardrail {rule.id!r}: {reason}", rule.id, tool_calls=tuple(calls))
             elif action == "reasked":
                 # the reason is the detector's (or custom code's): clipped, so the reask's prompt stays within the plan
-                feedback = REASK_MESSAGE.format(check=rule.check, reason=clip_tokens(verdict.reason, REASON_MAX_TOKENS))
-                return OutputOutcome(text, "reask", f"guardrail {rule.id!r}: {verdict.reason}", rule.id, feedback)
-        return OutputOutcome(text, "none")
+                feedback = REASK_MESSAGE.format(check=rule.check, reason=clip_tokens(reason, REASON_MAX_TOKENS))
+                return OutputOutcome(text, "reask", f"guardrail {rule.id!r}: {reason}", rule.id, feedback, tuple(calls))
+        return OutputOutcome(text, "none", tool_calls=tuple(calls))
+
+
+def input_pieces(roles: frozenset[str], messages: list[dict[str, Any]],
+                 extra: dict[str, Any]) -> list[tuple[str, Pieces]]:
+    """What an input rule scans: (where, its pieces) of each message of the `roles` that holds text (its
+    content's text parts; an assistant's tool-call arguments), and of each document with `document`."""
+    out = []
+    for i, message in enumerate(messages):
+        role = message.get("role")
+        if isinstance(role, str) and ROLE_ALIASES.get(role, role) in roles:
+            pieces = message_pieces(message)
+            if pieces.texts:
+                out.append((f"messages[{i}]", pieces))
+    if "document" in roles:
+        documents = extra["documents"] = list(extra.get("documents") or ())  # the request's own copy: redaction writes it
+        out += [(f"documents[{n}]", text_pieces(documents, n)) for n in range(len(documents))]
+    return out
+
+
+def _output_reason(verdicts: Sequence[tuple[int | None, str, Verdict]], calls: Sequence[Any]) -> str:
+    """The verdicts' reasons: the text's as it is, a tool call's naming the call."""
+    shown = [(j, v) for j, _, v in verdicts if v.fired] or [(j, v) for j, _, v in verdicts[:1]]
+    if not shown:
+        return "no finding"
+    return "; ".join(v.reason if j is None else f"tool call {calls[j].name!r} arguments: {v.reason}" for j, v in shown)
+
+
+def _output_where(j: int | None) -> str:
+    return "answer" if j is None else f"tool_calls[{j}]"
+
+
+def _with_arguments(call: Any, arguments: str) -> Any:
+    """A copy of a tool call with other arguments (a dataclass such as `ToolCallRecord`, or any object)."""
+    if dataclasses.is_dataclass(call) and not isinstance(call, type):
+        return dataclasses.replace(call, arguments=arguments)
+    other = copy.copy(call)
+    other.arguments = arguments
+    return other
 
 
 _DONE = {"block": "blocked", "redact": "redacted", "warn": "warned", "escalate": "escalated", "reask": "reasked"}
@@ -358,13 +429,8 @@ def _applied(action: str, mode: str, fired: bool) -> str:
     return _DONE[action]
 
 
-def _finding_record(finding: Finding, text: str) -> dict[str, Any]:
-    return {"kind": finding.kind, "label": finding.label, "start": finding.start, "end": finding.end,
+def _finding_record(finding: Finding, text: str, where: str) -> dict[str, Any]:
+    """A finding as the record keeps it; `where`: what was scanned (`messages[2]`, `answer`, `tool_calls[0]`, ...),
+    `start`/`end` offsets in its text (a message's text parts joined by a newline)."""
+    return {"kind": finding.kind, "label": finding.label, "in": where, "start": finding.start, "end": finding.end,
             "score": round(finding.score, 3), "masked": mask(text[finding.start:finding.end])}
-
-
-def _set_text(message: dict[str, Any], text: str) -> None:
-    if isinstance(message.get("content"), list):
-        message["content"] = [{"type": "text", "text": text}]
-    else:
-        message["content"] = text
