@@ -35,12 +35,12 @@ demo: $(VENV)/.installed
 	$(PY) -m cascadepolicy demo
 
 test: $(STAMP) system-deps e2e-deps
-	$(PY) -m ruff check cascadepolicy tests benchmarks
+	$(PY) -m ruff check cascadepolicy tests benchmarks examples
 	$(PY) -m mypy cascadepolicy
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(PY) -m ruff check cascadepolicy tests benchmarks
+	$(PY) -m ruff check cascadepolicy tests benchmarks examples
 	$(PY) -m mypy cascadepolicy
 
 schema: $(STAMP)

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -100,6 +102,22 @@ def start_stub(delay: float = 0.0, *, tool_calls: bool = False) -> tuple[str, Ca
         proc.wait(timeout=10)
 
     return f"http://127.0.0.1:{int(line.split()[1])}/v1", stop
+
+
+@contextlib.contextmanager
+def running_stub(delay: float = 0.0, *, tool_calls: bool = False) -> Iterator[str]:
+    """`start_stub` for a `with` block (or a fixture): its `api_base`, stopped at the end."""
+    api_base, stop = start_stub(delay, tool_calls=tool_calls)
+    try:
+        yield api_base
+    finally:
+        stop()
+
+
+def received(api_base: str) -> list[dict[str, Any]]:
+    """The request bodies the stub at `api_base` has received, oldest first."""
+    with urllib.request.urlopen(api_base.removesuffix("/v1") + "/requests", timeout=10) as reply:
+        return json.loads(reply.read())  # type: ignore[no-any-return]
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from cascadepolicy.providers.transport import MockTransport, Transport
 from cascadepolicy.state import MemoryStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from stub_openai import start_stub  # noqa: E402
+from stub_openai import received, running_stub  # noqa: E402
 
 ASK = [{"role": "user", "content": "What's the weather in Lyon today?"}]
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city.", "parameters": {
@@ -138,16 +137,8 @@ def test_a_request_no_step_could_answer_raises_the_provider_error_with_the_decis
 
 @pytest.fixture(scope="module")
 def stub() -> Iterator[str]:
-    api_base, stop = start_stub(0.0, tool_calls=True)
-    try:
+    with running_stub(tool_calls=True) as api_base:
         yield api_base
-    finally:
-        stop()
-
-
-def received(api_base: str) -> list[dict[str, Any]]:
-    with urllib.request.urlopen(api_base.removesuffix("/v1") + "/requests", timeout=10) as reply:
-        return json.loads(reply.read())  # type: ignore[no-any-return]
 
 
 def stub_policy(api_base: str, tier_params: str = "{}") -> str:
