@@ -21,8 +21,6 @@ from typing import Any
 import httpx
 import pytest
 
-pytest.importorskip("fastapi", reason="the example needs fastapi (the dev extra installs it)")
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 sys.path.insert(0, str(ROOT / "tests"))
