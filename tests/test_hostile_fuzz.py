@@ -233,5 +233,7 @@ def test_hostile_prompts_are_answered_in_bounded_time_and_masked(prompt_engine: 
     started = time.perf_counter()
     result = prompt_engine.complete([{"role": "user", "content": text}], user="u1")
     assert time.perf_counter() - started < TIME_BOUND
-    assert result.decision.outcome in ("answered", "blocked")
+    # a prompt longer than gpt-4o-mini's context window is not sent (issue 13.6): an error saying so
+    assert result.decision.outcome in ("answered", "blocked") or (
+        result.decision.outcome == "error" and "do not fit the context window of model 'm'" in (result.decision.reason or ""))
     assert email not in result.decision.to_json()
