@@ -164,8 +164,11 @@ def parse_yaml(text: str, display: str) -> tuple[SourceDocument | None, list[Dia
         return None, [_marked_error(exc, display)]
     except ReaderError as exc:
         return None, [_reader_error(exc, text, display)]
-    except (YAMLError, ValueError, TypeError, RecursionError) as exc:
+    except (YAMLError, RecursionError) as exc:
         return None, [Diagnostic("yaml-syntax", f"the YAML cannot be parsed: {exc}", Location(display, 1, 1))]
+    except Exception as exc:  # ruamel's constructors fail on some hostile scalars (`+_`: IndexError): not parseable
+        return None, [Diagnostic("yaml-syntax", f"the YAML cannot be parsed: {type(exc).__name__}: {exc}",
+                                 Location(display, 1, 1))]
     documents = [d for d in documents if d is not None]
     if not documents:
         return None, [Diagnostic("file-empty", "the file is empty; a policy needs at least `version` and `name`.",
