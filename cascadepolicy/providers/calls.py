@@ -40,6 +40,7 @@ from cascadepolicy.language.params import REQUEST_PARAMS
 from cascadepolicy.language.pricing import Price
 from cascadepolicy.providers.response_check import Anomalies, attr, bill, content_text, first_choice
 from cascadepolicy.providers.windows import ContextWindows
+from cascadepolicy.runtime.features import params_prompt, text_tokens
 from cascadepolicy.scrub import guard_loggers, provider_text, scrub_keys, watch_key_variables
 
 if TYPE_CHECKING:
@@ -296,7 +297,9 @@ class ModelCaller:
             if isinstance(answer, str):
                 # Counted before the call: litellm logs each call on a background thread,
                 # and tokenizing afterwards would wait on it for the GIL.
-                scripted = count_tokens(messages, answer)
+                prompt_tokens, completion_tokens = count_tokens(messages, answer)
+                extra = params_prompt(params)  # tool definitions and a response schema are prompt tokens too
+                scripted = (prompt_tokens + (text_tokens(extra) if extra else 0), completion_tokens)
         started = self.clock()
         response = None
         if reader is not None:
@@ -328,7 +331,8 @@ class ModelCaller:
         provider_cost = ((lambda: litellm_module().completion_cost(completion_response=response))
                          if response is not None and reader is None and price.source == "litellm" else None)
         billed = text + "".join(c.name + c.arguments for c in tool_calls)  # tool calls are completion tokens too
-        billing = bill(usage, messages, billed, max_tokens, price, found, provider_cost=provider_cost)
+        billing = bill(usage, messages, billed, max_tokens, price, found, provider_cost=provider_cost,
+                       extra_prompt=params_prompt(params))
         return CallResult(model_id, spec.model, text, billing.prompt_tokens, billing.completion_tokens, billing.cost,
                           latency, logprobs, finish, anomalies=billing.anomalies, tool_calls=tool_calls, response=response)
 

@@ -179,11 +179,13 @@ def _shown(value: Any) -> str:
 
 
 def check_usage(usage: Any, messages: Sequence[Mapping[str, Any]], text: str, max_tokens: int, *,
-                found: Anomalies, usage_expected: bool = True) -> tuple[int, int, bool]:
+                found: Anomalies, usage_expected: bool = True, extra_prompt: str = "") -> tuple[int, int, bool]:
     """Prompt and completion tokens to bill, and whether both are exactly as the provider reported.
 
     `usage` is the provider's (a litellm Usage, a dict, or None), `messages`
-    what was sent, `text` the answer received, `max_tokens` what was asked for.
+    what was sent, `text` the answer received, `max_tokens` what was asked for,
+    `extra_prompt` the parameters sent that count as prompt (tool definitions, a
+    response schema: `features.params_prompt`).
     """
     raw_prompt, raw_completion = attr(usage, "prompt_tokens"), attr(usage, "completion_tokens")
     reported_prompt, reported_completion = _whole(raw_prompt), _whole(raw_completion)
@@ -203,6 +205,8 @@ def check_usage(usage: Any, messages: Sequence[Mapping[str, Any]], text: str, ma
                                              f"{received} tokens counted in the answer")
     if reported_prompt is not None:
         bound = sent_bound(messages)
+        if bound is not None and extra_prompt:
+            bound += len(extra_prompt.encode("utf-8", "surrogatepass"))
         if bound is not None and reported_prompt > bound + PROMPT_TEMPLATE_SLACK:
             found.add(ANOMALY_PROMPT_OVER_SENT, f"prompt_tokens was {reported_prompt}, more than the prompt sent "
                                                 f"can be (at most {bound}); billed the tokens counted in the prompt")
@@ -223,7 +227,8 @@ def check_usage(usage: Any, messages: Sequence[Mapping[str, Any]], text: str, ma
     if not over_max and received > max_tokens * UNDER_REPORT_RATIO + UNDER_REPORT_SLACK:
         found.add(ANOMALY_COMPLETION_OVER_MAX, f"the answer has {received} tokens, far above the max_tokens of "
                                                f"{max_tokens} requested; billed as received")
-    prompt = count_prompt_tokens(messages) if reported_prompt is None else reported_prompt
+    counted = count_prompt_tokens(messages) + (text_tokens(extra_prompt) if extra_prompt else 0)
+    prompt = counted if reported_prompt is None else reported_prompt
     completion = received if reported_completion is None else reported_completion
     return prompt, completion, reported_prompt is not None and reported_completion is not None
 
@@ -245,10 +250,11 @@ def check_cost(provider_cost: Callable[[], Any] | None, table_cost: float, found
 
 
 def bill(usage: Any, messages: Sequence[Mapping[str, Any]], text: str, max_tokens: int, price: Price,
-         found: Anomalies, *, provider_cost: Callable[[], Any] | None = None, usage_expected: bool = True) -> Billing:
+         found: Anomalies, *, provider_cost: Callable[[], Any] | None = None, usage_expected: bool = True,
+         extra_prompt: str = "") -> Billing:
     """What one call is billed at: `check_usage`, priced at the table, or at the provider's cost when it is plausible."""
     prompt, completion, as_reported = check_usage(usage, messages, text, max_tokens, found=found,
-                                                  usage_expected=usage_expected)
+                                                  usage_expected=usage_expected, extra_prompt=extra_prompt)
     cost = price.cost(prompt, completion)
     if as_reported:
         cost = check_cost(provider_cost, cost, found)

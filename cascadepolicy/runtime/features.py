@@ -15,6 +15,7 @@ never computed.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -136,6 +137,20 @@ class PromptCount(NamedTuple):
 
     tokens: int  # `request.tokens`, the reservation and its backstop
     unmeasured: int  # parts the engine cannot measure (`part_tokens`): not held against a context window
+
+
+# A request's parameters a provider reads as part of the prompt, and bills as prompt tokens.
+PROMPT_PARAMS = ("tools", "functions", "response_format")
+
+
+def params_prompt(params: Mapping[str, Any]) -> str:
+    """The text of the parameters a provider counts in the prompt (tool definitions, a response schema), or ''."""
+    parts = {k: params[k] for k in PROMPT_PARAMS if params.get(k) is not None}
+    if not parts:
+        return ""
+    if isinstance(parts.get("response_format"), type) and hasattr(parts["response_format"], "model_json_schema"):
+        parts["response_format"] = parts["response_format"].model_json_schema()  # a pydantic class, as litellm takes it
+    return json.dumps(parts, default=str, ensure_ascii=False, separators=(",", ":"))
 
 
 def count_prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
@@ -299,7 +314,7 @@ class RequestValues(Mapping[str, Any]):
 
     def __init__(self, messages: Sequence[Mapping[str, Any]], detectors: Detectors, *, user: str | None,
                  tier: str | None, context: Mapping[str, Any], metadata: Mapping[str, Any],
-                 model: str | None = None, tool_count: int = 0) -> None:
+                 model: str | None = None, tool_count: int = 0, params_tokens: int = 0) -> None:
         self.messages = messages
         self.detectors = detectors
         self.given: dict[str, Any] = {}
@@ -312,10 +327,11 @@ class RequestValues(Mapping[str, Any]):
         self.given["request.message_count"] = len(messages)
         self.given["request.model"] = model or ""
         self.given["request.tool_count"] = tool_count
+        self.params_tokens = params_tokens  # tool definitions and a response schema: prompt tokens too
 
     def _compute(self, key: str) -> Any:
         if key == "request.tokens":
-            return count_prompt_tokens(self.messages)
+            return count_prompt_tokens(self.messages) + self.params_tokens
         if key == "request.domain":
             return self.detectors.domain(last_user_text(self.messages))
         if key == "request.complexity":

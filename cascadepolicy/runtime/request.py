@@ -28,7 +28,7 @@ from cascadepolicy.providers.transport import Transport
 from cascadepolicy.quality.base import Check
 from cascadepolicy.quality.structured import response_format_check
 from cascadepolicy.runtime.decision import Decision
-from cascadepolicy.runtime.features import Detectors, RequestValues
+from cascadepolicy.runtime.features import Detectors, RequestValues, params_prompt, text_tokens
 
 
 @dataclass
@@ -68,8 +68,10 @@ class Request:
         tier = tier or nested(context, "user", "tier") or default_tier
         decision = Decision(policy=policy_info, user=user, tier=tier)
         tools = params.get("tools")
+        prompt_params = params_prompt(params)
         values = RequestValues(working, detectors, user=user, tier=tier, context=context, metadata=metadata, model=model,
-                               tool_count=len(tools) if isinstance(tools, list | tuple) else 0)
+                               tool_count=len(tools) if isinstance(tools, list | tuple) else 0,
+                               params_tokens=text_tokens(prompt_params) if prompt_params else 0)
         extra = {"documents": metadata.get("documents", ())}
         return cls(decision, working, extra, values, Redactor(), transport, stream, params)
 

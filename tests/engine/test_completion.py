@@ -275,3 +275,13 @@ def test_every_call_carries_the_user_and_the_decision_for_litellm_callbacks() ->
     assert sent["user"] == "u-42"
     assert sent["metadata"] == {"cascadepolicy_decision_id": decision_of(response).decision_id,
                                 "cascadepolicy_policy": "surface", "cascadepolicy_route": "3", "cascadepolicy_tier": "free"}
+
+
+def test_tool_definitions_count_as_prompt_tokens_in_the_reservation_and_the_bill() -> None:
+    eng = engine(MockTransport({"small": "It is sunny in Lyon today.", "large": "y"}))
+    plain = decision_of(eng.completion(ASK, user="a"))
+    many_tools = [{"type": "function", "function": {"name": f"tool_{i}", "description": "Looks up the weather " * 5,
+                                                    "parameters": {"type": "object"}}} for i in range(20)]
+    with_tools = decision_of(eng.completion(ASK, user="b", tools=many_tools))
+    assert with_tools.admission.limits[0].amount > plain.admission.limits[0].amount
+    assert with_tools.calls[0].prompt_tokens > plain.calls[0].prompt_tokens + 20 * 25  # each definition's words
