@@ -259,8 +259,7 @@ class ModelCaller:
     def _once(self, model_id: str, spec: ModelSpec, messages: Sequence[Mapping[str, Any]], transport: Transport,
               reader: ChunkReader | None, found: Anomalies, params: Mapping[str, Any],
               identity: Identity | None) -> Generator[Effect, Any, CallResult]:
-        asked = params.get("max_completion_tokens") or params.get("max_tokens")
-        max_tokens = min(spec.max_tokens, asked) if isinstance(asked, int) and asked > 0 else spec.max_tokens
+        max_tokens = call_max_tokens(spec, params)
         kwargs: dict[str, Any] = {"model": spec.model, "messages": list(messages), "max_tokens": max_tokens,
                                   "timeout": duration_seconds(spec.timeout), "num_retries": 0}
         if spec.temperature is not None:
