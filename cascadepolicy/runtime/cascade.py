@@ -72,7 +72,8 @@ class Cascade:
                 reason = clip_tokens(previous_reason or "", REASON_MAX_TOKENS)
                 messages += [{"role": "assistant", "content": previous.text},
                              {"role": "user", "content": clip_tokens(ESCALATION_MESSAGE.format(reason=reason), FEEDBACK_MAX_TOKENS)}]
-            live = last and request.stream and not step.accept and not self.guardrails.output
+            # restoring placeholders needs the whole answer: one may be split across chunks
+            live = last and request.stream and not step.accept and not self.guardrails.output and not request.redactor.restores
             reasks = 0
             while True:
                 planned = step.reask(reasks) if reasks <= step.max_reasks else None
@@ -81,7 +82,8 @@ class Cascade:
                     previous_reason = f"step {position + 1} ({step.model}) failed: {decision.calls[-1].error}"
                     break
                 outcome = (yield from self._with_judges(request, position, step, "grounding", self.guardrails.run_output(
-                    call.text, position, request.extra, request.redactor, decision, reasks, request.transport))) if step.guardrails else None
+                    call.text, position, request.extra, request.redactor, decision, reasks, request.transport,
+                    tool_calls=call.tool_calls))) if step.guardrails else None
                 if outcome is not None and outcome.action == "reask":
                     reasks += 1
                     feedback = clip_tokens(outcome.feedback or REASK_FALLBACK_MESSAGE, FEEDBACK_MAX_TOKENS)
@@ -103,13 +105,14 @@ class Cascade:
                 previous, previous_reason = call, reason
                 continue
             text = outcome.text if outcome is not None else call.text
+            tool_calls = outcome.tool_calls if outcome is not None else call.tool_calls
             if step.accept:
                 if complexity is None:
                     complexity = str(request.values["request.complexity"])
                 threshold = step.accept.threshold(complexity)
                 params = request.params
                 draft = Draft(text, last_user_text(request.messages), call.logprobs, complexity,
-                              tool_calls=tuple(ToolCall(c.id, c.name, c.arguments) for c in call.tool_calls),
+                              tool_calls=tuple(ToolCall(c.id, c.name, c.arguments) for c in tool_calls),
                               tools=params.get("tools") or (), tool_choice=params.get("tool_choice"),
                               response_format=params.get("response_format"))
                 checks = step.accept.built if request.format_check is None else (
@@ -126,7 +129,7 @@ class Cascade:
                 if not accepted and not last:
                     previous, previous_reason = call, rejection
                     continue
-            return answered(request, call, text, keep_text=self.keep_text, guardrails=self.guardrails)
+            return answered(request, call, text, tool_calls, keep_text=self.keep_text, guardrails=self.guardrails)
         return failed(request, previous_reason or "no step produced an answer")
 
     # ------------------------------------------------------------ model calls

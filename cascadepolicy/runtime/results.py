@@ -11,9 +11,10 @@ finding masked), `blocked` a refusal with its reason and retry-after, and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from cascadepolicy.guardrails.pieces import restore_arguments
 from cascadepolicy.providers.calls import CallResult, ToolCallRecord
 from cascadepolicy.runtime.decision import Decision
 from cascadepolicy.runtime.guards import GuardrailRunner
@@ -40,8 +41,11 @@ class Result:
         return self.decision.outcome == "answered"
 
 
-def answered(request: Request, call: CallResult, text: str, *, keep_text: bool, guardrails: GuardrailRunner) -> Result:
-    """The answer `text` of `call`; `keep_text`: the policy's `audit.include_text` (masked by the `guardrails`)."""
+def answered(request: Request, call: CallResult, text: str, tool_calls: tuple[ToolCallRecord, ...], *, keep_text: bool,
+             guardrails: GuardrailRunner) -> Result:
+    """The answer `text` and `tool_calls` of `call` (as the output guardrails left them); `keep_text`: the
+    policy's `audit.include_text` (masked by the `guardrails`). Placeholders of `restore` rules are mapped
+    back to the caller's values in what the caller gets, never in the record."""
     decision = request.decision
     decision.outcome = "answered"
     if keep_text:
@@ -50,17 +54,27 @@ def answered(request: Request, call: CallResult, text: str, *, keep_text: bool, 
         decision.answer = guardrails.mask_record(text, request.redactor)
     decision.final_model = call.litellm_model
     decision.final_model_id = call.model_id
+    redactor = request.redactor
+    if redactor.restores:
+        text = redactor.restore(text)
+        tool_calls = tuple(replace(c, arguments=restore_arguments(c.arguments, redactor.restore)) for c in tool_calls)
     return Result(text, call.litellm_model, call.model_id, decision.cost, decision,
-                  response=delivered(call.response, text), tool_calls=call.tool_calls)
+                  response=delivered(call.response, text, tool_calls), tool_calls=tool_calls)
 
 
-def delivered(response: Any, text: str) -> Any:
-    """The provider's response with the answer's text as the caller gets it (an output guardrail may have redacted it)."""
+def delivered(response: Any, text: str, tool_calls: tuple[ToolCallRecord, ...]) -> Any:
+    """The provider's response with the answer as the caller gets it: its text and tool-call arguments as
+    the output guardrails (redact) and `restore` rules left them."""
     if response is None:
         return None
     message = response.choices[0].message if getattr(response, "choices", None) else None
-    if message is not None and (message.content or "") != text:
+    if message is None:
+        return response
+    if (message.content or "") != text:
         message.content = text
+    for given, final in zip(message.tool_calls or (), tool_calls, strict=False):
+        if given.function.arguments != final.arguments:
+            given.function.arguments = final.arguments
     return response
 
 

@@ -285,3 +285,36 @@ def test_tool_definitions_count_as_prompt_tokens_in_the_reservation_and_the_bill
     with_tools = decision_of(eng.completion(ASK, user="b", tools=many_tools))
     assert with_tools.admission.limits[0].amount > plain.admission.limits[0].amount
     assert with_tools.calls[0].prompt_tokens > plain.calls[0].prompt_tokens + 20 * 25  # each definition's words
+
+
+RESTORING = """
+version: 1
+name: support
+models:
+  m: {model: gpt-4o-mini, max_tokens: 100, retries: 0}
+guardrails:
+  - {id: emails, stage: input, check: pii, entities: [email], action: redact, restore: true}
+  - {id: secrets-out, stage: output, check: pii, entities: [credit_card], action: redact}
+routes:
+  - default: {model: m}
+"""
+
+
+def test_restore_maps_placeholders_back_in_the_response_and_never_in_the_record() -> None:
+    transport = Answers({}, {"m": "Hello [EMAIL_1], your order has shipped."})
+    eng = cascadepolicy.loads(RESTORING.replace("name: support", "name: support\naudit: {include_text: true}"),
+                              "support.yaml").engine(store=MemoryStore(), decision_log=None, transport=transport)
+    response = eng.completion([{"role": "user", "content": "I am ana@example.com, where is my order?"}])
+    assert "ana@example.com" not in json.dumps(transport.sent[0]["messages"])  # the provider saw the placeholder
+    assert response.choices[0].message.content == "Hello ana@example.com, your order has shipped."
+    decision = decision_of(response)
+    assert "ana@example.com" not in decision.to_json() and "[EMAIL_1]" in (decision.answer or "")
+
+
+def test_output_guardrails_redact_tool_call_arguments_in_the_response() -> None:
+    card = tool_call_response("gpt-4o-mini", '{"city": "Lyon", "note": "card 4111 1111 1111 1111"}')
+    transport = Answers({"gpt-4o-mini": card})
+    eng = cascadepolicy.loads(RESTORING, "support.yaml").engine(store=MemoryStore(), decision_log=None, transport=transport)
+    response = eng.completion(ASK, tools=TOOLS)
+    arguments = json.loads(response.choices[0].message.tool_calls[0].function.arguments)
+    assert arguments["city"] == "Lyon" and "4111" not in arguments["note"] and "[CREDIT_CARD_1]" in arguments["note"]
