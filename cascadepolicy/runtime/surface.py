@@ -30,7 +30,9 @@ from cascadepolicy.runtime.drivers import IO, Outcome, adrive
 from cascadepolicy.runtime.request import Request
 from cascadepolicy.runtime.results import Result
 
-DECISION_KEY = "cascadepolicy_decision"  # where a response keeps its decision (`_hidden_params`, never serialized)
+# Where a response keeps its decision: an attribute outside the model's fields, so that neither
+# `model_dump` nor litellm's logging callbacks (which read `_hidden_params`) ever carry it.
+DECISION_ATTRIBUTE = "_cascadepolicy_decision"
 
 
 def response_of(result: Result, request: Request) -> Any:
@@ -42,9 +44,7 @@ def response_of(result: Result, request: Request) -> Any:
         error = request.last_error or ProviderUnavailable(result.reason or "no step produced an answer")
         error.decision = decision
         raise error
-    hidden = getattr(result.response, "_hidden_params", None)
-    if isinstance(hidden, dict):
-        hidden[DECISION_KEY] = decision
+    object.__setattr__(result.response, DECISION_ATTRIBUTE, decision)
     return result.response
 
 
@@ -54,8 +54,7 @@ def decision_of(answer: Any) -> Decision:
         if answer.decision is None:
             raise ValueError("the stream has not ended yet: its decision is known once the last chunk was read")
         return answer.decision
-    hidden = getattr(answer, "_hidden_params", None)
-    decision = hidden.get(DECISION_KEY) if isinstance(hidden, dict) else None
+    decision = getattr(answer, DECISION_ATTRIBUTE, None)
     if not isinstance(decision, Decision):
         raise TypeError(f"{type(answer).__name__} did not come from engine.completion; it has no decision record")
     return decision

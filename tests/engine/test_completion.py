@@ -318,3 +318,31 @@ def test_output_guardrails_redact_tool_call_arguments_in_the_response() -> None:
     response = eng.completion(ASK, tools=TOOLS)
     arguments = json.loads(response.choices[0].message.tool_calls[0].function.arguments)
     assert arguments["city"] == "Lyon" and "4111" not in arguments["note"] and "[CREDIT_CARD_1]" in arguments["note"]
+
+
+def test_litellm_callbacks_see_the_user_and_the_decision_id_of_each_call(stub: str) -> None:
+    import time
+
+    import litellm
+    from litellm.integrations.custom_logger import CustomLogger
+
+    seen: list[tuple[Any, Any]] = []
+
+    class Recorder(CustomLogger):  # type: ignore[misc]
+        def log_success_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any) -> None:
+            seen.append((kwargs.get("user"), dict((kwargs.get("litellm_params") or {}).get("metadata") or {})))
+
+    before = list(litellm.callbacks)
+    litellm.callbacks = [*before, Recorder()]
+    try:
+        response = engine(Transport(), stub_policy(stub)).completion(ASK, user="u-7")
+        deadline = time.monotonic() + 10
+        while not seen and time.monotonic() < deadline:  # litellm runs success callbacks on its own thread
+            time.sleep(0.01)
+    finally:
+        litellm.callbacks = before
+    user, metadata = seen[0]
+    decision = decision_of(response)
+    assert user == "u-7" and metadata["cascadepolicy_decision_id"] == decision.decision_id
+    assert (metadata["cascadepolicy_policy"], metadata["cascadepolicy_route"]) == ("stubbed", "1")
+    assert "Decision(" not in str(metadata)  # the decision record itself is not handed to callbacks
