@@ -58,8 +58,10 @@ def create_app(policy_path: str | os.PathLike[str] | None = None) -> FastAPI:
         model = body.pop("model", None)
         stream = body.pop("stream", False) is True
         metadata = body.pop("metadata", None) or {}
-        # Identity. Trust these headers only behind your own authentication: derive them from the API key.
         body_user = body.pop("user", None)
+        if not isinstance(metadata, dict) or not isinstance(body_user, str | None):
+            return error(400, {"message": "metadata must be an object and user a string", "type": "invalid_request_error"})
+        # Identity. Trust these headers only behind your own authentication: derive them from the API key.
         user = http.headers.get("X-User-Id") or body_user
         tier = http.headers.get("X-User-Tier")
         try:

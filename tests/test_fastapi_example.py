@@ -142,11 +142,12 @@ def test_a_rate_window_is_429_with_retry_after_and_a_route_block_403(app: Any) -
 
 
 def test_unknown_parameters_are_400_and_an_unreachable_model_502(app: Any) -> None:
-    typo, tier, bad = post(app, {"messages": ASK, "temprature": 0.2}, {"messages": ASK, "tier": "pro"},
-                           {"messages": "hello"})
+    typo, tier, bad, meta = post(app, {"messages": ASK, "temprature": 0.2}, {"messages": ASK, "tier": "pro"},
+                                 {"messages": "hello"}, {"messages": ASK, "metadata": "admin"})
     assert typo.status_code == 400 and "unknown request parameter(s) 'temprature'" in typo.json()["error"]["message"]
     assert tier.status_code == 400 and "'tier'" in tier.json()["error"]["message"]
     assert bad.status_code == 400 and "messages must be a non-empty list" in bad.json()["error"]["message"]
+    assert meta.status_code == 400 and "metadata must be an object" in meta.json()["error"]["message"]
     [down] = post(app, {"messages": ASK, "metadata": {"area": "down"}})
     assert down.status_code == 502 and down.json()["error"]["type"] == "api_error", down.text
 
