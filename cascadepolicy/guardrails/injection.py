@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 
 from cascadepolicy.guardrails import injection_lexicon as lexicon
+from cascadepolicy.guardrails import injection_structure as structure
 from cascadepolicy.guardrails.base import Finding, Verdict, passing
 from cascadepolicy.guardrails.normalize import (
     analyse,
@@ -47,6 +48,8 @@ FAMILIES: tuple[str, ...] = (
     "delimiter_injection",
     "exfiltration",
     "obfuscation",
+    "output_hijack",
+    "pretext",
 )
 
 
@@ -104,10 +107,13 @@ _RAW_RULES: tuple[tuple[str, float, str, str], ...] = (
      r"\bdo\s+anything\s+now\b"),
     ("persona_jailbreak", 0.25, "dan",  # also a common first name
      r"\bdan\b(?=[\s:,.!)\]\"'])"),
-    ("persona_jailbreak", 0.65, "jailbreak jailbroken jailbreaking jailbreaks",
+    # also what people ask about ("what are jailbreak prompts?"): weak alone
+    ("persona_jailbreak", 0.3, "jailbreak jailbroken jailbreaking jailbreaks",
      r"\bjailbr(?:eak|oken|eaking|eaks)\b"),
+    # not "developer mode on my Android phone" or "... in Chrome": a device setting
     ("persona_jailbreak", 0.75, "mode",
-     r"\b(?:developer|dev|god|sudo|unrestricted|unfiltered|uncensored|evil|chaos|dude|opposite|super)\s+mode\b"),
+     r"\b(?:developer|dev|god|sudo|unrestricted|unfiltered|uncensored|evil|chaos|dude|opposite|super)\s+mode\b"
+     r"(?!\s++(?:on|in|of|for)\s++(?:(?:my|your|the|an?|this)\s++)?(?:\w++\s++)?(?:android|phone|iphone|ipad|device|tablet|chrome|windows|browser|mac|laptop|pc|xbox|playstation|console|app|router|tv|watch|pixel|samsung|settings)\b)"),
     # also ordinary software settings ("run Flask in debug mode"): weak alone
     ("persona_jailbreak", 0.3, "mode",
      r"\b(?:admin|administrator|debug|root|maintenance)\s+mode\b"),
@@ -129,7 +135,8 @@ _RAW_RULES: tuple[tuple[str, float, str, str], ...] = (
     ("persona_jailbreak", 0.45, "pretend imagine act behave roleplay role play simulate emulate become",
      r"\b(?:pretend|imagine|act|behave|roleplay|role-play|role\s+play|simulate|emulate|become)\s+(?:to\s+be|as|like|that\s+you\s+are|you\s+are)\s+"
      r"(?:an?\s+|the\s+)?(?:(?:evil|unrestricted|unfiltered|uncensored|rogue|malicious|different|new|hypothetical|fictional|rebellious|amoral)\s+)"),
-    ("persona_jailbreak", 0.2, "pretend act roleplay simulate",
+    # role-play is the commonest benign request ("act as a composer"): weak alone
+    ("persona_jailbreak", 0.1, "pretend act roleplay simulate",
      r"\b(?:pretend\s+(?:to\s+be|you\s+are)|act\s+as|roleplay\s+as|simulate)\b"),
     ("persona_jailbreak", 0.55, "openai anthropic google meta microsoft & policy policies guidelines rules restrictions filters",
      r"\b(?:openai|anthropic|google|meta|microsoft)(?:'s)?\s+(?:content\s+|usage\s+|safety\s+)?(?:polic(?:y|ies)|guidelines|rules|restrictions|filters)\b"),
@@ -169,7 +176,7 @@ _RAW_RULES: tuple[tuple[str, float, str, str], ...] = (
      r"\byour\s+name\s+is\s+now\b|\byou\s+(?:are\s+)?(?:now\s+)?(?:go\s+by|called|named|known\s+as)\s+(?:the\s+name\s+)?[\"'“]"),
     ("persona_jailbreak", 0.3, "game",
      r"\blet(?:'|’)?s\s+play\s+a\s+(?:\w+\s+)?game\b|\bthis\s+is\s+a\s+(?:new\s+)?game\b"),
-    ("persona_jailbreak", 0.3, "act pretend play roleplay behave respond answer reply",
+    ("persona_jailbreak", 0.15, "act pretend play roleplay behave respond answer reply",
      r"\b(?:i\s+want\s+you\s+to|you\s+will|you\s+must|you\s+are\s+to|you(?:'re|\s+are)\s+going\s+to|please)\s+(?:now\s+)?"
      r"(?:act|pretend|play|roleplay|role-play|behave|respond|answer|reply)\s+(?:the\s+role\s+of\s+|as|like)\b"),
     ("persona_jailbreak", 0.3, "start begin prefix",
@@ -214,7 +221,7 @@ _RAW_RULES: tuple[tuple[str, float, str, str], ...] = (
      r"\b(?:beginning|starting|start)\s+(?:with|from|at)\s+[\"'“‘]?you\s+are\b"),
     ("prompt_extraction", 0.3, "prompt",
      r"\bsystem\s+prompt\b"),
-    ("prompt_extraction", 0.35, "message instructions",
+    ("prompt_extraction", 0.25, "message instructions",
      r"\bsystem\s+(?:message|instructions)\b"),
     ("prompt_extraction", 0.6, "told instructed programmed configured",
      r"\bwhat\s+(?:were|are|have)\s+you\s+(?:been\s+)?(?:told|instructed|programmed|configured)\b"),
@@ -322,7 +329,7 @@ def _anchors(spec: str) -> tuple[frozenset[str], ...]:
 
 RULES: tuple[_Rule, ...] = tuple(
     _Rule(family, weight, _anchors(anchors), _compile(pattern), family.upper())
-    for family, weight, anchors, pattern in _RAW_RULES
+    for family, weight, anchors, pattern in _RAW_RULES + structure.RULES
 )
 _B64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{20,}={0,2}(?![A-Za-z0-9+/=])")
 _MAX_B64_CANDIDATES = 8
@@ -496,6 +503,15 @@ def _base64(text: str, folded_words: frozenset[str], fired: _Fired) -> None:
             fired[hash("base64")] = Finding("obfuscation", m.start(), m.end(), 0.5, "OBFUSCATION")
 
 
+def _position(fired: _Fired, length: int) -> None:
+    # an override after a page of ordinary text is what an injected document
+    # or e-mail looks like; the same words at the start are often a user's own
+    late = next((f for f in fired.values() if f.kind in structure.LATE_FAMILIES
+                 and f.score >= structure.LATE_MIN and structure.late(f.start, length)), None)
+    if late is not None:
+        _add(fired, "late", late.kind, structure.LATE_WEIGHT, (late.start, late.end))
+
+
 def score_text(text: str) -> tuple[float, list[Finding]]:
     """The injection score of `text` and one finding per pattern that fired."""
     folded, folded_words = analyse(text)
@@ -512,6 +528,10 @@ def score_text(text: str) -> tuple[float, list[Finding]]:
         _add_rules(fired, _match(alt), whole)
         if len(fired) > before:
             fired[hash("leet")] = Finding("obfuscation", 0, len(text), 0.35, "OBFUSCATION")
+    shout = structure.shouted(text)
+    if shout is not None:
+        _add(fired, "shout", "instruction_override", 0.6, shout)
+    _position(fired, len(text))
     if has_hidden_characters(text) or has_homoglyphs(text):
         fired[hash("hidden")] = Finding("obfuscation", 0, len(text), 0.35, "OBFUSCATION")
     _base64(text, folded_words, fired)

@@ -363,7 +363,8 @@ LEXICON: dict[str, dict[str, tuple[str, ...]]] = {
         "ignore": ("huwag pansinin ~ mga tagubilin", "kalimutan ~ mga tagubilin", "balewalain ~ tagubilin"),
         "new_instr": ("bagong mahalagang tagubilin", "mga bagong tagubilin"),
         "sysprompt": ("system prompt", "mensahe ng sistema"),
-        "devmode": ("developer mode",),
+        # the English loanword "developer mode" is the main rules' (which tell a device setting apart)
+        "devmode": ("modo ng developer",),
         "nolimits": ("walang limitasyon", "walang paghihigpit"),
     },
     "sw": {

@@ -52,7 +52,7 @@ def test_benign_prompts_stay_below_the_threshold(text: str) -> None:
 
 def test_threshold_is_respected() -> None:
     text = ATTACKS["prompt_extraction"]
-    assert injection.scan(text, threshold=0.99).fired is False
+    assert injection.scan(text, threshold=1.0).fired is False
     assert injection.scan(text, threshold=0.1).fired is True
 
 

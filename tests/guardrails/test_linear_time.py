@@ -250,6 +250,7 @@ def detector_patterns() -> dict[str, re.Pattern[str]]:
         grounding,
         injection,
         injection_lexicon,
+        injection_structure,
         normalize,
         pii,
         toxicity,
@@ -257,7 +258,7 @@ def detector_patterns() -> dict[str, re.Pattern[str]]:
     from cascadepolicy.runtime import features
 
     found: dict[str, re.Pattern[str]] = {}
-    for module in (features, grounding, injection, injection_lexicon, normalize, pii, toxicity):
+    for module in (features, grounding, injection, injection_lexicon, injection_structure, normalize, pii, toxicity):
         found.update({f"{module.__name__}.{k}": v for k, v in vars(module).items() if isinstance(v, re.Pattern)})
     found.update({f"injection rule {i}": rule.pattern for i, rule in enumerate(injection.RULES)})
     found.update({f"toxicity phrase {i}": p for i, (_, _, _, p) in enumerate(toxicity._PHRASES)})
