@@ -70,6 +70,8 @@ def message_pieces(message: dict[str, Any], *, tool_calls: bool = True) -> Piece
     """The texts of a chat message (its working copy, which `put` updates): its content's text parts,
     then, with `tool_calls`, each of its tool calls' arguments (an assistant message of an earlier turn)."""
     content = message.get("content")
+    if isinstance(content, str) and not (tool_calls and message.get("tool_calls")):
+        return Pieces((content,), functools.partial(_put_content, message, content))  # the common case: one text
     slots_texts = content_texts(content)
     slots = [k for k, _ in slots_texts]
     calls = message.get("tool_calls") if tool_calls else None
@@ -95,6 +97,13 @@ def message_pieces(message: dict[str, Any], *, tool_calls: bool = True) -> Piece
                     entries[j] = _with_arguments(entries[j], args.rebuilt(own))
             message["tool_calls"] = entries
     return Pieces(texts, put)
+
+
+def _put_content(message: dict[str, Any], content: str, new: Sequence[str]) -> None:
+    if len(new) != 1:
+        raise ValueError("put needs one text per piece")
+    if new[0] != content:
+        message["content"] = new[0]
 
 
 def _with_arguments(call: Any, arguments: str) -> dict[str, Any]:

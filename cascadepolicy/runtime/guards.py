@@ -156,6 +156,19 @@ class CompiledGuardrail:
     not_run: str | None = None  # offline, a check that needs the network: why it cannot run
     node: str = ""  # its node in the plan
 
+    @property
+    def inline(self) -> bool:
+        """Whether the check is plain local code, run in place without the walk's effects (the common case)."""
+        rule = self.rule
+        return not self.blocking_io and self.not_run is None and not (isinstance(rule, GroundingGuardrail) and rule.judge)
+
+    def run_inline(self, text: str, extra: Mapping[str, Any]) -> tuple[Verdict | None, str | None]:
+        """`run` for an `inline` check with no forced verdict: the same result, without a generator per text."""
+        try:
+            return self.scan(text, extra), None
+        except Exception as exc:  # a failing check follows on_timeout, never passes silently
+            return None, f"the check failed: {type(exc).__name__}: {provider_text(str(exc))}"
+
     def run(self, text: str, extra: Mapping[str, Any],
             forced: Any = None) -> Generator[Blocking | JudgeRequest, Any, tuple[Verdict | None, str | None]]:
         """The verdict, or None and a sentence saying why the check failed; `forced`: a verdict the
@@ -279,9 +292,10 @@ class GuardrailRunner:
             fired_any, findings_all, reasons, score, failure = False, [], [], 0.0, None
             redactions: list[tuple[Pieces, list[Finding]]] = []
             forced = transport.verdict(rule.id)
+            inline = forced is None and guard.inline
             for where, pieces in input_pieces(guard.roles, messages, extra):
                 text = pieces.text
-                verdict, failure = yield from guard.run(text, extra, forced)
+                verdict, failure = guard.run_inline(text, extra) if inline else (yield from guard.run(text, extra, forced))
                 if verdict is None:
                     break
                 score = max(score, verdict.score)
@@ -332,10 +346,11 @@ class GuardrailRunner:
                 targets += [(j, args.text) for j, args in enumerate(arguments)]
             started = time.perf_counter()
             forced = transport.verdict(rule.id)
+            inline = forced is None and guard.inline
             verdicts: list[tuple[int | None, str, Verdict]] = []
             failure = None
             for j, scanned in targets:
-                verdict, failure = yield from guard.run(scanned, extra, forced)
+                verdict, failure = guard.run_inline(scanned, extra) if inline else (yield from guard.run(scanned, extra, forced))
                 if verdict is None:
                     break
                 verdicts.append((j, scanned, verdict))

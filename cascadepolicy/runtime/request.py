@@ -109,14 +109,16 @@ def check_params(spec: PolicyDocument, request: Request) -> None:
     above the tier's cap is lowered, and the decision records it.
     """
     params = request.params
+    tier = spec.tiers.get(request.decision.tier or "")
+    rules = tier.params if tier is not None else None
+    if not params and (rules is None or rules.max_tokens is None):
+        return  # nothing asked, nothing capped: the common `complete` request
     unknown = sorted(k for k in params if k not in REQUEST_PARAMS)
     if unknown:
         owned = [k for k in unknown if k in POLICY_OWNED]
         raise RequestError(f"unknown request parameter(s) {', '.join(map(repr, unknown))}" + (
             f"; {', '.join(map(repr, owned))} {'is' if len(owned) == 1 else 'are'} the policy's to set, not the request's"
             if owned else "; pass chat-completion parameters litellm accepts (tools, temperature, response_format, ...)"))
-    tier = spec.tiers.get(request.decision.tier or "")
-    rules = tier.params if tier is not None else None
     if rules is not None:
         forbidden = sorted(k for k in params if k in rules.forbid)
         if forbidden:

@@ -16,6 +16,7 @@ from typing import Any
 
 from cascadepolicy.guardrails.pieces import restore_arguments
 from cascadepolicy.providers.calls import CallResult, ToolCallRecord
+from cascadepolicy.providers.response_check import attr
 from cascadepolicy.runtime.decision import Decision
 from cascadepolicy.runtime.guards import GuardrailRunner
 from cascadepolicy.runtime.request import Request
@@ -64,17 +65,22 @@ def answered(request: Request, call: CallResult, text: str, tool_calls: tuple[To
 
 def delivered(response: Any, text: str, tool_calls: tuple[ToolCallRecord, ...]) -> Any:
     """The provider's response with the answer as the caller gets it: its text and tool-call arguments as
-    the output guardrails (redact) and `restore` rules left them."""
-    if response is None:
-        return None
-    message = response.choices[0].message if getattr(response, "choices", None) else None
+    the output guardrails (redact) and `restore` rules left them. A response not in litellm's shape (a
+    hostile provider's) is returned as it is: its text was read and checked through `response_check`."""
+    choices = attr(response, "choices")
+    message = attr(choices[0], "message") if isinstance(choices, list) and choices else None
     if message is None:
         return response
-    if (message.content or "") != text:
-        message.content = text
-    for given, final in zip(message.tool_calls or (), tool_calls, strict=False):
-        if given.function.arguments != final.arguments:
-            given.function.arguments = final.arguments
+    try:
+        if (attr(message, "content") or "") != text:
+            message.content = text
+        given = attr(message, "tool_calls")
+        for call, final in zip(given if isinstance(given, list) else (), tool_calls, strict=False):
+            function = attr(call, "function")
+            if attr(function, "arguments") != final.arguments:
+                function.arguments = final.arguments
+    except (AttributeError, TypeError):  # an object that cannot be written to: left as the provider sent it
+        pass
     return response
 
 
