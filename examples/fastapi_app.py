@@ -13,8 +13,8 @@ which the engine passes through as the caller's tier allows. Refusals are
 OpenAI-style errors: 429 with `Retry-After` for a rate window or budget, 403
 for any other refusal, 400 for a request the engine cannot pass on, 502 when
 no model could answer. The decision record's id is in the
-`X-CascadePolicy-Decision` header (for a stream: in a comment line before
-`data: [DONE]`, since the decision ends with the stream).
+`X-CascadePolicy-Decision` header, for a stream too (its id is known from the
+start; the record is complete once the stream ends).
 """
 
 from __future__ import annotations
@@ -74,18 +74,18 @@ def create_app(policy_path: str | os.PathLike[str] | None = None) -> FastAPI:
             first = await anext(chunks)  # a refusal or a failure raises here, before any byte is sent
         except ANSWERED as exc:
             return error(*refusal(exc))
-        return StreamingResponse(events(answer, first, chunks), media_type="text/event-stream")
+        return StreamingResponse(events(first, chunks), media_type="text/event-stream",
+                                 headers={DECISION_HEADER: answer.decision_id})
 
     return app
 
 
-async def events(stream: Any, first: Any, chunks: Any) -> AsyncIterator[str]:
+async def events(first: Any, chunks: Any) -> AsyncIterator[str]:
     """Server-sent events as the OpenAI API sends them: one `data:` line per chunk, then `data: [DONE]`."""
     try:
         yield f"data: {first.model_dump_json()}\n\n"
         async for chunk in chunks:
             yield f"data: {chunk.model_dump_json()}\n\n"
-        yield f": decision {cascadepolicy.decision_of(stream).decision_id}\n\n"
     except ANSWERED as exc:  # the answer had started: the error goes in the stream
         yield f"data: {json.dumps({'error': refusal(exc)[1]})}\n\n"
     finally:

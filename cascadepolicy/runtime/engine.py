@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from cascadepolicy.compile.plan import PlannedStep, compile_plan
 from cascadepolicy.compile.worst_case import WorstCase
-from cascadepolicy.errors import StoreError
+from cascadepolicy.errors import RequestError, StoreError
 from cascadepolicy.providers.calls import ModelCaller
 from cascadepolicy.providers.transport import Transport
 from cascadepolicy.runtime.admission import Admission, Admitter, Reservation
@@ -54,7 +54,12 @@ from cascadepolicy.runtime.request import Request, check_params, check_request
 from cascadepolicy.runtime.results import Result, blocked
 from cascadepolicy.runtime.routing import route
 from cascadepolicy.runtime.streaming import AsyncStreamingResult, StreamingResult
-from cascadepolicy.runtime.surface import AsyncCompletionStream, CompletionStream, response_of
+from cascadepolicy.runtime.surface import (
+    AsyncCompletionStream,
+    CompletionStream,
+    response_of,
+    stream_usage,
+)
 from cascadepolicy.state.base import Store
 
 if TYPE_CHECKING:
@@ -128,21 +133,24 @@ class Engine:
         provider's error (with `.decision`) when no step could answer. `params` are chat-completion
         parameters (`tools`, `response_format`, `temperature`, ...) passed through to the models, as
         the tier allows; `model` is a hint conditions read as `request.model`, never a bypass of
-        routing. With `stream=True`, a `CompletionStream` of OpenAI-shaped chunks."""
+        routing. With `stream=True`, a `CompletionStream` of OpenAI-shaped chunks (`stream_options=
+        {"include_usage": True}` ends it with the usage chunk)."""
+        include_usage = _stream_options(params, stream)
         request = self._new_request(messages, user=user, tier=tier, context=context, metadata=metadata, stream=stream,
                                     model=model, params=params)
         if stream:
-            return CompletionStream(drive(self._logged(request), self.io), request)
+            return CompletionStream(drive(self._logged(request), self.io), request, include_usage=include_usage)
         return response_of(run_walk(self._logged(request), self.io), request)
 
     async def acompletion(self, messages: Sequence[Mapping[str, Any]], *, user: str | None = None, tier: str | None = None,
                           context: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None,
                           model: str | None = None, stream: bool = False, **params: Any) -> Any:
         """The async twin of `completion`; with `stream=True` an `AsyncCompletionStream` for `async for`."""
+        include_usage = _stream_options(params, stream)
         request = self._new_request(messages, user=user, tier=tier, context=context, metadata=metadata, stream=stream,
                                     model=model, params=params)
         if stream:
-            return AsyncCompletionStream(self._logged(request), self.io, request)
+            return AsyncCompletionStream(self._logged(request), self.io, request, include_usage=include_usage)
         outcome = Outcome()
         async for _ in adrive(self._logged(request), self.io, outcome):
             pass
@@ -284,6 +292,14 @@ class Engine:
         line = decision.to_json()
         with self._log_lock, open(self.decision_log, "a", encoding="utf-8") as sink:
             sink.write(line + "\n")
+
+
+def _stream_options(params: dict[str, Any], stream: bool) -> bool:
+    """Take `stream_options` out of a request's parameters: whether its stream ends with the usage chunk."""
+    options = params.pop("stream_options", None)
+    if options is not None and not stream:
+        raise RequestError("stream_options is only allowed with stream=True")
+    return stream_usage(options)
 
 
 def _awaitable(sleep: Callable[[float], Any]) -> Callable[[float], Any]:

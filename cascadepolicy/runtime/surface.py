@@ -20,11 +20,11 @@ passed on: code that reads `chunk.choices[0]` would fail on them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping
 from typing import Any
 
 from cascadepolicy.effects import Steps
-from cascadepolicy.errors import Blocked, ProviderUnavailable
+from cascadepolicy.errors import Blocked, ProviderUnavailable, RequestError
 from cascadepolicy.runtime.decision import Decision
 from cascadepolicy.runtime.drivers import IO, Outcome, adrive
 from cascadepolicy.runtime.request import Request
@@ -81,17 +81,41 @@ def chunks_of(response: Any) -> list[Any]:
             ModelResponseStream(**base, choices=[StreamingChoices(index=0, delta=Delta(), finish_reason=choice.finish_reason)])]
 
 
+def stream_usage(options: Any) -> bool:
+    """Whether a request's `stream_options` ask for the final usage chunk; `RequestError` for anything else."""
+    if options is None:
+        return False
+    if not isinstance(options, Mapping) or set(options) - {"include_usage"}:
+        raise RequestError("stream_options may only be {'include_usage': true|false}")
+    return bool(options.get("include_usage"))
+
+
+def usage_chunk(response: Any) -> Any:
+    """The chunk OpenAI ends a stream with when asked (`stream_options.include_usage`): no choices, the usage."""
+    from litellm.types.utils import ModelResponseStream
+
+    return ModelResponseStream(id=response.id, model=response.model, created=response.created, choices=[],
+                               usage=getattr(response, "usage", None))
+
+
 class CompletionStream:
     """`for chunk in engine.completion(..., stream=True)`: OpenAI-shaped chunks; `decision_of(stream)` after the end.
 
     Raises `Blocked` (or the provider's error) from the iteration when the
     request ends without an answer, before any chunk when nothing was streamed.
+    `decision_id` is known from the start (for a response header); with
+    `include_usage` the stream ends with a usage chunk, as OpenAI's does.
     """
 
-    def __init__(self, steps: Generator[Any, None, Result], request: Request) -> None:
+    def __init__(self, steps: Generator[Any, None, Result], request: Request, *, include_usage: bool = False) -> None:
         self._steps = steps
         self._request = request
+        self._include_usage = include_usage
         self.decision: Decision | None = None
+
+    @property
+    def decision_id(self) -> str:
+        return self._request.decision.decision_id
 
     def __iter__(self) -> Iterator[Any]:
         streamed = False
@@ -110,16 +134,23 @@ class CompletionStream:
         response = response_of(result, self._request)
         if not streamed:
             yield from chunks_of(response)
+        if self._include_usage:
+            yield usage_chunk(response)
 
 
 class AsyncCompletionStream:
     """`async for chunk in await engine.acompletion(..., stream=True)`: `CompletionStream` on the event loop."""
 
-    def __init__(self, walk: Steps, io: IO, request: Request) -> None:
+    def __init__(self, walk: Steps, io: IO, request: Request, *, include_usage: bool = False) -> None:
         self._outcome = Outcome()
         self._steps = adrive(walk, io, self._outcome)
         self._request = request
+        self._include_usage = include_usage
         self.decision: Decision | None = None
+
+    @property
+    def decision_id(self) -> str:
+        return self._request.decision.decision_id
 
     async def __aiter__(self) -> AsyncIterator[Any]:
         streamed = False
@@ -135,3 +166,5 @@ class AsyncCompletionStream:
         if not streamed:
             for chunk in chunks_of(response):
                 yield chunk
+        if self._include_usage:
+            yield usage_chunk(response)

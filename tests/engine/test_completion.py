@@ -346,3 +346,18 @@ def test_litellm_callbacks_see_the_user_and_the_decision_id_of_each_call(stub: s
     assert user == "u-7" and metadata["cascadepolicy_decision_id"] == decision.decision_id
     assert (metadata["cascadepolicy_policy"], metadata["cascadepolicy_route"]) == ("stubbed", "1")
     assert "Decision(" not in str(metadata)  # the decision record itself is not handed to callbacks
+
+
+def test_a_stream_knows_its_decision_id_from_the_start_and_ends_with_usage_when_asked() -> None:
+    eng = engine(MockTransport({"small": "x", "large": "Sunny and warm in Lyon."}))
+    stream = eng.completion(ASK, model="gpt-4o", stream=True, stream_options={"include_usage": True})
+    early = stream.decision_id
+    chunks = list(stream)
+    assert early == decision_of(stream).decision_id
+    assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens > 0
+    assert all(c.choices for c in chunks[:-1])
+    assert all(c.choices for c in eng.completion(ASK, model="gpt-4o", stream=True))  # not asked: no usage chunk
+    with pytest.raises(RequestError, match="stream_options"):
+        eng.completion(ASK, stream_options={"include_usage": True})
+    with pytest.raises(RequestError, match="stream_options"):
+        eng.completion(ASK, stream=True, stream_options={"include_obfuscation": True, "x": 1})
