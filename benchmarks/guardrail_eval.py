@@ -7,8 +7,13 @@ matches a gold span of the same entity when their character overlap covers at
 least half of the longer of the two (each gold and each predicted span is
 matched at most once). All entity kinds the detector knows are scanned.
 Injection: TPR and FPR at the detector's default threshold, ROC AUC, and an
-optional ROC curve PNG. Latency: median wall time of the default input
-checks (pii + prompt_injection + toxicity) on a 4 KB prompt.
+optional ROC curve PNG; recall (attack sources) or false-positive rate
+(benign sources) and precision per source, and the figures on the sources
+held out while the structure rules were built (`INJECTION_HELD_OUT`). Latency: median wall time of the default input
+checks (pii + prompt_injection + toxicity) on a 4 KB prompt. PII held out: the
+same figures on the dev file's two fixed halves and on rows generated from the
+formats' specifications (`pii_corpora.held_out`), and the default PII scan's
+findings per 10,000 words of benign look-alike text (`pii_corpora.benign`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA = REPO_ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+
+import pii_corpora  # noqa: E402
 
 from cascadepolicy.guardrails import injection, pii, toxicity  # noqa: E402
 
@@ -90,6 +98,25 @@ def eval_pii(rows: Iterable[dict[str, Any]], errors: list[dict[str, Any]] | None
     return {e: _prf(tp[e], n_pred[e], n_gold[e]) for e in ENTITY_MAP}
 
 
+def pii_halves(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """PII figures on the dev file's two fixed halves (crc32 of the row id, even/odd)."""
+    halves: dict[str, list[dict[str, Any]]] = {"a": [], "b": []}
+    for row in rows:
+        halves["ab"[zlib.crc32(str(row["id"]).encode()) % 2]].append(row)
+    return {name: eval_pii(part) for name, part in halves.items()}
+
+
+def benign_fp_rate(texts: Sequence[str]) -> dict[str, Any]:
+    """Findings of the default PII scan on text with no personal data, per 10,000 words."""
+    words = sum(len(t.split()) for t in texts)
+    kinds: dict[str, int] = {}
+    for text in texts:
+        for finding in pii.scan(text).findings:
+            kinds[finding.kind] = kinds.get(finding.kind, 0) + 1
+    total = sum(kinds.values())
+    return {"words": words, "findings": total, "per_10k_words": round(total * 10_000 / words, 3), "by_kind": kinds}
+
+
 def roc_points(scores: Sequence[float], labels: Sequence[bool]) -> list[tuple[float, float]]:
     pos = sum(labels)
     neg = len(labels) - pos
@@ -125,6 +152,45 @@ def eval_injection(rows: Sequence[dict[str, Any]], roc_png: Path | None = None) 
         "threshold": threshold,
         "auc": round(auc(points), 4),
     }
+
+
+# Sources of injection_dev.jsonl whose rows nobody read while
+# cascadepolicy/guardrails/injection_structure.py was written (issue 14.1):
+# two attack families and the benign family that looks most like an attack.
+INJECTION_HELD_OUT = (
+    "spikee/seeds-sysmsg-extraction-2025-04",
+    "spikee/zzz_LEGACY_seeds-cybersec-2025-04",
+    "spikee/investment-advice-fp",
+)
+
+
+def eval_injection_by_source(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per `source`: recall of an attack source, false-positive rate of a benign one.
+
+    An attack source's precision is taken against every benign row of the file,
+    as if the traffic were that family and all the benign prompts.
+    """
+    threshold = injection.DEFAULT_THRESHOLD
+    fired: dict[str, list[bool]] = {}
+    attack: dict[str, bool] = {}
+    for row in rows:
+        fired.setdefault(row["source"], []).append(injection.scan(row["text"]).score >= threshold)
+        attack[row["source"]] = bool(row["attack"])
+    false_positives = sum(sum(f) for s, f in fired.items() if not attack[s])
+    out: dict[str, dict[str, Any]] = {}
+    for source in sorted(fired):
+        n, hits = len(fired[source]), sum(fired[source])
+        if attack[source]:
+            precision = hits / (hits + false_positives) if hits + false_positives else 1.0
+            out[source] = {"attack": True, "n": n, "recall": round(hits / n, 4), "precision": round(precision, 4)}
+        else:
+            out[source] = {"attack": False, "n": n, "fpr": round(hits / n, 4)}
+    return out
+
+
+def eval_injection_held_out(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Injection figures on the held-out sources' rows together."""
+    return eval_injection([r for r in rows if r["source"] in INJECTION_HELD_OUT])
 
 
 def eval_injection_halves(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -207,6 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--roc", type=Path, default=None, help="write the ROC curve PNG here")
     parser.add_argument("--halves", action="store_true", help="also report the injection figures per fixed half")
     parser.add_argument("--errors", type=Path, default=None, help="write PII mismatches (JSONL) here")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the generated held-out PII rows and benign text")
     args = parser.parse_args(argv)
 
     errors: list[dict[str, Any]] | None = [] if args.errors else None
@@ -215,8 +282,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "injection": eval_injection(read_jsonl(args.injection), args.roc),
         "latency_ms_4kb": latency_ms(),
     }
+    # held-out PII: the dev file's halves, and rows generated from the formats' specifications
+    # (benchmarks/pii_corpora.py, written without the dev file); benign look-alike text
+    result["pii_halves"] = pii_halves(read_jsonl(args.pii))
+    result["pii_held_out"] = eval_pii(pii_corpora.held_out(args.seed))
+    result["pii_benign"] = benign_fp_rate(pii_corpora.benign(args.seed))
+    injection_rows = read_jsonl(args.injection)
+    result["injection_by_source"] = eval_injection_by_source(injection_rows)
+    result["injection_held_out"] = eval_injection_held_out(injection_rows)
     if args.halves:
-        result["injection_halves"] = eval_injection_halves(read_jsonl(args.injection))
+        result["injection_halves"] = eval_injection_halves(injection_rows)
     if args.errors and errors is not None:
         args.errors.write_text("".join(json.dumps(e) + "\n" for e in errors), encoding="utf-8")
     text = json.dumps(result, indent=2)

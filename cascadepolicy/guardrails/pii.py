@@ -10,7 +10,6 @@ opt-in (see docs/guardrails.md for measured precision and recall).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable, Collection
 from functools import lru_cache
@@ -25,6 +24,8 @@ from cascadepolicy.guardrails.base import (
     passing,
 )
 from cascadepolicy.guardrails.normalize import analyse
+from cascadepolicy.guardrails.pii_iban import ibans
+from cascadepolicy.guardrails.pii_net import emails, ipv4s, ipv6s
 
 PII_ENTITIES: frozenset[str] = frozenset(
     {
@@ -60,18 +61,9 @@ DEFAULT_REGION = "US"
 
 # --- patterns --------------------------------------------------------------
 
-# the local part is read backwards from the "@", on the reversed characters
-# before it: a search for `[\w.%+-]{1,64}$` tries each of the 64 starts
-_EMAIL_LOCAL_REVERSED = re.compile(r"[\w.%+-]{1,64}")
-# an "@" that a domain may follow: the regex engine skips the others in C
-_EMAIL_AT = re.compile(r"@(?=[A-Za-z0-9])")
-_EMAIL_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])")
 _IPV4_SHAPE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}$")
-_IPV6 = re.compile(
-    r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:|:){1,7}(?::|[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})(?![\w:])"
-)
-_VERSION_CUE = re.compile(r"(?i)(?:version|release|build|v\.?)\s*$")
-_SSN_SHAPE = re.compile(r"(\d{3})([- ]?)(\d{2})\2(\d{4})$")
+# area, group and serial with one separator used throughout, or none
+_SSN_SHAPE = re.compile(r"(\d{3})([- .]?)(\d{2})\2(\d{4})$")
 _SSN_CUE = re.compile(r"(?i)\b(?:ssn|ss#|social\s+security|tax\s*id|tin)\b")
 # Cheap candidate scan for phone and card numbers: digit groups joined by one
 # separator; a bracketed trunk prefix such as "(0)" may sit between groups.
@@ -89,12 +81,16 @@ _RUN_TAIL = " .()+-"
 _SEPARATORS = re.compile(r"[ .\-]")
 _DATE_SHAPE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b|\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)?\d{2}$")
 _FOLLOWED_BY_NAME = re.compile(r",?[ \t]+(?:[A-ZÀ-Þ]|(?i:rue|via|calle|avenida|rua|strada)\b)")
-_PHONE_CUES: tuple[str, ...] = (
-    "phone", "tel", "mobile", "cell", "call", "fax", "desk", "reach", "contact", "dial", "ring",
-    "sms", "text", "message", "whatsapp", "number", "no.", "#", "registered",
+# Words that say the next number is one to dial. Whole words: "ring" is not in "string", "tel" not
+# in "hotel". "number" alone names order, tracking and invoice numbers too: only a person's number.
+_PHONE_CUE = re.compile(
+    # an escaped "\n" (backslash, n) before the word is a line break, as in JSON-ish text
+    r"(?i)(?:\b|(?<=\\n))(?:(?:tele)?phone|tel|mobile|cell|fax|desk|contact|landline|hotline|whatsapp|sms|"
+    r"(?:call|text|message|ring|dial|reach|answer)(?:s|ed|ing)?)\b"
+    r"|\b(?:my|your|his|her|our|their)\s+(?:new\s+|direct\s+|home\s+|work\s+)?(?:number|no\.|#)(?!\w)"
 )
-_IBAN = re.compile(r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b")
-_HEX = frozenset("0123456789abcdefABCDEF:")
+# a number glued to letters by a hyphen (SKU-3269-910, INV-2015-0042), a signed or a money amount
+_NOT_AFTER = frozenset("-$€£¥₹")
 # (name, substrings one of which must occur, pattern, score)
 _API_KEY_RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str], float], ...] = tuple(
     (name, triggers, re.compile(pattern, re.DOTALL), score)
@@ -144,7 +140,26 @@ _STREET = re.compile(
 )
 
 _NON_DIGIT = re.compile(r"\D+")
-_CARD_PREFIX = re.compile(r"^(?:4|5[0-9]|2[2-7]|3[0-9]|6|1800|2131)")
+# Issuer identification numbers (ISO/IEC 7812) of the card schemes, and the lengths each issues:
+# (prefix, prefix, ...) -> lengths. A prefix range "2221-2720" is listed by its leading digits.
+_IIN_LENGTHS: tuple[tuple[tuple[str, ...], frozenset[int]], ...] = (
+    (("4",), frozenset({13, 16, 19})),  # Visa
+    (("51", "52", "53", "54", "55", "2221", "2222", "2223", "2224", "2225", "2226", "2227", "2228",
+      "2229", "223", "224", "225", "226", "227", "228", "229", "23", "24", "25", "26", "270", "271",
+      "2720"), frozenset({16})),  # Mastercard
+    (("34", "37"), frozenset({15})),  # American Express
+    (("300", "301", "302", "303", "304", "305", "36", "38", "39"), frozenset(range(14, 20))),  # Diners Club
+    (("6011", "644", "645", "646", "647", "648", "649", "65", "62", "60", "81", "82"), frozenset(range(16, 20))),  # Discover, UnionPay, RuPay
+    (("35",), frozenset(range(16, 20))),  # JCB (3528-3589, and test generators use all of 35)
+    (("1800", "2131"), frozenset({15})),  # JCB, early ranges
+    (("2200", "2201", "2202", "2203", "2204"), frozenset(range(16, 20))),  # Mir
+)
+# Maestro, issued from 12 digits
+_MAESTRO: tuple[tuple[str, ...], frozenset[int]] = (("50", "56", "57", "58", "63", "67"), frozenset(range(12, 20)))
+# A bare run of 12 to 15 digits that only a Maestro range explains is as often an id or a
+# timestamp that passes Luhn by chance (one in ten): it counts after a word about cards.
+_SHORT_CARD_ONLY_WITH_CUE = 15
+_CARD_CUE = re.compile(r"(?i)\b(?:card|cards|cc|credit|debit|visa|maestro|mastercard|amex|charge|pay|paid)\b")
 
 
 # --- validators ------------------------------------------------------------
@@ -173,12 +188,6 @@ def ssn_valid(area: str, group: str, serial: str) -> bool:
     )
 
 
-def iban_valid(candidate: str) -> bool:
-    from stdnum import iban
-
-    return bool(iban.is_valid(candidate))
-
-
 @lru_cache(maxsize=1)
 def _phonenumbers() -> Any:
     import phonenumbers
@@ -189,67 +198,6 @@ def _phonenumbers() -> Any:
 # --- entity scanners -------------------------------------------------------
 
 Span = tuple[int, int, float]
-
-
-def _emails(text: str) -> list[Span]:
-    spans: list[Span] = []
-    for m in _EMAIL_AT.finditer(text):
-        # expand around each "@" instead of scanning the whole text with a
-        # pattern that would retry the local part at every position
-        at = m.start()
-        domain = _EMAIL_DOMAIN.match(text, at + 1)
-        if domain is None:
-            continue
-        # a line break right before the "@" is passed over, as `$` would
-        end = at - 1 if at and text[at - 1] == "\n" else at
-        local = _EMAIL_LOCAL_REVERSED.match(text[max(0, at - 64) : end][::-1])
-        if local is not None:
-            start = end - local.end()
-            while start < at and text[start] in ".-":
-                start += 1
-            if start < at:
-                spans.append((start, domain.end(), 0.95))
-    return spans
-
-
-def _has_hex_colon(text: str) -> bool:
-    i = text.find(":")
-    while i != -1:
-        if 0 < i < len(text) - 1 and text[i - 1] in _HEX and text[i + 1] in _HEX:
-            return True
-        i = text.find(":", i + 1)
-    return False
-
-
-def _ipv6s(text: str) -> list[Span]:
-    spans: list[Span] = []
-    if not _has_hex_colon(text):
-        return spans
-    for m in _IPV6.finditer(text):
-        value = m.group()
-        if sum(c.isalnum() for c in value) < 3 and value != "::1":
-            continue
-        try:
-            ipaddress.IPv6Address(value)
-        except ValueError:
-            continue
-        spans.append((m.start(), m.end(), 0.9))
-    return spans
-
-
-def _ibans(text: str) -> list[Span]:
-    spans: list[Span] = []
-    for m in _IBAN.finditer(text):
-        if m.start() and (text[m.start() - 1].isalnum()):
-            continue
-        value = m.group()
-        # the pattern may run into a following word; shrink until the checksum holds
-        while len(value) >= 15:
-            if iban_valid(value):
-                spans.append((m.start(), m.start() + len(value), 0.95))
-                break
-            value = value[:-1].rstrip()
-    return spans
 
 
 def _api_keys(text: str) -> list[Span]:
@@ -283,8 +231,12 @@ def _streets(text: str) -> list[Span]:
     return [(m.start(), m.end(), 0.6) for m in _STREET.finditer(text)]
 
 
+def _issued(digits: str, table: tuple[tuple[tuple[str, ...], frozenset[int]], ...]) -> bool:
+    return any(len(digits) in lengths and digits.startswith(prefixes) for prefixes, lengths in table)
+
+
 def _card_score(raw: str, digits: str) -> float:
-    if not 12 <= len(digits) <= 19 or not _CARD_PREFIX.match(digits):
+    if not (_issued(digits, _IIN_LENGTHS) or _issued(digits, (_MAESTRO,))):
         return 0.0
     groups = _SEPARATORS.split(raw)
     if len(groups) > 1 and not all(len(g) in (4, 5, 6) for g in groups[:-1]):
@@ -319,6 +271,13 @@ def _phone_score(raw: str, digits: str, region: str) -> float:
         if any(int(national[:k]) in known for k in (1, 2, 3)) and 8 <= len(national) <= 15:
             return 0.85
         return 0.0
+    if separated and (
+        any(len(g) == 1 for g in groups[1:])
+        or (len(groups) == 2 and "." in raw)
+    ):
+        # a single digit after the first group is a version (120.0.4845.51) or an ISBN, and two
+        # dotted groups are a decimal; no numbering plan writes a phone number so
+        return 0.0
     if separated and n >= 7 and max(len(g) for g in groups) <= 5:
         # "1 000 000" and "12 345" read as quantities, not as a number to dial
         if groups[0][0] != "0" and len(groups[0]) <= 3 and all(len(g) == 3 for g in groups[1:]):
@@ -330,8 +289,7 @@ def _phone_score(raw: str, digits: str, region: str) -> float:
 
 
 def _cued(text: str, start: int) -> bool:
-    window = text[max(0, start - 40) : start].lower()
-    return any(cue in window for cue in _PHONE_CUES)
+    return _PHONE_CUE.search(text, max(0, start - 40), start) is not None
 
 
 def _number_runs(text: str) -> list[tuple[int, int]]:
@@ -355,37 +313,124 @@ def _numbers(text: str, wanted: frozenset[str], region: str) -> list[tuple[str, 
                 end = ext.end()
             if end < len(text) and (text[end].isalnum() or text[end] in "@_"):
                 continue  # part of a word, an id or an address
-            if start > 0 and (text[start - 1].isalpha() or text[start - 1] in "@_/"):
+            if start > 0 and (text[start - 1].isalpha() or text[start - 1] in "@_/" or text[start - 1] in _NOT_AFTER):
                 if not (start > 1 and text[start - 2] == "\\"):  # an escaped "\n" is a line break
                     continue
             digits = _NON_DIGIT.sub("", raw)
             if len(digits) < 6:
                 continue
             kind, score = _classify(text, raw, digits, start, end, wanted, region)
-            if kind:
+            if kind and score >= DEFAULT_MIN_SCORE:
+                out.append((kind, (start, end, score)))
+                continue
+            split = _partition(text, start, m.end(), end, wanted, region)
+            if split:
+                out.extend(split)
+            elif kind:
                 out.append((kind, (start, end, score)))
     return out
+
+
+# a run of at most this many space-separated groups is tried as several numbers
+_MAX_GROUPS = 16
+
+
+def _partition(
+    text: str, start: int, raw_end: int, end: int, wanted: Collection[str], region: str
+) -> list[tuple[str, Span]]:
+    """The numbers side by side in one run of digit groups (two card numbers separated by a space),
+    when the run splits at spaces into pieces that are each a validated number; [] otherwise.
+
+    Only numbers whose form carries its own proof count (a Luhn-valid card, an SSN, a phone number
+    with a country code or one phonenumbers validates): a long grouped id such as a parcel
+    tracking number splits into plausible-looking pieces too."""
+    cuts = [i for i in range(start + 1, raw_end - 1)
+            if text[i] == " " and text[i - 1].isdigit() and text[i + 1] in "+0123456789"]
+    if not cuts or len(cuts) >= _MAX_GROUPS:
+        return []
+    starts = [start] + [c + 1 for c in cuts]
+    ends = cuts + [raw_end]
+    n = len(starts)
+    # best[i]: the fewest pieces covering groups i.. to the end, and the first piece's (end group, kind, score)
+    best: list[tuple[int, int, str, float] | None] = [None] * n + [(0, n, "", 0.0)]
+    for i in range(n - 1, -1, -1):
+        for j in range(i + 1, n + 1):
+            if (i, j) == (0, n) or best[j] is None:
+                continue
+            raw = text[starts[i] : ends[j - 1]]
+            digits = _NON_DIGIT.sub("", raw)
+            if len(digits) > 19:
+                break
+            if len(digits) < 6:
+                continue
+            kind, score = _classify(text, raw, digits, starts[i], end if j == n else ends[j - 1], wanted, region)
+            if not _proven(kind, score, raw, region):
+                continue
+            rest = best[j]
+            assert rest is not None
+            count = 1 + rest[0]
+            current = best[i]
+            if current is None or count < current[0]:
+                best[i] = (count, j, kind, score)
+    out: list[tuple[str, Span]] = []
+    i = 0
+    while i < n:
+        step = best[i]
+        if step is None:
+            return []
+        _, j, kind, score = step
+        out.append((kind, (starts[i], end if j == n else ends[j - 1], score)))
+        i = j
+    return out
+
+
+def _proven(kind: str, score: float, raw: str, region: str) -> bool:
+    if kind in ("credit_card", "ssn"):
+        return score >= DEFAULT_MIN_SCORE
+    if kind == "phone":
+        return _grouped_as_its_plan(raw, region)
+    return False
+
+
+@lru_cache(maxsize=4096)
+def _grouped_as_its_plan(raw: str, region: str) -> bool:
+    """A valid phone number whose digit groups are the ones its numbering plan writes
+    (phonenumbers' national or international format): "(403) 733-2608", not "4037 3326 08"."""
+    pn = _phonenumbers()
+    try:
+        parsed = pn.parse(raw, None if raw.startswith("+") else region)
+    except pn.NumberParseException:
+        return False
+    if not pn.is_valid_number(parsed):
+        return False
+    groups = [len(g) for g in _NON_DIGIT.split(raw) if g]
+    for fmt in (pn.PhoneNumberFormat.NATIONAL, pn.PhoneNumberFormat.INTERNATIONAL):
+        plan = [len(g) for g in _NON_DIGIT.split(pn.format_number(parsed, fmt)) if g]
+        if groups == plan or groups == plan[1:] or groups[1:] == plan[1:]:
+            return True
+    return False
 
 
 def _classify(
     text: str, raw: str, digits: str, start: int, end: int, wanted: Collection[str], region: str
 ) -> tuple[str, float]:
-    if "ip_address" in wanted and _IPV4_SHAPE.match(raw):
-        try:
-            ipaddress.IPv4Address(raw)
-        except ValueError:
-            return "", 0.0
-        if _VERSION_CUE.search(text, max(0, start - 12), start):
-            return "", 0.0
-        return "ip_address", 0.9
+    if _IPV4_SHAPE.match(raw):
+        return "", 0.0  # a dotted quad is an address or a version (`pii_net.ipv4s`), never a phone
     ssn = _SSN_SHAPE.match(raw)
     if ssn is not None and ssn_valid(ssn.group(1), ssn.group(3), ssn.group(4)):
         cued = _SSN_CUE.search(text, max(0, start - 40), start) is not None
-        if ssn.group(2) == "-" or cued:
-            return ("ssn", 0.95 if cued else 0.85) if "ssn" in wanted else ("", 0.0)
+        if ssn.group(2) or cued:
+            # 3-2-4 groups are the SSN's own layout; a bare run of nine digits needs the cue
+            score = 0.95 if cued else (0.85 if ssn.group(2) == "-" else 0.7)
+            return ("ssn", score) if "ssn" in wanted else ("", 0.0)
     if "credit_card" in wanted and not raw.startswith(("+", "(")):
         card = _card_score(raw, digits)
-        if card:
+        if card and (
+            len(digits) > _SHORT_CARD_ONLY_WITH_CUE
+            or len(_NON_DIGIT.split(raw)) > 1
+            or _issued(digits, _IIN_LENGTHS)
+            or _CARD_CUE.search(text, max(0, start - 40), start) is not None
+        ):
             return "credit_card", card
     if "phone" not in wanted or _DATE_SHAPE.match(raw):
         return "", 0.0
@@ -404,8 +449,8 @@ def _classify(
 
 
 _SIMPLE: tuple[tuple[str, Callable[[str], list[Span]]], ...] = (
-    ("email", _emails),
-    ("iban", _ibans),
+    ("email", emails),
+    ("iban", ibans),
     ("api_key", _api_keys),
     ("person", _persons),
     ("street_address", _streets),
@@ -420,7 +465,8 @@ def _builtin(
     for kind, fn in simple:
         found.extend((kind, span) for span in fn(text))
     if "ip_address" in wanted:
-        found.extend(("ip_address", span) for span in _ipv6s(text))
+        found.extend(("ip_address", span) for span in ipv6s(text))
+        found.extend(("ip_address", span) for span in ipv4s(text))
     if not wanted.isdisjoint(_NUMBER_KINDS):
         numbers = _numbers(text, wanted, region)
         if numbers and found:
