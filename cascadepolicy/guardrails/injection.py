@@ -90,7 +90,7 @@ _RAW_RULES: tuple[tuple[str, float, str, str], ...] = (
     ("instruction_override", 0.6, "asked told instructed requested",
      r"\bif\s+(?:you\s+are|you're|you\s+get|you\s+were)\s+(?:asked|told|instructed|requested)\s+to\s+"
      r"(?:summari[sz]e|translate|answer|respond|analy[sz]e|review|process|read)"),
-    ("instruction_override", 0.3, "now & from starting",
+    ("instruction_override", 0.25, "now & from starting",
      r"(?:from\s+now\s+on|starting\s+now)\b"),
     ("instruction_override", 0.45, "important urgent attention",
      r"\b(?:important|urgent|attention|critical)\s*+[:!]++\s*+(?:new\s++)?(?:(?:instructions?|message|update|notice|task)\s*+)?(?:for|to)\s+(?:the\s+)?(?:ai|assistant|model|llm|chatbot|agent|bot)\b"),
@@ -506,10 +506,12 @@ def _base64(text: str, folded_words: frozenset[str], fired: _Fired) -> None:
 def _position(fired: _Fired, length: int) -> None:
     # an override after a page of ordinary text is what an injected document
     # or e-mail looks like; the same words at the start are often a user's own
-    late = next((f for f in fired.values() if f.kind in structure.LATE_FAMILIES
-                 and f.score >= structure.LATE_MIN and structure.late(f.start, length)), None)
-    if late is not None:
-        _add(fired, "late", late.kind, structure.LATE_WEIGHT, (late.start, late.end))
+    # (the first finding only: the text before it reads as benign)
+    if not fired:
+        return
+    first = min(fired.values(), key=lambda f: f.start)
+    if first.kind in structure.LATE_FAMILIES and first.score >= structure.LATE_MIN and structure.late(first.start, length):
+        _add(fired, "late", first.kind, structure.LATE_WEIGHT, (first.start, first.end))
 
 
 def score_text(text: str) -> tuple[float, list[Finding]]:

@@ -185,13 +185,14 @@ def shouted(text: str) -> tuple[int, int] | None:
     return (m.start(), m.end()) if m is not None else None
 
 
-# An override, disclosure or hijack that starts after this much benign text,
-# in the last part of the text, is the indirect-injection shape.
+# An override or hijack that starts after this much text with no finding, in
+# the last part of the text, is the indirect-injection shape: a document or
+# e-mail whose last lines turn to the model.
 LATE_AFTER = 200
 LATE_SHARE = 0.6
 LATE_WEIGHT = 0.35
-LATE_MIN = 0.25  # weaker hits ("from now on") are too common in ordinary text
-LATE_FAMILIES = frozenset({"instruction_override", "prompt_extraction", "output_hijack", "delimiter_injection"})
+LATE_MIN = 0.3  # weaker hits ("from now on", "this is a test") are too common in ordinary text
+LATE_FAMILIES = frozenset({"instruction_override", "output_hijack"})
 
 
 def late(start: int, length: int) -> bool:

@@ -333,7 +333,8 @@ class PiiGuardrail(GuardrailBase):
 
 class InjectionGuardrail(GuardrailBase):
     check: Literal["prompt_injection"] = Field(description="Prompt injection and jailbreak attempts.")
-    threshold: Ratio = Field(0.5, description="Score from which the guardrail fires.")
+    # injection.DEFAULT_THRESHOLD, the one the benchmark measures (tests/guardrails/test_injection_defaults.py)
+    threshold: Ratio = Field(0.35, description="Score from which the guardrail fires.")
 
 
 class ToxicityGuardrail(GuardrailBase):
