@@ -69,34 +69,48 @@ _QUOTED = r"[^\w\"'“‘«]*+[\"'“‘«]"
 _RELATIVE = r"(?:grand(?:ma|mother|pa|father|mama|papa)|granny|nana|nan|mom|mum|mother|dad|father|aunt|uncle)"
 _CREDENTIAL = r"(?:keys?|passwords?|credentials|logins?|pins?|serials?|tokens?|passcodes?|codes)"
 
-# (family, weight, anchors as in injection._RAW_RULES, pattern over folded text)
+_REVEAL_WORDS = (
+    "reveal show print display output repeat tell give share leak dump disclose write recite paste copy spell echo return"
+    " relay list respond reply enumerate state quote reproduce provide translate send forward type"
+)
+_REVEAL = (
+    r"(?:reveal|show|print|display|output|repeat|tell|give|share|leak|dump|disclose|write|recite|paste|copy|spell|echo|return|"
+    r"relay|list|respond\W++with|reply\W++with|enumerate|state|quote|reproduce|provide|translate|send|forward|type)\b"
+)
+_SETUP_NOUNS = "prompt instructions message rules guidelines directives parameters configuration settings text briefing programming constraints"
+
+# (family, weight, anchors as in injection._RAW_RULES, pattern over folded text);
+# a rule led by an alternation is tried at every position of the text, having
+# no literal to skip ahead to, so the broad ones need a second anchor group
 RULES: tuple[tuple[str, float, str, str], ...] = (
     # --- override: drop what came before, free words in between -----------
     ("instruction_override", 0.85,
-     "ignore ignoring disregard disregarding forget override overrule bypass skip neglect overlook discard abandon drop cancel scrap dismiss erase delete clear aside throw mind nevermind pay stop follow obey adhere listen",
+     "ignore ignoring disregard disregarding forget override overrule bypass skip neglect overlook discard abandon drop cancel scrap dismiss erase delete clear aside throw mind nevermind pay stop follow obey adhere listen"
+     " & instruction instructions prompt prompts direction directions directive directives rule rules guidance guideline guidelines task tasks text message messages context conversation setup programming configuration order orders command commands constraint constraints restriction restrictions policy policies training step steps",
      rf"{_DROP}{_W}{_gap(5)}(?:{_BEFORE}{_W}{_gap(3)}{_SETUP}\b"
      rf"|(?:your|the)\W++{_gap(1)}{_SETUP}\W++(?:from|of|by|given\W++by)\W++(?:your|the)\W++(?:developers?|creators?|makers?|operators?|owners?|company|admins?|administrators?)\b|(?:all|any|every|your|the|these|those)\W++{_gap(1)}{_SETUP}\W++(?:you\W++(?:were|have\W++been|'ve\W++been)\W++){_TOLD}\b)"),
     ("instruction_override", 0.75,
-     "ignore ignoring disregard disregarding forget override skip discard drop scrap dismiss aside mind nevermind",
+     "ignore ignoring disregard disregarding forget override skip discard drop scrap dismiss aside mind nevermind"
+     " & above before earlier previously told said gave given asked instructed programmed original initial first previous current real assigned actual prior",
      rf"{_DROP}{_W}{_gap(3)}(?:(?:the|all|everything|anything|all\W++of|what(?:ever)?)\W++{_gap(5)}(?:above|before\W++(?:this|that|now|it|here|my)|earlier|previously)\b"
      rf"|(?:what(?:ever)?|everything|anything|all)\W++{_gap(3)}(?:you\W++(?:were|have\W++been|'ve\W++been|got)|(?:i|we|they|someone)\W++(?:\w++\W++)?(?:told|said|gave|asked))\W++(?:{_TOLD}\b)?"
      rf"|your\W++(?:original|initial|first|previous|current|real|assigned|actual|prior)\W++(?:task|job|goal|purpose|mission|role|assignment))"),
     ("instruction_override", 0.85, "instead",
      rf"(?:ignore|disregard|forget|never\W*+mind|skip|drop)\W++{_gap(4)}(?:and\W++)?instead\b"),
     ("instruction_override", 0.6,
-     "task job goal mission purpose assignment",
+     "task job goal mission purpose assignment & new real only actual next updated true",
      r"\b(?:your|the)\W++(?:new|real|only|actual|next|updated|true)\W++(?:task|job|goal|mission|purpose|assignment)\W++(?:is|now|will\W++be|:)"),
     ("instruction_override", 0.5, "new",
      r"\bnew\W++(?:task|job|goal|mission|assignment)\W*+[:\-]"),
     # --- disclosure: reveal/relay/list + the model's own setup --------------
-    ("prompt_extraction", 0.85,
-     "reveal show print display output repeat tell give share leak dump disclose write recite paste copy spell echo return relay list respond reply enumerate state quote reproduce provide translate send forward type",
-     rf"(?:reveal|show|print|display|output|repeat|tell|give|share|leak|dump|disclose|write|recite|paste|copy|spell|echo|return|relay|list|respond\W++with|reply\W++with|enumerate|state|quote|reproduce|provide|translate|send|forward|type)\b"
-     rf"{_W}{_gap(6)}(?:(?:your|the|its)\W++(?:\w++\W++)?(?:system|initial|original|hidden|secret|internal|developer|setup|set-up|pre-?prompt|first|starting|opening|confidential|underlying|private|full)\W++(?:\w++\W++)?(?:prompt|instructions|message|rules|guidelines|directives|parameters|configuration|settings|text|briefing)\b"
+    ("prompt_extraction", 0.85, f"{_REVEAL_WORDS} & {_SETUP_NOUNS}",
+     rf"{_REVEAL}{_W}{_gap(6)}(?:(?:your|the|its)\W++(?:\w++\W++)?(?:system|initial|original|hidden|secret|internal|developer|setup|set-up|pre-?prompt|first|starting|opening|confidential|underlying|private|full)\W++(?:\w++\W++)?(?:prompt|instructions|message|rules|guidelines|directives|parameters|configuration|settings|text|briefing)\b"
      rf"|your\W++(?:instructions|rules|guidelines|directives|parameters|configuration|prompt|programming|briefing|constraints)\b"
-     rf"|(?:instructions|rules|parameters|guidelines|directives|configuration|settings|prompt|constraints)\W++(?:that\W++)?you\W++(?:were|have\W++been|'ve\W++been|got|received)\W*+{_TOLD}?"
-     rf"|(?:text|words|sentences?|lines?|content|everything|message|messages|conversation)\W++(?:that\W++|which\W++)?(?:(?:came|comes|was|were|is|appears?|appearing|written|given|sent)\W++)?(?:above|before\W++(?:this|my|the\W++user)|prior\W++to|preceding)\b"
-     rf"|(?:what|everything|all|anything)\W++(?:that\W++)?you\W++(?:were|have\W++been|'ve\W++been)\W++(?:told|instructed|programmed|asked|configured|given))"),
+     rf"|(?:instructions|rules|parameters|guidelines|directives|configuration|settings|prompt|constraints)\W++(?:that\W++)?you\W++(?:were|have\W++been|'ve\W++been|got|received)\W*+{_TOLD}?)"),
+    ("prompt_extraction", 0.85, f"{_REVEAL_WORDS} & text words sentence sentences line lines content everything message messages conversation & above before prior preceding",
+     rf"{_REVEAL}{_W}{_gap(6)}(?:text|words|sentences?|lines?|content|everything|message|messages|conversation)\W++(?:that\W++|which\W++)?(?:(?:came|comes|was|were|is|appears?|appearing|written|given|sent)\W++)?(?:above|before\W++(?:this|my|the\W++user)|prior\W++to|preceding)\b"),
+    ("prompt_extraction", 0.85, f"{_REVEAL_WORDS} & told instructed programmed configured",
+     rf"{_REVEAL}{_W}{_gap(6)}(?:what|everything|all|anything)\W++(?:that\W++)?you\W++(?:were|have\W++been|'ve\W++been)\W++(?:told|instructed|programmed|asked|configured|given)\b"),
     ("prompt_extraction", 0.6, "first opening initial earliest",
      r"\b(?:first|opening|initial|earliest)\W++(?:message|lines?|sentences?|words|paragraph|instructions?|prompt)\W++(?:of|in)\W++(?:this|the|our)\W++(?:chat|conversation|session|thread|context)\b"),
     ("prompt_extraction", 0.5,
@@ -104,9 +118,12 @@ RULES: tuple[tuple[str, float, str, str], ...] = (
      r"(?:instructions|rules|parameters|guidelines|directives|configuration|prompt|constraints)\W++(?:that\W++)?you\W++(?:were|have\W++been|'ve\W++been)\W++(?:given|told|set\W++up\W++with|configured\W++with|programmed\W++with|initiali[sz]ed\W++with|provided)\b"),
     # --- persona and mode switches -----------------------------------------
     ("persona_jailbreak", 0.85,
-     "now pretend act behave roleplay role become will imagine simulate transform",
+     "now pretend act behave roleplay role become will imagine simulate transform"
+     # not "policy" or "limits": a support prompt's "return policy" would run it on every such prompt
+     " & rule rules restriction restrictions limitation limitations filter filters guideline guidelines"
+     " censorship moral morals ethics boundaries constraint constraints safeguard safeguards guardrail guardrails",
      rf"{_PERSONA}{_W}{_gap(8)}{_ROLEFREE}\b"),
-    ("persona_jailbreak", 0.45, "now moment point",
+    ("persona_jailbreak", 0.45, "now moment point & bot machine program parrot echo robot ai model chatbot terminal",
      rf"(?:you\W++are\W++now|you're\W++now|from\W++(?:now|this\W++(?:moment|point))\W++on\W++you\W++are)\W++(?:an?\W++)?{_gap(3)}(?:bot|machine|program|parrot|echo|robot|ai|model|chatbot|terminal)\b"),
     ("persona_jailbreak", 0.4, "purpose function job goal else",
      r"\b(?:(?:only|sole|single|one)\W++(?:purpose|function|job|goal)|nothing\W++else)\b"),
@@ -125,25 +142,26 @@ RULES: tuple[tuple[str, float, str, str], ...] = (
      rf"\b(?:replace|substitute|swap)\W++(?:every|each|all|any)\W++(?:of\W++your\W++|single\W++)?{_ANSWERS}\W++{_gap(6)}with\b"),
     ("output_hijack", 0.75, "whatever matter regardless",
      rf"\b(?:whatever|no\W++matter\W++what|regardless\W++of\W++what)\W++(?:the\W++user|anyone|anybody|someone|people|they|he|she|i|users?)\W++(?:asks?|says?|types?|writes?|requests?|wants?)\W++{_gap(3)}(?:just\W++|only\W++|always\W++)?(?:{_REPLY}|tell\W++(?:them|him|her))\b"),
-    ("output_hijack", 0.6, "respond reply answer",
+    ("output_hijack", 0.6, "respond reply answer & further future subsequent following later other remaining",
      rf"\b(?:respond|reply|answer)\W++(?:to\W++)?(?:all|every|any|each)\W++(?:further|future|subsequent|following|later|other|remaining)\W++(?:messages?|questions?|prompts?|requests?|inputs?|queries)\W++{_gap(2)}(?:with|by\W++saying)\b"),
-    ("output_hijack", 0.45, "end start begin prefix finish append",
+    ("output_hijack", 0.45, "end start begin prefix finish append"
+     " & answer answers response responses reply replies output outputs message messages completion completions",
      rf"\b(?:end|start|begin|prefix|finish|append\W++to)\W++(?:every|each|all)\W++(?:of\W++your\W++|single\W++)?{_ANSWERS}\W++with\W++(?:a\W++link|an?\W++url|the\W++(?:phrase|word|string|url|link)|this\W++(?:link|url|phrase)|{_QUOTE}|https?:)"),
     # --- banners and fake section markers -----------------------------------
     ("delimiter_injection", 0.75, "reprogrammed reconfigured hijacked overridden compromised rewired",
      r"\b(?:assistant|ai|model|bot|chatbot|system|you|agent|llm)\W++(?:has|have|is|are)\W++(?:now\W++|just\W++)?(?:been\W++)?(?:reprogrammed|reconfigured|hijacked|overridden|compromised|rewired|taken\W++over)\b"),
     ("delimiter_injection", 0.4, "reprogram reprogrammed reprogramming",
      r"\breprogram(?:med|ming)?\b"),
-    ("delimiter_injection", 0.6, "priority admin administrator system emergency security developer manual root",
+    ("delimiter_injection", 0.6, "override",
      r"\b(?:priority|admin|administrator|emergency|security|developer|manual|root)\W++override\b"),
     ("delimiter_injection", 0.6, "begin start",
      r"\b(?:begin|start)\W++(?:of\W++)?(?:the\W++)?(?:new|updated|revised|real|admin|system|secret|hidden|priority)\W++(?:instructions?|prompt|rules|task|directives?)\b"),
     # not "the new rules below apply to all employees"
-    ("delimiter_injection", 0.45, "new updated revised priority admin",
+    ("delimiter_injection", 0.45, "new updated revised priority admin & follow effect follows override",
      r"\b(?:new|updated|revised|priority|admin)\W++(?:system\W++)?(?:instructions?|directives?|orders|commands)\W++(?:follow|take\W++effect|are\W++as\W++follows|override)\b"),
     ("delimiter_injection", 0.45, "admin administrator system developer root override priority security",
      r"\[\s*+(?:admin|administrator|system|developer|root|override|priority|security)(?:\W++\w++){0,2}\s*+\]"),
-    ("delimiter_injection", 0.5, "ai assistant model bot llm chatbot agent",
+    ("delimiter_injection", 0.5, "ai assistant model bot llm chatbot agent & must shall will should is",
      r"\bthe\W++(?:ai|assistant|model|bot|llm|chatbot|agent)\W++(?:must|shall|will|should|is\W++to)\W++(?:now|from\W++now\W++on|henceforth|immediately|only)\b"),
     ("delimiter_injection", 0.5, "user input prompt",
      # each marker run is tried from its first character only: from every
@@ -152,7 +170,7 @@ RULES: tuple[tuple[str, float, str, str], ...] = (
     # --- shouted stop-and-print (lower-case reading) ------------------------
     ("instruction_override", 0.45, "stop halt",
      r"\b(?:stop|halt)\W++everything\b"),
-    ("instruction_override", 0.55, "stop halt wait",
+    ("instruction_override", 0.55, "stop halt wait & print say output write type",
      rf"\b(?:stop|halt|wait)\W++{_gap(4)}(?:just\W++|now\W++)?(?:print|say|output|write|type)(?:\W++{_gap(2)}(?:word|phrase|text|string|sentence))?{_QUOTED}"),
     # --- emotional pretexts for credentials --------------------------------
     ("pretext", 0.55,
