@@ -305,9 +305,8 @@ class ModelCaller:
             kwargs.update(stream=True, stream_options={"include_usage": True})
             yield Send(model_id, kwargs, reader)
             text, finish, usage, logprobs = "".join(reader.parts), reader.finish, reader.usage, reader.logprobs or None
-            response = reader.assembled(messages)
-            # read for its tool calls only: the chunks' faults are recorded already
-            tool_calls = _tool_calls(first_choice(attr(response, "choices"), Anomalies(), "the stream's"))
+            tool_calls = reader.tool_calls()
+            response = reader.assembled(text, tool_calls)
         else:
             response = yield Send(model_id, kwargs)
             choice = first_choice(attr(response, "choices"), found, "the response's")
@@ -342,7 +341,8 @@ class ChunkReader:
 
     def __init__(self, found: Anomalies) -> None:
         self.found = found
-        self.chunks: list[Any] = []
+        self.first: Any = None  # the first chunk: the response's id, created and model
+        self.calls: dict[int, tuple[str, str, list[str]]] = {}  # tool calls by index: id, name, argument pieces
         self.parts: list[str] = []
         self.finish: Any = None
         self.usage: Any = None
@@ -353,29 +353,64 @@ class ChunkReader:
         """Whether any of the answer reached the consumer (a retry or fallback would be glued to it)."""
         return bool(self.parts)
 
-    def assembled(self, messages: Sequence[Mapping[str, Any]]) -> Any:
-        """The whole answer as one response (litellm's `stream_chunk_builder`), or None when it cannot be built."""
-        if not self.chunks:
+    def tool_calls(self) -> tuple[ToolCallRecord, ...]:
+        """The answer's tool calls, put together from their deltas (by index: id and name once, arguments in pieces)."""
+        return tuple(ToolCallRecord(i, n, "".join(a)) for i, n, a in (self.calls[k] for k in sorted(self.calls)))
+
+    def assembled(self, text: str, tool_calls: tuple[ToolCallRecord, ...]) -> Any:
+        """The whole answer as one litellm `ModelResponse` (the first chunk's id and model, the usage), or None
+        for a stream with no chunk. Built from what was read, not by litellm's `stream_chunk_builder`, which
+        prices the stream again and costs milliseconds per call."""
+        if self.first is None:
             return None
-        try:
-            return litellm_module().stream_chunk_builder(self.chunks, messages=list(messages))
-        except Exception:  # a malformed stream, its faults recorded chunk by chunk; its text was read all the same
-            return None
+        from litellm.types.utils import ModelResponse
+
+        message: dict[str, Any] = {"role": "assistant", "content": text if text or not tool_calls else None}
+        if tool_calls:
+            message["tool_calls"] = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                                     for c in tool_calls]
+        usage = self.usage
+        return ModelResponse(id=attr(self.first, "id"), created=attr(self.first, "created"), model=attr(self.first, "model"),
+                             choices=[{"index": 0, "message": message, "finish_reason": self.finish or "stop"}],
+                             usage=usage.model_dump() if hasattr(usage, "model_dump") else usage)
 
     def feed(self, chunk: Any) -> Any:
         """The chunk to pass on to the consumer, or None (a chunk with no choice: usage only, or malformed)."""
-        self.chunks.append(chunk)
+        if self.first is None:
+            self.first = chunk
         self.usage = attr(chunk, "usage") or self.usage
         choice = first_choice(attr(chunk, "choices"), self.found, "a stream chunk's")
         if choice is None:
             return None
         delta = attr(choice, "delta")
+        calls = attr(delta, "tool_calls") if delta is not None else None
+        for call in calls if isinstance(calls, list | tuple) else ():
+            self._add_call(call)
         text = content_text(attr(delta, "content"), self.found, "a stream chunk's") if delta is not None else ""
         if text:
             self.parts.append(text)
         self.finish = attr(choice, "finish_reason") or self.finish
         self.logprobs.extend(_logprobs(choice) or [])
         return chunk
+
+
+    def _add_call(self, delta: Any) -> None:
+        index = attr(delta, "index")
+        index = index if isinstance(index, int) and not isinstance(index, bool) else len(self.calls)
+        function = attr(delta, "function")
+        name, piece = attr(function, "name"), attr(function, "arguments")
+        known = self.calls.get(index)
+        if known is None:
+            if len(self.calls) >= MAX_STREAMED_CALLS:
+                return
+            known = self.calls[index] = (str(attr(delta, "id") or ""), name if isinstance(name, str) else "", [])
+        elif not known[1] and isinstance(name, str):
+            known = self.calls[index] = (known[0], name, known[2])
+        if isinstance(piece, str):
+            known[2].append(piece)
+
+
+MAX_STREAMED_CALLS = 128  # tool calls read from one streamed answer; a hostile stream's further indexes are ignored
 
 
 def call_max_tokens(spec: ModelSpec, params: Mapping[str, Any]) -> int:

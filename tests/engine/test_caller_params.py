@@ -91,3 +91,26 @@ def test_a_streamed_answer_keeps_its_assembled_response(stub: str) -> None:
     result = run(caller.call("m", ASK, transport=Transport(), stream=True), io)
     assert result.text.strip() == "The stub model's answer, eight words long."
     assert result.response.choices[0].message.content == result.text
+
+
+def test_a_streamed_tool_call_is_put_together_from_its_deltas() -> None:
+    from cascadepolicy.providers.calls import ChunkReader
+    from cascadepolicy.providers.response_check import Anomalies
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {"id": "chatcmpl-s", "created": 1, "model": "stub", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    reader = ChunkReader(Anomalies())
+    for piece in [chunk({"role": "assistant", "tool_calls": [{"index": 0, "id": "call_9", "function": {"name": "get_weather", "arguments": ""}}]}),
+                  chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]}),
+                  chunk({"tool_calls": [{"index": 1, "id": "call_10", "function": {"name": "get_time", "arguments": "{}"}}]}),
+                  chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Lyon"}'}}]}),
+                  chunk({}, "tool_calls"), {"id": "chatcmpl-s", "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 7}}]:
+        reader.feed(piece)
+    calls = reader.tool_calls()
+    assert [(c.id, c.name, c.arguments) for c in calls] == [("call_9", "get_weather", '{"city": "Lyon"}'),
+                                                           ("call_10", "get_time", "{}")]
+    response = reader.assembled("", calls)
+    assert response.id == "chatcmpl-s" and response.choices[0].finish_reason == "tool_calls"
+    assert response.choices[0].message.content is None and response.usage.completion_tokens == 7
+    assert response.choices[0].message.tool_calls[1].function.name == "get_time"
