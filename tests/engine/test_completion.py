@@ -361,3 +361,25 @@ def test_a_stream_knows_its_decision_id_from_the_start_and_ends_with_usage_when_
         eng.completion(ASK, stream_options={"include_usage": True})
     with pytest.raises(RequestError, match="stream_options"):
         eng.completion(ASK, stream=True, stream_options={"include_obfuscation": True, "x": 1})
+
+
+def test_a_prompt_too_long_for_a_models_window_goes_to_its_fallback_and_never_to_it(stub: str) -> None:
+    policy = f"""
+version: 1
+name: windows
+models:
+  short: {{model: openai/short-window, api_base: "{stub}", max_tokens: 20, context_window: 60, fallbacks: [long],
+           retries: 0, pricing: {{input_per_million: 1.0, output_per_million: 2.0}}}}
+  long: {{model: openai/long-window, api_base: "{stub}", max_tokens: 20, context_window: 100000, retries: 0,
+          pricing: {{input_per_million: 1.0, output_per_million: 2.0}}}}
+routes:
+  - default: {{model: short}}
+"""
+    eng = engine(Transport(), policy)
+    before = len(received(stub))
+    response = eng.completion([{"role": "user", "content": "Summarise: " + "the quick brown fox " * 40}])
+    assert [body["model"] for body in received(stub)[before:]] == ["long-window"]  # the short window was never sent to
+    attempts = decision_of(response).calls[0].attempts
+    assert attempts[0]["model_id"] == "short" and "context window" in attempts[0]["error"]
+    eng.completion([{"role": "user", "content": "Hi"}])
+    assert received(stub)[-1]["model"] == "short-window"  # a prompt that fits goes where the route says
