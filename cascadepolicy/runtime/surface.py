@@ -26,9 +26,10 @@ from typing import Any
 from cascadepolicy.effects import Steps
 from cascadepolicy.errors import Blocked, ProviderUnavailable, RequestError
 from cascadepolicy.runtime.decision import Decision
-from cascadepolicy.runtime.drivers import IO, Outcome, adrive
+from cascadepolicy.runtime.drivers import IO
 from cascadepolicy.runtime.request import Request
 from cascadepolicy.runtime.results import Result
+from cascadepolicy.runtime.streaming import AsyncDriven, Driven
 
 # Where a response keeps its decision: an attribute outside the model's fields, so that neither
 # `model_dump` nor litellm's logging callbacks (which read `_hidden_params`) ever carry it.
@@ -98,7 +99,32 @@ def usage_chunk(response: Any) -> Any:
                                usage=getattr(response, "usage", None))
 
 
-class CompletionStream:
+class _Answer:
+    """What both completion streams do around the walk: the decision id from the start, and the ending."""
+
+    result: Result | None
+
+    def _answering(self, request: Request, include_usage: bool) -> None:
+        self._request = request
+        self._include_usage = include_usage
+        self.decision: Decision | None = None
+
+    @property
+    def decision_id(self) -> str:
+        return self._request.decision.decision_id
+
+    def _ending(self, streamed: bool) -> Iterator[Any]:
+        """After the walk: the decision, the answer's chunks when nothing was streamed live, the usage if asked."""
+        assert self.result is not None
+        self.decision = self.result.decision
+        response = response_of(self.result, self._request)
+        if not streamed:
+            yield from chunks_of(response)
+        if self._include_usage:
+            yield usage_chunk(response)
+
+
+class CompletionStream(_Answer, Driven):
     """`for chunk in engine.completion(..., stream=True)`: OpenAI-shaped chunks; `decision_of(stream)` after the end.
 
     Raises `Blocked` (or the provider's error) from the iteration when the
@@ -108,63 +134,31 @@ class CompletionStream:
     """
 
     def __init__(self, steps: Generator[Any, None, Result], request: Request, *, include_usage: bool = False) -> None:
-        self._steps = steps
-        self._request = request
-        self._include_usage = include_usage
-        self.decision: Decision | None = None
-
-    @property
-    def decision_id(self) -> str:
-        return self._request.decision.decision_id
+        Driven.__init__(self, steps)
+        self._answering(request, include_usage)
 
     def __iter__(self) -> Iterator[Any]:
-        streamed = False
-        try:
-            while True:
-                try:
-                    chunk = next(self._steps)
-                except StopIteration as done:
-                    result: Result = done.value
-                    break
-                streamed = True
-                yield chunk
-        finally:
-            self._steps.close()  # a consumer that left early: the walk settles (drivers.drive)
-        self.decision = result.decision
-        response = response_of(result, self._request)
-        if not streamed:
-            yield from chunks_of(response)
-        if self._include_usage:
-            yield usage_chunk(response)
+        streamed = yield from self._pass_on(_itself)
+        yield from self._ending(streamed)
 
 
-class AsyncCompletionStream:
+class AsyncCompletionStream(_Answer, AsyncDriven):
     """`async for chunk in await engine.acompletion(..., stream=True)`: `CompletionStream` on the event loop."""
 
     def __init__(self, walk: Steps, io: IO, request: Request, *, include_usage: bool = False) -> None:
-        self._outcome = Outcome()
-        self._steps = adrive(walk, io, self._outcome)
-        self._request = request
-        self._include_usage = include_usage
-        self.decision: Decision | None = None
-
-    @property
-    def decision_id(self) -> str:
-        return self._request.decision.decision_id
+        AsyncDriven.__init__(self, walk, io)
+        self._answering(request, include_usage)
 
     async def __aiter__(self) -> AsyncIterator[Any]:
-        streamed = False
+        chunks = self._pass_on(_itself)
         try:
-            async for chunk in self._steps:
-                streamed = True
+            async for chunk in chunks:
                 yield chunk
         finally:
-            await self._steps.aclose()
-        result: Result = self._outcome.result
-        self.decision = result.decision
-        response = response_of(result, self._request)
-        if not streamed:
-            for chunk in chunks_of(response):
-                yield chunk
-        if self._include_usage:
-            yield usage_chunk(response)
+            await chunks.aclose()
+        for chunk in self._ending(self.streamed):
+            yield chunk
+
+
+def _itself(chunk: Any) -> Any:
+    return chunk
