@@ -35,7 +35,8 @@ class Pieces:
 
     @property
     def text(self) -> str:
-        return SEPARATOR.join(self.texts)
+        texts = self.texts
+        return texts[0] if len(texts) == 1 else SEPARATOR.join(texts)
 
 
 def _field(owner: Any, key: str) -> Any:

@@ -145,6 +145,8 @@ PROMPT_PARAMS = ("tools", "functions", "response_format")
 
 def params_prompt(params: Mapping[str, Any]) -> str:
     """The text of the parameters a provider counts in the prompt (tool definitions, a response schema), or ''."""
+    if not params:
+        return ""
     parts = {k: params[k] for k in PROMPT_PARAMS if params.get(k) is not None}
     if not parts:
         return ""

@@ -26,7 +26,7 @@ import dataclasses
 import functools
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -155,12 +155,12 @@ class CompiledGuardrail:
     roles: frozenset[str] = frozenset({"user"})
     not_run: str | None = None  # offline, a check that needs the network: why it cannot run
     node: str = ""  # its node in the plan
+    # whether the check is plain local code, run in place without the walk's effects (the common case)
+    inline: bool = field(init=False)
 
-    @property
-    def inline(self) -> bool:
-        """Whether the check is plain local code, run in place without the walk's effects (the common case)."""
+    def __post_init__(self) -> None:
         rule = self.rule
-        return not self.blocking_io and self.not_run is None and not (isinstance(rule, GroundingGuardrail) and rule.judge)
+        self.inline = not self.blocking_io and self.not_run is None and not (isinstance(rule, GroundingGuardrail) and rule.judge)
 
     def run_inline(self, text: str, extra: Mapping[str, Any]) -> tuple[Verdict | None, str | None]:
         """`run` for an `inline` check with no forced verdict: the same result, without a generator per text."""
