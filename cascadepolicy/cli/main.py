@@ -24,6 +24,7 @@ import cascadepolicy.cli.fmt as fmt
 import cascadepolicy.cli.graph as graph
 import cascadepolicy.cli.init as init
 import cascadepolicy.cli.replay as replay
+import cascadepolicy.cli.report as report
 import cascadepolicy.cli.run as run
 import cascadepolicy.cli.schema as schema
 import cascadepolicy.cli.test as test
@@ -32,7 +33,7 @@ import cascadepolicy.cli.validate as validate
 from cascadepolicy.cli.common import EXIT_BUG, EXIT_FAILED, EXIT_USAGE
 from cascadepolicy.errors import CascadePolicyError, UsageError
 
-SUBCOMMANDS = (validate, schema, graph, replay, explain, run, usage, demo, test, fmt, init, diff)
+SUBCOMMANDS = (validate, schema, graph, replay, report, explain, run, usage, demo, test, fmt, init, diff)
 
 
 def build_parser() -> argparse.ArgumentParser:
