@@ -256,3 +256,17 @@ def test_a_long_log_keeps_a_bounded_timeline(engine_log: tuple[Path, list[Any]],
     assert len(buckets) <= MAX_BUCKETS and report.timeline.width >= 86400
     assert sum(sum(b.spend.values()) for b in buckets.values()) == pytest.approx(report.total.spend)
     assert sum(sum(b.outcomes.values()) for b in buckets.values()) == report.total.requests == 400 * 24 // 5
+
+
+def test_a_recorded_plan_last_model_names_the_last_step(engine_log: tuple[Path, list[Any]], tmp_path: Path) -> None:
+    """Without an escalation in the log the deepest step seen is the first; a record's plan_last_model says better."""
+    log, decisions = engine_log
+    unescalated = tmp_path / "unescalated.jsonl"
+    kept = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    kept = [r for r in kept if len({c["step"] for c in r["calls"]}) <= 1]
+    unescalated.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+    assert spend_report(unescalated).cascades["main"]["last_model"] == "small"
+    unescalated.write_text("".join(json.dumps({**r, "plan_last_model": "large"}) + "\n" for r in kept), encoding="utf-8")
+    cascade = spend_report(unescalated).cascades["main"]
+    assert (cascade["last_model"], cascade["last_model_from"]) == ("large", "plan_last_model")
+    assert cascade["saved_usd"] is not None and cascade["saved_usd"] > 0

@@ -31,7 +31,7 @@ def plot(report: SpendReport, path: str | Path) -> None:
     timeline = report.timeline
     indices = sorted(timeline.buckets)
     starts = [datetime.fromtimestamp(i * timeline.width, tz=UTC) for i in indices]
-    width_days = timeline.width / 86400 * 0.9
+    width_days = timeline.width / 86400 * (0.9 if len(indices) <= 60 else 1.0)  # many bars: no gaps between them
     totals: dict[str, float] = {}
     for bucket in timeline.buckets.values():
         for group, cost in bucket.spend.items():
@@ -46,7 +46,7 @@ def plot(report: SpendReport, path: str | Path) -> None:
     if any(other):
         series.append((OTHER, other))
     for group, values in series:
-        spend_ax.bar(starts, values, width=width_days, bottom=bottom, align="edge", label=f" {group}" if group.startswith("_") else group)  # "_x" labels are hidden
+        spend_ax.bar(starts, values, width=width_days, bottom=bottom, align="edge", linewidth=0, label=f" {group}" if group.startswith("_") else group)  # "_x" labels are hidden
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     spend_ax.set_ylabel("spend (USD)")
     spend_ax.set_title(f"Spend per {report.by} and outcomes, {Path(report.source).name} "
@@ -59,7 +59,7 @@ def plot(report: SpendReport, path: str | Path) -> None:
     bottom = [0.0] * len(indices)
     for outcome in OUTCOMES:
         counts = [float(timeline.buckets[i].outcomes[outcome]) for i in indices]
-        outcome_ax.bar(starts, counts, width=width_days, bottom=bottom, align="edge", label=outcome,
+        outcome_ax.bar(starts, counts, width=width_days, bottom=bottom, align="edge", linewidth=0, label=outcome,
                        color=OUTCOME_COLOURS[outcome])
         bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
     outcome_ax.set_ylabel("requests")
