@@ -21,6 +21,7 @@ reservation, the degrade re-plan, and at the end settling or releasing.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -243,6 +244,7 @@ class Admission:
         if refusal:
             return refusal
         decision.trace.append(target.admit)
+        started = time.time()
         now = self.clock()
         admitter = self.admitter
         limited = admitter.applies(decision.tier)
@@ -268,6 +270,7 @@ class Admission:
             decision.route = RouteRecord(route.index, route.name, "degraded", degraded_target.record,
                                          route.location, tried=decision.route.tried if decision.route else [])
         decision.admission = record
+        record.started, record.ended = started, time.time()
         for warning in record.warnings:
             if self.on_warning:
                 self.on_warning(decision, warning)

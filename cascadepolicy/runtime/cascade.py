@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
+import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -138,11 +139,12 @@ class Cascade:
              planned: Call | None, stream: bool = False) -> Generator[Any, Any, CallResult | None]:
         """One model call of step `step` (its fallbacks included), recorded and charged; None when it failed."""
         decision = request.decision
+        started = time.time()
         if request.reserved is not None:
             refusal = over_reserved(request.reserved, planned, messages)
             if refusal is not None:
                 spec = self.caller.models[model_id]
-                decision.calls.append(ModelCall(step, model_id, spec.model, purpose, "error", error=refusal))
+                decision.calls.append(ModelCall(step, model_id, spec.model, purpose, "error", error=refusal, started=started))
                 return None
         in_flight: list[Send] = []  # the attempt on its way, if the caller goes away during it
 
@@ -156,7 +158,7 @@ class Cascade:
                                                        identity=identity(request)), watch)
         except asyncio.CancelledError:
             if in_flight:
-                self._charge_in_flight(request, step, in_flight[0].model_id, in_flight[0].kwargs["messages"], purpose)
+                self._charge_in_flight(request, step, in_flight[0].model_id, in_flight[0].kwargs["messages"], purpose, started)
             raise
         except ProviderError as exc:
             request.last_error = exc
@@ -164,29 +166,32 @@ class Cascade:
             spec = self.caller.models[model_id]
             billed: CallResult | None = getattr(exc, "billed", None)  # a stream cut after some output
             if billed is None:
-                decision.calls.append(ModelCall(step, model_id, spec.model, purpose, "error", error=str(exc), attempts=attempts))
+                decision.calls.append(ModelCall(step, model_id, spec.model, purpose, "error", error=str(exc), attempts=attempts,
+                                                started=started))
                 return None
             decision.calls.append(ModelCall(step, billed.model_id, billed.litellm_model, purpose, "error", billed.prompt_tokens,
                                             billed.completion_tokens, billed.cost, billed.latency_ms, str(exc), attempts,
-                                            list(billed.anomalies)))
+                                            list(billed.anomalies), started))
             request.charge(billed)
             decision.cost += billed.cost
             return None
         attempts = [a.__dict__ for a in result.attempts]
         decision.calls.append(ModelCall(step, result.model_id, result.litellm_model, purpose, "ok", result.prompt_tokens,
                                         result.completion_tokens, result.cost, result.latency_ms, attempts=attempts,
-                                        anomalies=list(result.anomalies)))
+                                        anomalies=list(result.anomalies), started=started))
         request.charge(result)
         decision.cost += result.cost
         return result
 
-    def _charge_in_flight(self, request: Request, step: int, model_id: str, messages: list[dict[str, Any]], purpose: str) -> None:
+    def _charge_in_flight(self, request: Request, step: int, model_id: str, messages: list[dict[str, Any]], purpose: str,
+                          started: float) -> None:
         """A call the caller went away from: billed at its worst case (the provider may finish the answer)."""
         spec = self.caller.models[model_id]
         prompt, completion = count_prompt_tokens(messages), spec.max_tokens
         cost = self.caller.prices[model_id].cost(prompt, completion)
         request.decision.calls.append(ModelCall(step, model_id, spec.model, purpose, "cancelled", prompt, completion, cost,
-                                                error="the caller went away during the call; billed at its worst case"))
+                                                error="the caller went away during the call; billed at its worst case",
+                                                started=started))
         request.charge(CallResult(model_id, spec.model, "", prompt, completion, cost, 0.0, None, None))
         request.decision.cost += cost
 
@@ -215,10 +220,12 @@ def identity(request: Request) -> Identity:
     """What every model call of the request carries for litellm's callbacks: the user, and the decision it belongs to."""
     decision = request.decision
     route = decision.route
-    return Identity(decision.user, {"cascadepolicy_decision_id": decision.decision_id,
-                                    "cascadepolicy_policy": decision.policy.get("name"),
-                                    "cascadepolicy_route": (route.name or str(route.index + 1)) if route is not None else None,
-                                    "cascadepolicy_tier": decision.tier})
+    metadata = {"cascadepolicy_decision_id": decision.decision_id, "cascadepolicy_policy": decision.policy.get("name"),
+                "cascadepolicy_route": (route.name or str(route.index + 1)) if route is not None else None,
+                "cascadepolicy_tier": decision.tier}
+    if request.telemetry is not None:  # litellm's OpenTelemetry callback nests its spans under the request's
+        metadata["litellm_parent_otel_span"] = request.telemetry.span
+    return Identity(decision.user, metadata)
 
 
 def over_reserved(reserved: tuple[int, int], planned: Call | None, messages: list[dict[str, Any]]) -> str | None:

@@ -47,6 +47,11 @@ class GuardrailVerdict:
     findings: list[dict[str, Any]] = field(default_factory=list)
     step: int | None = None
     latency_ms: float = 0.0
+    started: float = 0.0  # epoch seconds (spans, reports); by default the check's end less its latency
+
+    def __post_init__(self) -> None:
+        if not self.started:
+            self.started = time.time() - self.latency_ms / 1000
 
 
 @dataclass
@@ -65,6 +70,13 @@ class ModelCall:
     # What was wrong with the provider's response and how it was billed instead
     # (`cascadepolicy.providers.response_check`): each a sentence starting with its code.
     anomalies: list[str] = field(default_factory=list)
+    # epoch seconds: the call began (its retries and fallbacks included) and ended, recorded when it ended
+    started: float = 0.0
+    ended: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        if not self.started:
+            self.started = self.ended - self.latency_ms / 1000
 
 
 @dataclass
@@ -103,6 +115,8 @@ class AdmissionRecord:
     reserved_usd: float = 0.0
     settled_usd: float | None = None
     over_reserved: list[str] = field(default_factory=list)  # limits settled above what was reserved for them
+    started: float = 0.0  # epoch seconds: admission began and decided (the reserve, a degrade re-plan included)
+    ended: float = 0.0
 
 
 @dataclass
@@ -140,6 +154,7 @@ class Decision:
     messages: list[dict[str, Any]] | None = None  # only with `audit.include_text`, after redaction
     answer: str | None = None  # only with `audit.include_text`
     trace: list[str] = field(default_factory=list)
+    shadow: dict[str, Any] | None = None  # a shadow policy's decision path and how it differs (runtime.shadow)
 
     @property
     def models_called(self) -> list[str]:

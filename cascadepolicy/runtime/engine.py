@@ -60,6 +60,7 @@ from cascadepolicy.runtime.surface import (
     response_of,
     stream_usage,
 )
+from cascadepolicy.runtime.telemetry import Telemetry, telemetry_option
 from cascadepolicy.state.base import Store
 
 if TYPE_CHECKING:
@@ -79,13 +80,15 @@ class Engine:
     this is given), `offline` (nothing leaves the process: models the
     transport does not answer fail, and checks that need the network are
     answered by the transport's verdicts or reported as not run, failing
-    closed; `explain` and `test` build their engines so).
+    closed; `explain` and `test` build their engines so), `telemetry` (OpenTelemetry traces and
+    metrics, `runtime.telemetry`: None for the global providers once the application sets one,
+    a `Telemetry` with explicit providers, or False for none).
     """
 
     def __init__(self, policy: Policy, *, store: Store | None = None, clock: Callable[[], float] = time.time,
                  decision_log: str | None | Literal["policy"] = "policy", on_warning: Callable[[Decision, str], None] | None = None,
                  transport: Transport | None = None, sleep: Callable[[float], None] | None = None,
-                 offline: bool = False) -> None:
+                 offline: bool = False, telemetry: Telemetry | bool | None = None) -> None:
         self.policy = policy
         spec = policy.spec
         self.clock = clock
@@ -105,6 +108,7 @@ class Engine:
         self.cascade = Cascade(self.caller, self.guardrails, self.plan.tier_models, spec.audit.include_text)
         self.policy_info = {"name": spec.name, "version": spec.version, "hash": policy.content_hash, "file": policy.file}
         self.io = IO(self.transport, self.store, sleep or time.sleep, None if sleep is None else _awaitable(sleep))
+        self.telemetry = telemetry_option(telemetry)
 
     def using(self, transport: Transport) -> Engine:
         """This engine with another transport: the same plan, store and log (per-case answers in tests, replay)."""
@@ -226,6 +230,7 @@ class Engine:
                                 default_tier=self.policy.spec.default_tier, policy_info=self.policy_info,
                                 detectors=self.detectors, transport=self.transport, model=model, params=params)
         check_params(self.policy.spec, request)
+        request.telemetry = self.telemetry.start(request)  # here, in the caller's context: its span is the parent
         return request
 
     def _logged(self, request: Request) -> Generator[Any, Any, Result]:
@@ -239,6 +244,8 @@ class Engine:
         finally:
             request.decision.latency_ms = (time.perf_counter() - started) * 1000
             self._log(request.decision)
+            if request.telemetry is not None:
+                request.telemetry.finish(request.decision)
 
     def _walk(self, request: Request) -> Generator[Any, Any, Result]:
         decided = yield from self._decide(request)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cascadepolicy.compile.worst_case import Usage
 from cascadepolicy.errors import ProviderError, RequestError
@@ -29,6 +29,9 @@ from cascadepolicy.quality.base import Check
 from cascadepolicy.quality.structured import response_format_check
 from cascadepolicy.runtime.decision import Decision
 from cascadepolicy.runtime.features import Detectors, RequestValues, params_prompt, text_tokens
+
+if TYPE_CHECKING:
+    from cascadepolicy.runtime.telemetry import RequestTelemetry
 
 
 @dataclass
@@ -52,6 +55,7 @@ class Request:
     usage_tokens: dict[str, float] = field(default_factory=dict)
     usage_usd: dict[str, float] = field(default_factory=dict)
     last_error: ProviderError | None = None  # the last failed call's error, raised by `completion` when all failed
+    telemetry: RequestTelemetry | None = None  # the request's OpenTelemetry span, when telemetry is on
 
     @classmethod
     def start(cls, messages: Sequence[Mapping[str, Any]], *, user: str | None, tier: str | None,
