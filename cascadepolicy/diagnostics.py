@@ -148,6 +148,7 @@ CODES: dict[str, str] = {
     "budget-thresholds": "Budget thresholds are out of order (warn <= degrade <= block).",
     "price-unknown": "A model has no known price; give `pricing` in the policy.",
     "model-context": "A model's max_tokens exceeds what the price table says it can produce.",
+    "alert-url": "An alert's webhook URL is written in the policy instead of coming whole from an environment variable, or the variable's value is not an http or https URL with a host.",
     # test suites (`cascadepolicy test`)
     "test-unknown-key": "A test suite uses a key that suites do not define.",
     "test-missing-key": "A test suite entry is missing a required key.",

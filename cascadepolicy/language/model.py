@@ -41,6 +41,8 @@ MAX_USD = 10**9  # a budget, in US dollars
 MAX_PRICE_PER_MILLION = 10**6  # USD per million tokens
 MAX_WEIGHT = 10**6  # a check's weight in a composite score
 MAX_PATTERN_CHARS = 1_000  # a validator's regular expression
+MAX_ALERTS = 16  # webhooks of one policy
+MAX_ALERT_TIMEOUT_SECONDS = 60  # one webhook post
 
 # At most 12 digits (ten years in milliseconds has 12), so that no duration is
 # a huge number before its range is checked.
@@ -609,6 +611,30 @@ class Features(Strict):
         default_factory=dict, description="Per complexity level, keywords replacing the built-in list.")
 
 
+def _at_most_a_minute(text: str) -> str:
+    if duration_seconds(text) > MAX_ALERT_TIMEOUT_SECONDS:
+        raise PydanticCustomError("schema_duration", "{value} is longer than 60s, the longest an alert may wait for its webhook.", {"value": text})
+    return text
+
+
+AlertTimeout = Annotated[Duration, AfterValidator(_at_most_a_minute)]
+
+
+class Alert(Strict):
+    """A webhook told when a budget or rate window warns, degrades or blocks."""
+
+    id: Id = Field(description="Unique id, named in each alert and in the engine's alert counters.")
+    url: str = Field(description="The webhook's http(s) URL, always one environment reference such as `${ALERT_WEBHOOK_URL}` (a hook's URL is its credential); `${NAME:-}` turns the alert off where the variable is unset.")
+    on: tuple[Literal["warn", "degrade", "block"], ...] = Field(
+        ("warn", "degrade", "block"), min_length=1,
+        description="Crossings that post: `warn` (a budget's `warn_at`), `degrade` (`degrade_at`), `block` (a refusal, or one a `warn`-mode limit would make).")
+    limits: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] | None = Field(
+        None, min_length=1,
+        description="Only these limits, by name: `tiers.<tier>.budget`, `tiers.<tier>.rate[<i>]`, `limits.<id>` (omit: every limit).")
+    timeout: AlertTimeout = Field("2s", description="Longest wait for the webhook to answer one post (at most `60s`); the request never waits for it.")
+    format: Literal["json", "slack"] = Field("json", description="`json`: the alert's fields; `slack`: a `text` message for Slack, Teams or Mattermost incoming webhooks.")
+
+
 class Audit(Strict):
     """Where decision records go."""
 
@@ -641,6 +667,7 @@ class PolicyDocument(Strict):
     routes: tuple[Route, ...] = Field(min_length=1, description="Ordered routes; the first whose condition holds is taken; the last must be `default`.")
     features: Features = Field(default_factory=Features, description="Word lists of the built-in detectors behind `request.domain` and `request.complexity`.")
     audit: Audit = Field(default_factory=Audit, description="Decision record output.")
+    alerts: tuple[Alert, ...] = Field((), max_length=MAX_ALERTS, description="Webhooks told when a budget or rate window warns, degrades or blocks.")
 
     @model_validator(mode="before")
     @classmethod

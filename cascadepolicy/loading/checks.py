@@ -14,8 +14,10 @@ code a policy names, the judge's model calls, the store).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from cascadepolicy.diagnostics import Diagnostic, Location, Severity, did_you_mean
 from cascadepolicy.errors import ConditionError
@@ -47,6 +49,26 @@ from cascadepolicy.quality.registry import Compiled, compile_check
 
 PROMPT_TOKENS_FOR_COST_ORDER = 500
 WARNING = Severity.WARNING
+# `${NAME}`, `${NAME:?message}` or `${NAME:-}`: an alert's URL comes whole from the environment (no default URL in the file).
+ALERT_URL_REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::\?[^}]*|:-)?\}")
+
+
+def webhook_url(url: str) -> bool:
+    """Whether `url` is an http(s) URL with a host: the only kind an alert posts to."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
+    except ValueError:  # a malformed port or IPv6 literal
+        return False
+
+
+def limit_names(doc: PolicyDocument) -> list[str]:
+    """Every rate window, budget and limit by the name reports and alerts use (`compile.limits.LimitTemplate.name`)."""
+    names: list[str] = []
+    for tier_id, tier in doc.tiers.items():
+        names += [f"tiers.{tier_id}.rate[{index}]" for index in range(len(tier.rate))]
+        names += [f"tiers.{tier_id}.budget"] if tier.budget else []
+    return names + [f"limits.{limit.id}" for limit in doc.limits]
 
 
 @dataclass
@@ -125,6 +147,7 @@ class _Checker:
         self.check_validators()
         self.check_cascades()
         self.check_routes()
+        self.check_alerts()
         return self.result
 
     # ---------------------------------------------------------------- sections
@@ -309,6 +332,30 @@ class _Checker:
         if unconditional is None:
             self.add("route-no-default", "the routes have no default, so a request that matches no condition would have nowhere to go.",
                      ("routes",), hint="end the list with `- default: {cascade: ...}`.")
+
+    def check_alerts(self) -> None:
+        seen: dict[str, int] = {}
+        names = limit_names(self.doc)
+        for index, alert in enumerate(self.doc.alerts):
+            path: PathKey = ("alerts", index)
+            self.unique("alert", alert.id, seen, index, (*path, "id"))
+            self.check_alert_url(alert.id, alert.url, (*path, "url"))
+            for at, name in enumerate(alert.limits or ()):
+                self.ref("limit", name, names, (*path, "limits", at))
+
+    def check_alert_url(self, alert_id: str, url: str, path: PathKey) -> None:
+        # A webhook's URL is its credential (Slack, Teams, Discord put the token in the path), and where
+        # alerts go is a deployment's choice: so always one environment reference, never text git keeps.
+        item = self.map.interpolated.get(path)
+        if item is None or not ALERT_URL_REFERENCE.fullmatch(item.written):
+            self.add("alert-url", f"alert {alert_id!r}: a webhook URL is written in the policy, where git would keep it "
+                     "and every reader of the repository could post to it.", path,
+                     hint="put the URL in an environment variable and write `url: ${ALERT_WEBHOOK_URL}` "
+                          "(or `${ALERT_WEBHOOK_URL:-}` to turn the alert off where it is unset).")
+            return
+        if url and not webhook_url(url):
+            self.add("alert-url", f"alert {alert_id!r}: url (from {item.written}) is not an http or https URL with a host.", path,
+                     hint="set the variable to the webhook's address, e.g. https://hooks.example.com/services/...")
 
     def condition_location(self, path: PathKey) -> Location | None:
         where = self.map.value(path)
