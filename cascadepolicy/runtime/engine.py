@@ -43,7 +43,6 @@ from cascadepolicy.errors import RequestError, StoreError
 from cascadepolicy.providers.calls import ModelCaller
 from cascadepolicy.providers.transport import Transport
 from cascadepolicy.runtime.admission import Admission, Admitter, Reservation
-from cascadepolicy.runtime.alerts import Alerts
 from cascadepolicy.runtime.cascade import Cascade
 from cascadepolicy.runtime.decision import Decision
 from cascadepolicy.runtime.drivers import IO, Outcome, adrive, drive
@@ -54,6 +53,8 @@ from cascadepolicy.runtime.link import Linker
 from cascadepolicy.runtime.request import Request, check_params, check_request
 from cascadepolicy.runtime.results import Result, blocked
 from cascadepolicy.runtime.routing import route
+from cascadepolicy.runtime.shadow import Shadow
+from cascadepolicy.runtime.shadow import bind as bind_shadow
 from cascadepolicy.runtime.streaming import AsyncStreamingResult, StreamingResult
 from cascadepolicy.runtime.surface import (
     AsyncCompletionStream,
@@ -83,13 +84,16 @@ class Engine:
     answered by the transport's verdicts or reported as not run, failing
     closed; `explain` and `test` build their engines so), `telemetry` (OpenTelemetry traces and
     metrics, `runtime.telemetry`: None for the global providers once the application sets one,
-    a `Telemetry` with explicit providers, or False for none).
+    a `Telemetry` with explicit providers, or False for none), `shadow` (a candidate policy, its path or
+    a `runtime.shadow.Shadow`: its decision path runs beside each request, never calling a model, and
+    `decision.shadow` records how it differs).
     """
 
     def __init__(self, policy: Policy, *, store: Store | None = None, clock: Callable[[], float] = time.time,
                  decision_log: str | None | Literal["policy"] = "policy", on_warning: Callable[[Decision, str], None] | None = None,
                  transport: Transport | None = None, sleep: Callable[[float], None] | None = None,
-                 offline: bool = False, telemetry: Telemetry | bool | None = None) -> None:
+                 offline: bool = False, telemetry: Telemetry | bool | None = None,
+                 shadow: Shadow | Policy | str | os.PathLike[str] | None = None) -> None:
         self.policy = policy
         spec = policy.spec
         self.clock = clock
@@ -110,7 +114,7 @@ class Engine:
         self.policy_info = {"name": spec.name, "version": spec.version, "hash": policy.content_hash, "file": policy.file}
         self.io = IO(self.transport, self.store, sleep or time.sleep, None if sleep is None else _awaitable(sleep))
         self.telemetry = telemetry_option(telemetry)
-        self.alerts = Alerts(policy, self.plan.limits, clock, offline=offline)
+        self.shadow = bind_shadow(shadow, self) if shadow is not None else None
 
     def using(self, transport: Transport) -> Engine:
         """This engine with another transport: the same plan, store and log (per-case answers in tests, replay)."""
@@ -221,7 +225,6 @@ class Engine:
         return AsyncStreamingResult(self._logged(request), self.io)
 
     def close(self) -> None:
-        self.alerts.close()
         self.store.close()
 
     # ------------------------------------------------------------ the walk
@@ -234,6 +237,9 @@ class Engine:
                                 detectors=self.detectors, transport=self.transport, model=model, params=params)
         check_params(self.policy.spec, request)
         request.telemetry = self.telemetry.start(request)  # here, in the caller's context: its span is the parent
+        if self.shadow is not None:  # the candidate's request, from the caller's messages before any redaction
+            request.shadow = self.shadow.start(self, messages, user=user, tier=tier, context=context, metadata=metadata,
+                                               stream=stream, model=model, params=params)
         return request
 
     def _logged(self, request: Request) -> Generator[Any, Any, Result]:
@@ -243,13 +249,15 @@ class Engine:
         litellm_module()  # imported once per process, outside the request's latency
         started = time.perf_counter()
         try:
-            return (yield from self._walk(request))
+            result = yield from self._walk(request)
+            if request.shadow is not None:  # the live request has its answer: now the candidate's decision path
+                yield from request.shadow.observe(request)
+            return result
         finally:
             request.decision.latency_ms = (time.perf_counter() - started) * 1000
             self._log(request.decision)
             if request.telemetry is not None:
                 request.telemetry.finish(request.decision)
-            self.alerts.observe(request.decision)
 
     def _walk(self, request: Request) -> Generator[Any, Any, Result]:
         decided = yield from self._decide(request)

@@ -31,6 +31,7 @@ from cascadepolicy.runtime.decision import Decision
 from cascadepolicy.runtime.features import Detectors, RequestValues, params_prompt, text_tokens
 
 if TYPE_CHECKING:
+    from cascadepolicy.runtime.shadow import Pending
     from cascadepolicy.runtime.telemetry import RequestTelemetry
 
 
@@ -56,6 +57,7 @@ class Request:
     usage_usd: dict[str, float] = field(default_factory=dict)
     last_error: ProviderError | None = None  # the last failed call's error, raised by `completion` when all failed
     telemetry: RequestTelemetry | None = None  # the request's OpenTelemetry span, when telemetry is on
+    shadow: Pending | None = None  # the candidate policy's request, when the engine runs one in shadow
 
     @classmethod
     def start(cls, messages: Sequence[Mapping[str, Any]], *, user: str | None, tier: str | None,
