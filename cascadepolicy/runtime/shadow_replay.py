@@ -218,7 +218,8 @@ def format_shadow_report(report: ShadowReport, path: str) -> str:
             lines.append(f"                   {worst['recorded_unknown']} records without a recorded worst case "
                          "(their admission reserved no dollars)")
         for route, figures in sorted(report.worst_case_by_route.items()):
-            lines.append(f"  {route}: {figures['requests']:.0f} requests, candidate ${figures['candidate_usd']:.6f}, "
+            n = int(figures["requests"])
+            lines.append(f"  {route}: {n} request{'' if n == 1 else 's'}, candidate ${figures['candidate_usd']:.6f}, "
                          f"recorded ${figures['recorded_usd']:.6f}")
     return "\n".join(lines) + "\n"
 
