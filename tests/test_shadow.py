@@ -217,3 +217,21 @@ def test_replay_command_tells_a_decision_log_from_recorded_responses(decision_lo
     report = json.loads(capsys.readouterr().out)
     assert report["newly_blocked"] == {"no jailbreaks": 1}
     assert main(["replay", str(policy), str(decision_log), "--sweep"]) == 2  # a flag of the other replay
+
+
+def test_replay_counts_hostile_records_and_goes_on(decision_log: Path) -> None:
+    good = json.loads(decision_log.read_text().splitlines()[0])
+    hostile = [
+        {**good, "route": "not a route", "reason": ["a", "list"], "outcome": "blocked", "user": 7, "tier": {"x": 1},
+         "admission": {"reserved_usd": "lots"}, "shadow": ["not", "a", "record"], "calls": [None, {"model_id": 3}]},
+        {**good, "messages": ["not a message"]},  # no engine logs this: counted as failed
+        {**good, "messages": [{"role": "user", "content": SHORT}], "admission": {"reserved_usd": float("inf")},
+         "calls": [{"model_id": "small", "cost": -5, "prompt_tokens": "x"}]},
+    ]
+    with decision_log.open("a", encoding="utf-8") as sink:
+        sink.writelines(json.dumps(record) + "\n" for record in hostile)
+    report = ShadowReplayer(candidate()).run(decision_log)
+    assert (report.records, report.replayed, report.errors) == (8, 6, 1)
+    assert "RequestError" in (report.first_error or "")
+    assert report.unblocked == {"blocked": 1}  # the hostile refusal's reason is no text: counted under 'blocked'
+    assert report.worst_case["recorded_unknown"] == 1  # the infinite reservation is not a figure

@@ -36,6 +36,7 @@ evaluation over a decision log (`runtime.shadow_replay`).
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -231,8 +232,8 @@ def differences_counter(meter_provider: Any) -> DifferencesCounter:
 
 def route_label(route: RouteRecord | Mapping[str, Any] | None) -> str | None:
     """A route as one string: its name (or number) and target, e.g. `cheap → cascade:main`, `pii → block`."""
-    if route is None:
-        return None
+    if not isinstance(route, RouteRecord | Mapping):
+        return None  # none taken (refused before routing), or not a route in a hostile log
     fields: tuple[Any, Any, Any, Any] = ((route.index, route.name, route.kind, route.target) if isinstance(route, RouteRecord)
                                          else (route.get("index"), route.get("name"), route.get("kind"), route.get("target")))
     index, name, kind, target = fields
@@ -282,14 +283,14 @@ def live_view(engine: Engine, request: Request) -> dict[str, Any]:
 def record_view(record: Mapping[str, Any]) -> dict[str, Any]:
     """A logged decision record in the shadow record's terms. Its worst case is known when the engine ran
     a shadow (`shadow.live.worst_case_usd`) or its admission reserved dollars; its models are not logged."""
-    outcome = record.get("outcome")
-    admission = record.get("admission") or {}
-    logged_shadow = record.get("shadow") or {}
-    worst = (logged_shadow.get("live") or {}).get("worst_case_usd")
-    if worst is None and isinstance(admission, Mapping) and admission.get("reserved_usd"):
-        worst = admission["reserved_usd"]
+    outcome, reason = record.get("outcome"), record.get("reason")
+    logged_live = _mapping(_mapping(record.get("shadow")).get("live"))
+    worst = _number(logged_live.get("worst_case_usd"))
+    if not worst:
+        worst = _number(_mapping(record.get("admission")).get("reserved_usd"))
     return {"route": route_label(record.get("route")), "outcome": _outcome(outcome),
-            "reason": record.get("reason") if outcome == "blocked" else None, "models": None, "worst_case_usd": worst}
+            "reason": (reason if isinstance(reason, str) else "blocked") if outcome == "blocked" else None,
+            "models": None, "worst_case_usd": worst or None}
 
 
 def compare(record: dict[str, Any], live: Mapping[str, Any]) -> None:
@@ -328,8 +329,13 @@ def _outcome(outcome: Any) -> str:
     return "would_block" if outcome == "blocked" else "would_answer"
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _number(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value == value and value > 0 else 0.0
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    return float(value) if ok else 0.0
 
 
 def _answer(fn: Callable[[], Any]) -> Generator[Any, Any, Any]:

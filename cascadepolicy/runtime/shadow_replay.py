@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cascadepolicy.errors import ReplayError, RequestError
+from cascadepolicy.errors import ReplayError
 from cascadepolicy.providers.transport import MockTransport
 from cascadepolicy.reporting.decision_log import MAX_LINE_BYTES, LogStats, read_decisions
 from cascadepolicy.runtime.drivers import IO
@@ -94,13 +94,9 @@ class ShadowReplayer:
         self.now = float(timestamp) if isinstance(timestamp, int | float) else self.now
         user = record.get("user") if isinstance(record.get("user"), str) else None
         tier = self.tier or (record.get("tier") if isinstance(record.get("tier"), str) else None)
-        try:
-            request = self.shadow.request(record["messages"], user=user, tier=tier, context=self.context, metadata=None)
-        except RequestError as exc:
-            result: dict[str, Any] = {"route": None, "outcome": "would_block", "reason": f"the request is refused: {exc}",
-                                  "models": [], "worst_case_usd": None}
-        else:
-            result = run_walk(self.shadow.evaluate(request, usage_of_record(record)), self.io)
+        # messages that are not a chat raise RequestError: no engine logged them, so the record is counted as failed
+        request = self.shadow.request(record["messages"], user=user, tier=tier, context=self.context, metadata=None)
+        result: dict[str, Any] = run_walk(self.shadow.evaluate(request, usage_of_record(record)), self.io)
         compare(result, record_view(record))
         return result
 
@@ -122,7 +118,7 @@ class ShadowReplayer:
                     result = self.evaluate(record)
                 except Exception as exc:  # one hostile record is counted, not the end of the replay
                     report.errors += 1
-                    report.first_error = report.first_error or f"{record.get('decision_id')}: {type(exc).__name__}: {exc}"
+                    report.first_error = report.first_error or f"{str(record.get('decision_id'))[:64]}: {type(exc).__name__}: {exc}"
                     continue
                 report.replayed += 1
                 _tally(report, record, result)
