@@ -10,8 +10,8 @@ step (the policy's own prices, which the report learns from the log).
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -236,8 +236,7 @@ def test_plot_is_a_png(engine_log: tuple[Path, list[Any]], tmp_path: Path, capsy
 def test_plot_without_matplotlib_says_how_to_get_it(engine_log: tuple[Path, list[Any]], tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     log, _ = engine_log
-    find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else find_spec(name, *a))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # what `import matplotlib` sees when it is not installed
     assert main(["report", str(log), "--plot", str(tmp_path / "x.png")]) == 2
     assert "pip install 'cascadepolicy[plot]'" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()

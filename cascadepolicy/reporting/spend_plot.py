@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,9 +14,11 @@ OUTCOME_COLOURS = {"answered": "#4c9a2a", "blocked": "#d9822b", "error": "#c2303
 
 def require_matplotlib() -> None:
     """Raise a sentence when matplotlib is missing (checked before reading a large log)."""
-    if importlib.util.find_spec("matplotlib") is None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
         raise UsageError("--plot needs matplotlib, which is not installed; install the plot extra: "
-                         "pip install 'cascadepolicy[plot]'")
+                         "pip install 'cascadepolicy[plot]'") from None
 
 
 def plot(report: SpendReport, path: str | Path) -> None:
