@@ -80,16 +80,17 @@ def error_type(call: ModelCall) -> str:
 class RequestTelemetry:
     """One request's span, ended with its decision (`finish`)."""
 
-    __slots__ = ("owner", "span")
+    __slots__ = ("owner", "span", "stream")
 
-    def __init__(self, owner: Telemetry, span: Any) -> None:
+    def __init__(self, owner: Telemetry, span: Any, stream: bool) -> None:
         self.owner = owner
         self.span = span
+        self.stream = stream
 
     def finish(self, decision: Decision) -> None:
         """Record the finished request; never fails it (a telemetry error is logged)."""
         try:
-            self.owner.record(self.span, decision)
+            self.owner.record(self.span, decision, self.stream)
         except Exception:
             _log.warning("cascadepolicy telemetry failed for decision %s", decision.decision_id, exc_info=True)
 
@@ -135,20 +136,17 @@ class Telemetry:
         """Start the request's span in the caller's context (where the request is made)."""
         if not self.enabled:
             return None
-        decision = request.decision
-        span = self.tracer.start_span("cascadepolicy.request", attributes={
-            "cascadepolicy.decision_id": decision.decision_id,
-            "cascadepolicy.policy": str(decision.policy.get("name") or ""),
-            "cascadepolicy.stream": request.stream})
-        return RequestTelemetry(self, span)
+        return RequestTelemetry(self, self.tracer.start_span("cascadepolicy.request"), request.stream)  # attributes: at the end
 
-    def record(self, span: Any, decision: Decision) -> None:
+    def record(self, span: Any, decision: Decision, stream: bool) -> None:
         tier = decision.tier or "none"
         route = route_label(decision)
-        span.set_attributes({"cascadepolicy.outcome": decision.outcome, "cascadepolicy.route": route,
-                             "cascadepolicy.tier": tier, "cascadepolicy.cost_usd": decision.cost})
+        attributes = {"cascadepolicy.decision_id": decision.decision_id, "cascadepolicy.policy": str(decision.policy.get("name") or ""),
+                      "cascadepolicy.outcome": decision.outcome, "cascadepolicy.route": route, "cascadepolicy.tier": tier,
+                      "cascadepolicy.cost_usd": decision.cost, "cascadepolicy.stream": stream}
         if decision.final_model is not None:
-            span.set_attribute("cascadepolicy.final_model", decision.final_model_id or decision.final_model)
+            attributes["cascadepolicy.final_model"] = decision.final_model_id or decision.final_model
+        span.set_attributes(attributes)
         if span.is_recording():
             self._children(span, decision)
         if decision.outcome == "error":
@@ -162,7 +160,7 @@ class Telemetry:
         context = self._trace.set_span_in_context(parent)
         start = self.tracer.start_span
         admission = decision.admission
-        if admission is not None and admission.started:
+        if admission is not None and admission.started and (admission.limits or admission.store_error):
             span = start("cascadepolicy.admission", context, start_time=_ns(admission.started), attributes={
                 "cascadepolicy.admitted": admission.admitted, "cascadepolicy.reserved_usd": admission.reserved_usd,
                 **({"cascadepolicy.refused_by": admission.refused_by} if admission.refused_by else {}),
