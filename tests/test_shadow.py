@@ -122,7 +122,9 @@ def test_the_shadow_calls_no_model_and_never_counts_in_the_live_store() -> None:
 def test_the_shadow_runs_under_the_async_driver_too(tmp_path: Path) -> None:
     path = tmp_path / "candidate.yaml"
     path.write_text(CANDIDATE)
-    shadowed = live_engine(str(path), decision_log=None)  # a candidate given by its path
+    with pytest.raises(TypeError, match=r"load the candidate first: shadow=cascadepolicy.load\("):
+        live_engine(str(path))
+    shadowed = live_engine(cascadepolicy.load(path), decision_log=None)
     result = asyncio.run(shadowed.acomplete([{"role": "user", "content": ATTACK}], user="u1"))
     assert result.decision.outcome == "answered" and result.decision.shadow["reason"] == "no jailbreaks"
 

@@ -84,7 +84,7 @@ class Engine:
     answered by the transport's verdicts or reported as not run, failing
     closed; `explain` and `test` build their engines so), `telemetry` (OpenTelemetry traces and
     metrics, `runtime.telemetry`: None for the global providers once the application sets one,
-    a `Telemetry` with explicit providers, or False for none), `shadow` (a candidate policy, its path or
+    a `Telemetry` with explicit providers, or False for none), `shadow` (a candidate policy, loaded, or
     a `runtime.shadow.Shadow`: its decision path runs beside each request, never calling a model, and
     `decision.shadow` records how it differs).
     """
@@ -93,7 +93,7 @@ class Engine:
                  decision_log: str | None | Literal["policy"] = "policy", on_warning: Callable[[Decision, str], None] | None = None,
                  transport: Transport | None = None, sleep: Callable[[float], None] | None = None,
                  offline: bool = False, telemetry: Telemetry | bool | None = None,
-                 shadow: Shadow | Policy | str | os.PathLike[str] | None = None) -> None:
+                 shadow: Shadow | Policy | None = None) -> None:
         self.policy = policy
         spec = policy.spec
         self.clock = clock

@@ -3,7 +3,7 @@
     request ─▶ live walk (guardrails → route → admission → cascade → settle) ─▶ ▶ shadow: the candidate's
                request checks → input guardrails → route → admission (its own store) ─▶ decision.shadow → log
 
-`policy.engine(shadow=candidate)` (a `Policy`, a path, or a `Shadow` for a
+`policy.engine(shadow=candidate)` (a loaded `Policy`, or a `Shadow` for a
 store of your choice) builds a second engine from the candidate with its own
 store (a `MemoryStore` by default), no decision log, no warning callback, and
 the live engine's clock, transport and offline setting. Each live request
@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from cascadepolicy.compile.plan import Plan, PlannedStep, PlannedTarget, documents_tokens
 from cascadepolicy.compile.worst_case import Usage
 from cascadepolicy.effects import Blocking, StoreCall, relay
-from cascadepolicy.errors import CascadePolicyError, ProviderBadRequest, RequestError
+from cascadepolicy.errors import ProviderBadRequest, RequestError
 from cascadepolicy.runtime.decision import Decision, RouteRecord
 from cascadepolicy.runtime.features import text_tokens
 from cascadepolicy.runtime.request import Request, check_params
@@ -68,11 +68,11 @@ class Shadow:
     `MemoryStore` when None; it is called through its blocking interface, inline, so keep it local).
     `on_difference`: called with the shadow record of every request whose shadow differs."""
 
-    def __init__(self, candidate: Policy | str | os.PathLike[str], *, store: Store | None = None,
+    def __init__(self, candidate: Policy, *, store: Store | None = None,
                  on_difference: Callable[[dict[str, Any]], None] | None = None) -> None:
         from cascadepolicy.state import MemoryStore
 
-        self.candidate = _load(candidate)
+        self.candidate = _candidate(candidate)
         self.store: Store = store if store is not None else MemoryStore()
         self.on_difference = on_difference if on_difference is not None else DifferencesCounter()
         self.engine: Engine | None = None
@@ -352,21 +352,19 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _load(candidate: Policy | str | os.PathLike[str]) -> Policy:
-    from cascadepolicy.policy import Policy
-
-    if isinstance(candidate, Policy):
-        return candidate
-    from cascadepolicy.loading.loader import load
-
-    loaded = load(os.fspath(candidate))
-    if not isinstance(loaded, Policy):
-        raise CascadePolicyError(f"{candidate}: not a policy")
-    return loaded
+def _candidate(candidate: Any) -> Policy:
+    # A loaded policy, told by its shape: importing `cascadepolicy.policy` or the loader here would close an
+    # import cycle (policy -> engine -> shadow), so a path is loaded by the caller (`cascadepolicy.load`).
+    if hasattr(candidate, "spec") and hasattr(candidate, "engine") and hasattr(candidate, "content_hash"):
+        return candidate  # type: ignore[no-any-return]
+    if isinstance(candidate, str | os.PathLike):
+        raise TypeError(f"shadow={os.fspath(candidate)!r} is a path; load the candidate first: "
+                        f"shadow=cascadepolicy.load({os.fspath(candidate)!r})")
+    raise TypeError(f"shadow= takes a Policy (cascadepolicy.load) or a Shadow, not {type(candidate).__name__}")
 
 
-def bind(shadow: Shadow | Policy | str | os.PathLike[str], live: Engine) -> Shadow:
-    """The engine's `shadow=` option: a `Shadow`, or a candidate `Policy` or path with a shadow store of its own."""
+def bind(shadow: Shadow | Policy, live: Engine) -> Shadow:
+    """The engine's `shadow=` option: a `Shadow`, or a candidate `Policy` with a shadow store of its own."""
     return (shadow if isinstance(shadow, Shadow) else Shadow(shadow)).bind(live)
 
 
