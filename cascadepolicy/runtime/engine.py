@@ -43,6 +43,7 @@ from cascadepolicy.errors import RequestError, StoreError
 from cascadepolicy.providers.calls import ModelCaller
 from cascadepolicy.providers.transport import Transport
 from cascadepolicy.runtime.admission import Admission, Admitter, Reservation
+from cascadepolicy.runtime.alerts import Alerts
 from cascadepolicy.runtime.cascade import Cascade
 from cascadepolicy.runtime.decision import Decision
 from cascadepolicy.runtime.drivers import IO, Outcome, adrive, drive
@@ -115,6 +116,7 @@ class Engine:
         self.io = IO(self.transport, self.store, sleep or time.sleep, None if sleep is None else _awaitable(sleep))
         self.telemetry = telemetry_option(telemetry)
         self.shadow = bind_shadow(shadow, self) if shadow is not None else None
+        self.alerts = Alerts(policy, self.plan.limits, clock, offline=offline)
 
     def using(self, transport: Transport) -> Engine:
         """This engine with another transport: the same plan, store and log (per-case answers in tests, replay)."""
@@ -225,6 +227,7 @@ class Engine:
         return AsyncStreamingResult(self._logged(request), self.io)
 
     def close(self) -> None:
+        self.alerts.close()
         self.store.close()
 
     # ------------------------------------------------------------ the walk
@@ -258,6 +261,7 @@ class Engine:
             self._log(request.decision)
             if request.telemetry is not None:
                 request.telemetry.finish(request.decision)
+            self.alerts.observe(request.decision)
 
     def _walk(self, request: Request) -> Generator[Any, Any, Result]:
         decided = yield from self._decide(request)
