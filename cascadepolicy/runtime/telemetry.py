@@ -51,6 +51,16 @@ def _ns(seconds: float) -> int:
     return int(seconds * 1e9)
 
 
+def _version() -> str | None:
+    """The installed package's version (read from its metadata: importing `cascadepolicy` here would be a cycle)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cascadepolicy")
+    except PackageNotFoundError:
+        return None
+
+
 def route_label(decision: Decision) -> str:
     """The route as metrics and spans name it: its name, else its 1-based index; `none` before routing."""
     route = decision.route
@@ -132,11 +142,10 @@ class Telemetry:
             self.enabled = False
             return
         self.enabled = True
-        from cascadepolicy import __version__
-
         self._trace = trace
-        self.tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer(INSTRUMENTATION, __version__)
-        meter = (meter_provider or metrics.get_meter_provider()).get_meter(INSTRUMENTATION, __version__)
+        version = _version()
+        self.tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer(INSTRUMENTATION, version)
+        meter = (meter_provider or metrics.get_meter_provider()).get_meter(INSTRUMENTATION, version)
         # Counters are asynchronous, read from an in-process tally when the reader collects: a request adds to
         # a dict instead of paying the SDK's synchronous measurement (several microseconds each).
         self.requests = self._tallied(meter, "cascadepolicy.requests", "{request}", "Requests by outcome, tier and route")
