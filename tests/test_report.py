@@ -262,10 +262,37 @@ def test_a_recorded_plan_last_model_names_the_last_step(engine_log: tuple[Path, 
     log, decisions = engine_log
     unescalated = tmp_path / "unescalated.jsonl"
     kept = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
-    kept = [r for r in kept if len({c["step"] for c in r["calls"]}) <= 1]
+    # records written before the engine kept plan_last_model: the deepest step seen is all the log says
+    kept = [{k: v for k, v in r.items() if k != "plan_last_model"} for r in kept if len({c["step"] for c in r["calls"]}) <= 1]
     unescalated.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
     assert spend_report(unescalated).cascades["main"]["last_model"] == "small"
     unescalated.write_text("".join(json.dumps({**r, "plan_last_model": "large"}) + "\n" for r in kept), encoding="utf-8")
     cascade = spend_report(unescalated).cascades["main"]
     assert (cascade["last_model"], cascade["last_model_from"]) == ("large", "plan_last_model")
     assert cascade["saved_usd"] is not None and cascade["saved_usd"] > 0
+
+
+def test_the_engine_records_the_last_step_of_the_admitted_plan() -> None:
+    import cascadepolicy
+    from cascadepolicy.providers.transport import MockTransport
+    from cascadepolicy.state import MemoryStore
+
+    policy = cascadepolicy.loads("""
+version: 1
+name: last-step
+models:
+  small: {model: gpt-4o-mini, max_tokens: 40}
+  large: {model: gpt-4o, max_tokens: 40}
+cascades:
+  main:
+    - {model: small, accept: {validators: any, min_score: 0.1}}
+    - {model: large}
+validators:
+  any:
+    - {check: length, min_words: 1}
+routes:
+  - default: {cascade: main}
+""", "last.yaml")
+    engine = policy.engine(store=MemoryStore(), decision_log=None, transport=MockTransport({"small": "Paris.", "large": "Paris."}))
+    decision = engine.complete([{"role": "user", "content": "Capital of France?"}]).decision
+    assert decision.final_model_id == "small" and decision.plan_last_model == "large"  # answered early; the plan ended on large

@@ -282,6 +282,7 @@ class Admission:
             return why
         if limited and reservation is not None:
             request.reserved = (prompt_tokens, documents)
+        decision.plan_last_model = steps[-1].model if steps else None
         return steps, reservation
 
     def close(self, request: Request, reservation: Reservation | None) -> Generator[StoreCall, Any, None]:

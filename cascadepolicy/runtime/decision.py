@@ -155,6 +155,8 @@ class Decision:
     answer: str | None = None  # only with `audit.include_text`
     trace: list[str] = field(default_factory=list)
     shadow: dict[str, Any] | None = None  # a shadow policy's decision path and how it differs (runtime.shadow)
+    # the model of the last step the admitted plan holds: what "always the last step" would have called (`report`)
+    plan_last_model: str | None = None
 
     @property
     def models_called(self) -> list[str]:
