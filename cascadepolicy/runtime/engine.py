@@ -1,10 +1,12 @@
 """The engine: a policy compiled once, and the request path composed from its nodes.
 
-    Engine.complete / stream / acomplete / astream
+    Engine.completion / acompletion (runtime.surface) · complete / stream / acomplete / astream
       └─ walk: request checks (runtime.request) → input guardrails (runtime.guards) → route (runtime.routing)
                → admission: reserve the worst case (runtime.admission) → cascade steps: call → output
                guardrails → validate → accept or escalate (runtime.cascade) → settle or release
-               → answered · blocked · failed (runtime.results) → decision log
+               → answered · blocked · failed (runtime.results)
+         then: a shadow policy's decision path (runtime.shadow) → decision log → spans and
+               metrics (runtime.telemetry) → alert webhooks (runtime.alerts)
 
 The engine is built once per policy (`policy.engine()`): it compiles the
 policy's plan (`cascadepolicy.compile.plan`: routes, targets, steps and every
