@@ -92,7 +92,7 @@ def drive(walk: Steps, io: IO) -> Generator[Any, None, Any]:
             except BaseException as exc:  # the walk decides: it releases its reservation even on KeyboardInterrupt
                 error = exc
     except GeneratorExit:  # the consumer closed the stream: settle, then stop
-        _settle_abandoned(walk, io)
+        run(_abandoned(walk), io)
         raise
 
 
@@ -118,7 +118,9 @@ def _perform(effect: Any, io: IO) -> Any:
     raise TypeError(f"a walk yielded {effect!r}, which is not an effect")
 
 
-def _settle_abandoned(walk: Steps, io: IO) -> None:
+def _abandoned(walk: Steps) -> Steps:
+    """The rest of a walk whose consumer went away: `CancelledError` thrown in, and of what it still
+    yields only its store calls (the settlement or release) let through, for either driver to perform."""
     error: BaseException | None = asyncio.CancelledError()
     value: Any = None
     while True:
@@ -126,12 +128,12 @@ def _settle_abandoned(walk: Steps, io: IO) -> None:
             effect = walk.throw(error) if error is not None else walk.send(value)
         except (StopIteration, asyncio.CancelledError):
             return
-        value, error = None, None
+        value = error = None
         if not isinstance(effect, StoreCall):
             error = asyncio.CancelledError()  # nothing but settling is done for a consumer that left
             continue
         try:
-            value = _perform(effect, io)
+            value = yield effect
         except Exception as exc:
             error = exc
 
@@ -139,11 +141,12 @@ def _settle_abandoned(walk: Steps, io: IO) -> None:
 # ---------------------------------------------------------------- async
 
 
-async def adrive(walk: Steps, io: IO, outcome: Outcome) -> AsyncGenerator[Any, None]:
-    """Run `walk` to its end on the event loop; yields streamed chunks, leaves the result in `outcome`."""
+async def adrive(walk: Steps, io: IO, outcome: Outcome, *, shielded: bool = False) -> AsyncGenerator[Any, None]:
+    """Run `walk` to its end on the event loop; yields streamed chunks, leaves the result in `outcome`.
+    `shielded`: store calls are shielded from cancellation from the start (a walk already cancelled)."""
     value: Any = None
     error: BaseException | None = None
-    cancelled = False
+    cancelled = shielded
     try:
         while True:
             try:
@@ -171,7 +174,8 @@ async def adrive(walk: Steps, io: IO, outcome: Outcome) -> AsyncGenerator[Any, N
                 cancelled = cancelled or isinstance(exc, asyncio.CancelledError)
                 error = exc
     except GeneratorExit:  # the consumer closed the stream (aclose): settle, then stop
-        await _asettle_abandoned(walk, io)
+        async for _ in adrive(_abandoned(walk), io, Outcome(), shielded=True):
+            pass
         raise
 
 
@@ -193,21 +197,3 @@ async def _aperform(effect: Any, io: IO) -> Any:
         running = asyncio.get_running_loop().run_in_executor(_pool(), effect.fn)
         return await asyncio.wait_for(running, effect.timeout)
     raise TypeError(f"a walk yielded {effect!r}, which is not an effect")
-
-
-async def _asettle_abandoned(walk: Steps, io: IO) -> None:
-    error: BaseException | None = asyncio.CancelledError()
-    value: Any = None
-    while True:
-        try:
-            effect = walk.throw(error) if error is not None else walk.send(value)
-        except (StopIteration, asyncio.CancelledError):
-            return
-        value, error = None, None
-        if not isinstance(effect, StoreCall):
-            error = asyncio.CancelledError()
-            continue
-        try:
-            value = await asyncio.shield(_aperform(effect, io))
-        except Exception as exc:
-            error = exc

@@ -306,13 +306,9 @@ class GuardrailRunner:
                     redactions.append((pieces, list(verdict.findings)))
             latency = (time.perf_counter() - started) * 1000
             if failure is not None:
-                reason = f"guardrail {rule.id!r}: {failure}"
-                blocked = rule.on_timeout == "block" and rule.mode == "enforce"
-                decision.guardrails.append(GuardrailVerdict(rule.id, rule.stage, rule.check, blocked, 1.0,
-                                                            "blocked" if blocked else "allowed_on_error", rule.mode, reason,
-                                                            latency_ms=latency))
-                if blocked:
-                    return reason
+                refusal = _check_failed(rule, failure, decision, latency)
+                if refusal is not None:
+                    return refusal
                 continue
             reason = "; ".join(reasons) if reasons else "no finding"
             action = _applied(rule.action, rule.mode, fired_any)
@@ -356,13 +352,9 @@ class GuardrailRunner:
                 verdicts.append((j, scanned, verdict))
             latency = (time.perf_counter() - started) * 1000
             if failure is not None:
-                reason = f"guardrail {rule.id!r}: {failure}"
-                blocked = rule.on_timeout == "block" and rule.mode == "enforce"
-                decision.guardrails.append(GuardrailVerdict(rule.id, rule.stage, rule.check, blocked, 1.0,
-                                                            "blocked" if blocked else "allowed_on_error", rule.mode, reason,
-                                                            step=step, latency_ms=latency))
-                if blocked:
-                    return OutputOutcome(text, "block", reason, rule.id, tool_calls=tuple(calls))
+                refusal = _check_failed(rule, failure, decision, latency, step)
+                if refusal is not None:
+                    return OutputOutcome(text, "block", refusal, rule.id, tool_calls=tuple(calls))
                 continue
             fired = [(j, scanned, v) for j, scanned, v in verdicts if v.fired]
             score = max((v.score for _, _, v in verdicts), default=0.0)
@@ -429,6 +421,17 @@ def _with_arguments(call: Any, arguments: str) -> Any:
     other = copy.copy(call)
     other.arguments = arguments
     return other
+
+
+def _check_failed(rule: Guardrail, failure: str, decision: Decision, latency: float, step: int | None = None) -> str | None:
+    """Record a check that could not run (an error, its timeout, not run offline); the block reason when
+    `on_timeout` blocks an enforced rule, None when the request goes on."""
+    reason = f"guardrail {rule.id!r}: {failure}"
+    blocked = rule.on_timeout == "block" and rule.mode == "enforce"
+    decision.guardrails.append(GuardrailVerdict(rule.id, rule.stage, rule.check, blocked, 1.0,
+                                                "blocked" if blocked else "allowed_on_error", rule.mode, reason,
+                                                step=step, latency_ms=latency))
+    return reason if blocked else None
 
 
 _DONE = {"block": "blocked", "redact": "redacted", "warn": "warned", "escalate": "escalated", "reask": "reasked"}

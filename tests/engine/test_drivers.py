@@ -229,3 +229,17 @@ def test_a_store_without_async_methods_still_serves_acomplete() -> None:
     store = SyncOnly()
     result = asyncio.run(build(ONE_STEP, MockTransport({"m": "fine"}), store).acomplete(ASK, user="u"))
     assert result.decision.outcome == "answered" and store.calls == ["reserve", "settle"]
+
+
+def test_an_async_stream_closed_early_settles_once() -> None:
+    engine = build(ONE_STEP, MockTransport({"m": "one two three four five six seven"}))
+
+    async def leave_after_one() -> None:
+        stream = await engine.acomplete(ASK, user="u", stream=True)
+        chunks = stream.__aiter__()
+        assert await chunks.__anext__()
+        await chunks.aclose()  # type: ignore[attr-defined]  # the consumer leaves after one chunk
+
+    asyncio.run(leave_after_one())
+    assert engine.store.ends == ["settle"]
+    assert engine.store.held() == 0 and engine.store.spent() > 0
