@@ -8,10 +8,8 @@ provider's response (a stream's assembled from its chunks).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from cascadepolicy.runtime.drivers import IO, run
 from cascadepolicy.state import MemoryStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from stub_openai import start_stub  # noqa: E402
+from stub_openai import received, running_stub  # noqa: E402
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city.",
                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
@@ -33,11 +31,8 @@ TOOLS = [{"type": "function", "function": {"name": "get_weather", "description":
 
 @pytest.fixture(scope="module")
 def stub() -> Iterator[str]:
-    api_base, stop = start_stub(0.0, tool_calls=True)
-    try:
+    with running_stub(tool_calls=True) as api_base:
         yield api_base
-    finally:
-        stop()
 
 
 def caller_and_io(api_base: str) -> tuple[Any, IO]:
@@ -51,11 +46,6 @@ routes:
   - default: {{model: m}}
 """, "params.yaml")
     return ModelCaller(policy.spec.models, policy.prices), IO(Transport(), MemoryStore(), time.sleep)
-
-
-def received(api_base: str) -> list[dict[str, Any]]:
-    with urllib.request.urlopen(api_base.removesuffix("/v1") + "/requests", timeout=10) as reply:
-        return json.loads(reply.read())  # type: ignore[no-any-return]
 
 
 ASK = [{"role": "user", "content": "What's the weather in Lyon?"}]
